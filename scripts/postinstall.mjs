@@ -1,0 +1,24 @@
+// Runs after `npm install` / `npm ci` of walkenfs itself.
+// npm 11 no longer runs dependency install scripts, so the native parts we
+// need are built here, from source, reproducibly:
+//  1. apply our patches to dependencies (native/patches, patch-package format);
+//  2. rebuild fuse-native from its (patched) C source with node-gyp, against
+//     the system libfuse2.
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const run = (cmd, args, cwd = root) => execFileSync(cmd, args, { cwd, stdio: 'inherit' })
+
+const patchDir = join(root, 'native', 'patches')
+if (existsSync(patchDir) && readdirSync(patchDir).some((f) => f.endsWith('.patch'))) {
+  run(join(root, 'node_modules', '.bin', 'patch-package'), ['--patch-dir', 'native/patches', '--error-on-fail'])
+}
+
+const fuseDir = join(root, 'node_modules', 'fuse-native')
+if (existsSync(fuseDir)) {
+  const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
+  run(process.execPath, [gyp, 'rebuild', '--silent'], fuseDir)
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what walkenfs needs on a fresh Debian machine and builds it.
+# Idempotent: does only what is missing. Used by `npm start` and `.ci/run`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libfuse2 fuse rrdtool bindfs sqlite3 iproute2 nftables git)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "walkenfs setup: missing Debian packages: ${missing[*]}; run as root or install them with apt-get" >&2
+    exit 1
+  fi
+  echo "walkenfs setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "walkenfs setup: installing npm dependencies"
+  # Not `npm ci`: msgpackr-extract 3.0.7 names platform packages that the
+  # registry does not have for every platform, and npm 11 then refuses the
+  # lock file as "out of sync". `npm install` follows the same lock file.
+  npm install --no-audit --no-fund
+fi
+
+echo "walkenfs setup: building"
+npx tsc -p .
