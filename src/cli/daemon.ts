@@ -1,0 +1,120 @@
+/**
+ * Running a mount as a background daemon, the way `mount(8)` expects of a
+ * FUSE helper: the command that mount.fuse runs must return only once the
+ * filesystem is mounted (or has failed with a message), and the filesystem
+ * must keep running after it returns.
+ *
+ * The parent spawns a detached copy of itself (`__serve`), with its output
+ * going to the log file and a pipe on fd 3 on which the child writes one
+ * JSON line: `{"ok":true}` once mounted, or `{"ok":false,"message":…}`.
+ * The parent relays the message and exits 0 or 32 (mount(8)'s "mount
+ * failure").
+ *
+ * Also owns the run-time record of a mount (`/run/walkenfs/*.json`: pid,
+ * data directory, mount point), used by `umount` and `status`.
+ */
+import { spawn } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
+
+export const RUN_DIR = process.env.WALKENFS_RUN_DIR ?? '/run/walkenfs'
+
+export interface MountRecord {
+  pid: number
+  mountPoint: string
+  data: string
+  log: string
+  started: string
+}
+
+function recordPath (mountPoint: string): string {
+  return join(RUN_DIR, resolve(mountPoint).replace(/\//g, '_') + '.json')
+}
+
+export function writeRecord (rec: MountRecord): void {
+  mkdirSync(RUN_DIR, { recursive: true })
+  writeFileSync(recordPath(rec.mountPoint), JSON.stringify(rec) + '\n')
+}
+
+export function removeRecord (mountPoint: string): void {
+  rmSync(recordPath(mountPoint), { force: true })
+}
+
+export function readRecord (mountPoint: string): MountRecord | null {
+  try {
+    return JSON.parse(readFileSync(recordPath(mountPoint), 'utf8')) as MountRecord
+  } catch {
+    return null
+  }
+}
+
+export function listRecords (): MountRecord[] {
+  let names: string[]
+  try { names = readdirSync(RUN_DIR) } catch { return [] }
+  const out: MountRecord[] = []
+  for (const n of names) {
+    if (!n.endsWith('.json')) continue
+    try { out.push(JSON.parse(readFileSync(join(RUN_DIR, n), 'utf8')) as MountRecord) } catch { /* a half-written record is skipped */ }
+  }
+  return out
+}
+
+export function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Start `__serve` detached and wait for its verdict. Resolves with the
+ * daemon's pid, or rejects with the daemon's own error message.
+ */
+export async function spawnDaemon (serveArgs: string[], logFile: string, timeoutMs: number): Promise<number> {
+  const main = fileURLToPath(new URL('./main.js', import.meta.url))
+  const log = openSync(logFile, 'a')
+  const child = spawn(process.execPath, [main, '__serve', ...serveArgs], {
+    detached: true,
+    stdio: ['ignore', log, log, 'pipe']
+  })
+  closeSync(log)
+  const pipe = child.stdio[3] as Readable
+  try {
+    return await new Promise<number>((resolvePid, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the daemon did not report within ${timeoutMs / 1000} s; see ${logFile}`)), timeoutMs)
+      const lines = createInterface({ input: pipe })
+      lines.once('line', (line) => {
+        clearTimeout(timer)
+        try {
+          const msg = JSON.parse(line) as { ok: boolean, message?: string }
+          if (msg.ok) resolvePid(child.pid!)
+          else reject(new Error(msg.message ?? 'the daemon failed'))
+        } catch {
+          reject(new Error(`the daemon said something unexpected: ${line}`))
+        }
+      })
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        reject(new Error(`the daemon exited (${signal ?? `code ${code}`}) before mounting; see ${logFile}`))
+      })
+    })
+  } finally {
+    pipe.destroy()
+    child.unref()
+  }
+}
+
+/** In the daemon: tell the waiting parent how the mount went (fd 3), once. */
+export function reportToParent (msg: { ok: boolean, message?: string }): void {
+  try {
+    writeFileSync(3, JSON.stringify(msg) + '\n')
+    closeSync(3)
+  } catch {
+    // No parent pipe: started in the foreground.
+  }
+}

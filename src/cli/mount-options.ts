@@ -1,0 +1,170 @@
+/**
+ * Parses and validates the `-o` option string of a walkenfs mount, as it
+ * arrives from the command line, from `mount -t fuse.walkenfs` (mount.fuse
+ * appends `dev,suid`) or from an `/etc/fstab` line (which passes `nofail`).
+ *
+ * Promises:
+ * - every option is classified before anything is mounted: a walkenfs
+ *   setting, a libfuse/kernel option passed on, an fstab-only option that is
+ *   accepted and dropped, or an error naming the option. libfuse leaves a
+ *   stale mount behind when it meets an unknown option (PLATFORM.md), so an
+ *   unknown option must never reach it;
+ * - numbers are range-checked with a message that says what is allowed.
+ *
+ * Pure: no I/O.
+ */
+
+export interface MountSettings {
+  /** data directory of the local store */
+  data: string
+  /** fragments per table; applies when the store is created */
+  fragments: number
+  /** kernel attribute cache lifetime in seconds (0: always ask) */
+  attrTimeout: number
+  /** kernel name→inode cache lifetime in seconds */
+  entryTimeout: number
+  /** where the daemon logs (default: <data>/walkenfs.log) */
+  log: string | null
+  /** stay in the foreground (no daemon) */
+  foreground: boolean
+  /** mount read-only */
+  readOnly: boolean
+  /** options handed to libfuse, validated, in order */
+  fuseOptions: string[]
+}
+
+export class MountOptionError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'MountOptionError'
+  }
+}
+
+export const DEFAULT_DATA_DIR = '/var/lib/walkenfs'
+export const DEFAULT_FRAGMENTS = 16
+
+/** Options that only mean something to mount(8), fstab or systemd. */
+const DROPPED = new Set(['_netdev', 'nofail', 'noauto', 'auto', 'defaults', 'user', 'users', 'nouser', 'owner', 'group', 'nobootwait', 'comment'])
+const DROPPED_PREFIXES = ['x-', 'comment=']
+
+/** Generic mount flags libfuse 2.9 understands (fuse_mount_opts in mount.c). */
+const KERNEL_FLAGS = new Set(['rw', 'ro', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'dirsync', 'atime', 'noatime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'nodiratime', 'diratime', 'lazytime', 'nolazytime'])
+
+/** libfuse options walkenfs lets a user set. Anything else is refused. */
+const FUSE_FLAGS = new Set(['allow_other', 'allow_root', 'default_permissions', 'auto_unmount', 'kernel_cache', 'auto_cache', 'noauto_cache', 'big_writes', 'use_ino', 'readdir_ino', 'hard_remove', 'async_read', 'sync_read', 'atomic_o_trunc', 'splice_read', 'splice_write', 'splice_move', 'no_remote_lock', 'nonempty', 'blkdev', 'intr'])
+const FUSE_VALUED: Record<string, 'string' | 'uint' | 'octal' | 'seconds'> = {
+  fsname: 'string',
+  subtype: 'string',
+  max_read: 'uint',
+  max_write: 'uint',
+  max_readahead: 'uint',
+  max_background: 'uint',
+  congestion_threshold: 'uint',
+  negative_timeout: 'seconds',
+  umask: 'octal',
+  uid: 'uint',
+  gid: 'uint',
+  blksize: 'uint',
+  intr_signal: 'uint'
+}
+
+/** Settings that belong to the replicated cluster (a later layer). */
+const CLUSTER_OPTIONS = new Set(['cluster', 'cookie_file', 'listen', 'expect', 'peers', 'peers_cmd', 'copies', 'replace_after', 'quorum_wait'])
+
+function parseNumber (name: string, value: string, min: number, max: number, integer: boolean): number {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    throw new MountOptionError(`option ${name}=${value}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`)
+  }
+  return n
+}
+
+/** Splits "a,b=c,d" into items; an empty item (",,") is ignored. */
+export function splitOptions (opts: string): string[] {
+  return opts.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+}
+
+export function parseMountOptions (items: string[], base: Partial<MountSettings> = {}): MountSettings {
+  const s: MountSettings = {
+    data: base.data ?? DEFAULT_DATA_DIR,
+    fragments: base.fragments ?? DEFAULT_FRAGMENTS,
+    // attr_timeout 0 by default: in libfuse's path API each name of a hard
+    // link is its own kernel inode, so any attribute caching would show a
+    // stale size/mode through the other names (PLATFORM.md).
+    attrTimeout: base.attrTimeout ?? 0,
+    entryTimeout: base.entryTimeout ?? 1,
+    log: base.log ?? null,
+    foreground: base.foreground ?? false,
+    readOnly: base.readOnly ?? false,
+    fuseOptions: []
+  }
+  const passed = new Map<string, string>()
+  for (const item of items) {
+    const eq = item.indexOf('=')
+    const name = eq < 0 ? item : item.slice(0, eq)
+    const value = eq < 0 ? null : item.slice(eq + 1)
+    if (DROPPED.has(name) || DROPPED_PREFIXES.some((p) => item.startsWith(p))) continue
+    switch (name) {
+      case 'data':
+        if (!value) throw new MountOptionError('option data= needs a directory')
+        s.data = value
+        continue
+      case 'fragments':
+        s.fragments = parseNumber(name, value ?? '', 1, 4096, true)
+        continue
+      case 'attr_timeout':
+        s.attrTimeout = parseNumber(name, value ?? '', 0, 3600, false)
+        continue
+      case 'entry_timeout':
+        s.entryTimeout = parseNumber(name, value ?? '', 0, 3600, false)
+        continue
+      case 'log':
+        if (!value) throw new MountOptionError('option log= needs a file path')
+        s.log = value
+        continue
+      case 'foreground':
+        s.foreground = true
+        continue
+    }
+    if (CLUSTER_OPTIONS.has(name)) {
+      throw new MountOptionError(`option ${name}: cluster settings need the replicated tables, which this build does not have yet`)
+    }
+    if (KERNEL_FLAGS.has(name) && value === null) {
+      if (name === 'ro') s.readOnly = true
+      if (name === 'rw') s.readOnly = false
+      passed.set(name, item)
+      continue
+    }
+    if (FUSE_FLAGS.has(name) && value === null) {
+      passed.set(name, item)
+      continue
+    }
+    const kind = FUSE_VALUED[name]
+    if (kind !== undefined) {
+      if (value === null || value === '') throw new MountOptionError(`option ${name}= needs a value`)
+      if (kind === 'uint') parseNumber(name, value, 0, 2 ** 32 - 1, true)
+      if (kind === 'seconds') parseNumber(name, value, 0, 3600, false)
+      if (kind === 'octal' && !/^[0-7]{1,4}$/.test(value)) throw new MountOptionError(`option ${name}=${value}: expected an octal mode such as 022`)
+      if (kind === 'string' && /[,\s]/.test(value)) throw new MountOptionError(`option ${name}=${value}: no commas or spaces`)
+      passed.set(name, item)
+      continue
+    }
+    throw new MountOptionError(`unknown mount option "${item}" (see "walkenfs help mount" for the list)`)
+  }
+  // walkenfs' own defaults for libfuse; a user value above wins.
+  const defaults: Array<[string, string]> = [
+    ['allow_other', 'allow_other'],
+    ['default_permissions', 'default_permissions'],
+    ['use_ino', 'use_ino'],
+    ['big_writes', 'big_writes'],
+    ['max_write', 'max_write=131072'],
+    ['fsname', `fsname=walkenfs:${s.data}`],
+    ['subtype', 'subtype=walkenfs'],
+    ['negative_timeout', 'negative_timeout=0']
+  ]
+  for (const [k, v] of defaults) if (!passed.has(k)) passed.set(k, v)
+  passed.set('attr_timeout', `attr_timeout=${s.attrTimeout}`)
+  passed.set('entry_timeout', `entry_timeout=${s.entryTimeout}`)
+  s.fuseOptions = [...passed.values()]
+  return s
+}

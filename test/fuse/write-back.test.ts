@@ -1,0 +1,95 @@
+import t from 'tap'
+import { WriteBack } from '../../src/fuse/write-back.js'
+import { FsError } from '../../src/fs/types.js'
+
+// The commit target is a plain byte array per inode: what the model would hold.
+function store () {
+  const files = new Map<number, Buffer>()
+  const commits: Array<[number, number, number]> = []
+  let fail: ((ino: number, off: number) => boolean) | null = null
+  return {
+    files,
+    commits,
+    setFail (f: typeof fail) { fail = f },
+    commit: async (ino: number, off: number, data: Buffer) => {
+      await new Promise((r) => setImmediate(r))
+      if (fail?.(ino, off)) throw new FsError('ENOSPC')
+      commits.push([ino, off, data.length])
+      const old = files.get(ino) ?? Buffer.alloc(0)
+      const out = Buffer.alloc(Math.max(old.length, off + data.length))
+      old.copy(out)
+      data.copy(out, off)
+      files.set(ino, out)
+    }
+  }
+}
+
+t.test('sequential writes coalesce into large commits, in order', async (t) => {
+  const s = store()
+  const wb = new WriteBack(s.commit, { flushThreshold: 1 << 30, maxCommitBytes: 64 * 1024 })
+  const chunk = Buffer.alloc(4096)
+  for (let i = 0; i < 32; i++) {
+    chunk.fill(i)
+    t.equal(await wb.write(7, i * 4096, chunk), 4096)
+  }
+  t.equal(wb.dirtyBytes(7), 32 * 4096)
+  t.equal(wb.bufferedEnd(7), 32 * 4096)
+  t.equal(s.commits.length, 0, 'nothing committed before a flush')
+  await wb.flush(7)
+  t.equal(wb.dirtyBytes(7), 0)
+  t.same(s.commits.map((c) => c[2]), [65536, 65536], 'two commits of 64 KiB')
+  const f = s.files.get(7)!
+  for (let i = 0; i < 32; i++) t.equal(f[i * 4096 + 17], i, `block ${i} holds its own bytes`)
+})
+
+t.test('the caller may reuse its buffer; a later overlapping write wins', async (t) => {
+  const s = store()
+  const wb = new WriteBack(s.commit)
+  const b = Buffer.from('aaaa')
+  await wb.write(1, 0, b)
+  b.fill('z')
+  await wb.write(1, 2, Buffer.from('bb'))
+  await wb.flush(1)
+  t.equal(s.files.get(1)!.toString(), 'aabb')
+})
+
+t.test('a failed background commit is reported once by the next write or flush', async (t) => {
+  const s = store()
+  const wb = new WriteBack(s.commit, { flushThreshold: 8 })
+  s.setFail((ino) => ino === 3)
+  await wb.write(3, 0, Buffer.alloc(16))
+  await new Promise((r) => setTimeout(r, 10))
+  await t.rejects(wb.write(3, 16, Buffer.alloc(4)), { code: 'ENOSPC' })
+  s.setFail(null)
+  await wb.write(3, 16, Buffer.alloc(4))
+  await wb.flush(3)
+  t.equal(wb.dirtyBytes(3), 0)
+  s.setFail(() => true)
+  await wb.write(3, 0, Buffer.alloc(4))
+  await t.rejects(wb.flush(3), { code: 'ENOSPC' })
+  await wb.flush(3)
+  t.pass('error reported only once')
+})
+
+t.test('memory is bounded: writers wait for commits past maxDirtyBytes', async (t) => {
+  const s = store()
+  let peak = 0
+  const wb = new WriteBack(async (ino, off, data) => {
+    peak = Math.max(peak, wb.dirtyBytes(ino))
+    await s.commit(ino, off, data)
+  }, { flushThreshold: 1 << 30, maxDirtyBytes: 64 * 1024, maxCommitBytes: 16 * 1024 })
+  for (let i = 0; i < 256; i++) await wb.write(5, i * 1024, Buffer.alloc(1024, i))
+  await wb.flush(5)
+  t.ok(peak <= 64 * 1024 + 1024, `dirty bytes stayed bounded (peak ${peak})`)
+  t.equal(s.files.get(5)!.length, 256 * 1024)
+})
+
+t.test('discard drops buffered bytes at and past an offset', async (t) => {
+  const s = store()
+  const wb = new WriteBack(s.commit)
+  await wb.write(9, 0, Buffer.from('hello world'))
+  wb.discard(9, 5)
+  t.equal(wb.dirtyBytes(9), 5)
+  await wb.flush(9)
+  t.equal(s.files.get(9)!.toString(), 'hello')
+})
