@@ -1,0 +1,556 @@
+/**
+ * The typed, promise-based face of walkenfs's patched fuse-native 2.2.6
+ * (native/patches/fuse-native+2.2.6.patch; libfuse 2.9 high-level path API).
+ *
+ * Owns: the handler signatures the FUSE adapter implements, the stat/statfs/
+ * time/open-flag types, errno mapping of handler failures, mount option
+ * validation, and mounting/unmounting as promises. It knows nothing about
+ * the filesystem model; FUSE types stay inside src/fuse.
+ *
+ * Promises:
+ * - 64 bits end to end for inode numbers, offsets, sizes, block and statfs
+ *   counts (JS numbers, exact up to 2^53).
+ * - Times are bigint nanoseconds since the epoch, in both directions; a
+ *   utimens update is a time, 'now' or 'omit', atime and mtime separately.
+ * - Every handler receives the caller (uid, gid, pid, umask) as its first
+ *   argument, taken from fuse_get_context() in the FUSE thread.
+ * - open/create/opendir return per-open flags (direct I/O, keep cache); the
+ *   kernel refuses MAP_SHARED on a direct-I/O file with ENODEV.
+ * - A handler fails by throwing a FuseError (or any error with a Node errno
+ *   `code` such as 'ENOENT'); anything else becomes EIO and is reported to
+ *   `onInternalError`, so a bug never reaches the kernel as success.
+ * - Options are checked against libfuse 2.9's list before mounting: libfuse
+ *   itself fails on an unknown option only after the kernel mount exists.
+ * - No hidden per-operation timeout (fuse-native's default 15 s ETIMEDOUT is
+ *   off unless `timeoutMs` is given): bounded waits are the adapter's job.
+ */
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { constants as osConstants } from 'node:os'
+import { resolve as resolvePath } from 'node:path'
+
+const require = createRequire(import.meta.url)
+
+/** Positive errno values by name (Linux), e.g. `errno.ENOENT === 2`. */
+export const errno: Readonly<Record<string, number>> = osConstants.errno
+
+/** The process that made the request. Valid for the whole handler call. */
+export interface FuseContext {
+  readonly uid: number
+  readonly gid: number
+  readonly pid: number
+  /** The caller's umask (already applied by the kernel to create/mkdir modes). */
+  readonly umask: number
+}
+
+/** File attributes returned by getattr/fgetattr. Times: ns since the epoch. */
+export interface Stat {
+  mode: number
+  uid: number
+  gid: number
+  size: number
+  ino: number
+  nlink: number
+  atimeNs: bigint
+  mtimeNs: bigint
+  ctimeNs: bigint
+  /** 512-byte blocks allocated; defaults to ceil(size / 512). */
+  blocks?: number
+  blksize?: number
+  rdev?: number
+}
+
+export interface StatFs {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
+  fsid?: number
+  flag?: number
+}
+
+/** A utimens change: a new time in ns since the epoch, the current time, or no change. */
+export type TimeUpdate = bigint | 'now' | 'omit'
+
+/** What open/create/opendir return: the handle and per-open kernel flags. */
+export interface OpenResult {
+  /** Handle passed back to read/write/release…; 0 means "no handle". Up to 2^53. */
+  fh: number
+  /** Bypass the page cache for this open: I/O goes to the handlers as issued; MAP_SHARED fails with ENODEV. */
+  directIo?: boolean
+  /** Keep cached pages of this file from before the open (default: they are dropped). */
+  keepCache?: boolean
+  nonSeekable?: boolean
+}
+
+/** One readdir entry. libfuse 2.9 uses only st_ino (as d_ino, with use_ino) and the file type bits of mode. */
+export interface DirEntry {
+  name: string
+  ino: number
+  /** At least the S_IFMT bits. */
+  mode: number
+}
+
+/** Thrown by a handler to answer the kernel with an errno. */
+export class FuseError extends Error {
+  /** Positive errno. */
+  readonly errno: number
+  constructor (code: keyof typeof osConstants.errno | number, message?: string) {
+    const n = typeof code === 'number' ? Math.abs(code) : errno[code]
+    if (n === undefined || n === 0) throw new TypeError(`FuseError: unknown errno ${String(code)}`)
+    super(message ?? (typeof code === 'string' ? code : `errno ${n}`))
+    this.name = 'FuseError'
+    this.errno = n
+  }
+}
+
+/**
+ * The operations a filesystem implements. Every handler gets the caller's
+ * context first; paths are absolute within the mount ('/' is the root).
+ * Omitted handlers answer ENOSYS (getattr: only '/' exists).
+ */
+export interface FuseOps {
+  /** Called once when the kernel connection is up, before any other op. */
+  init? (): Promise<void>
+  /** lstat(2) of a path. */
+  getattr? (ctx: FuseContext, path: string): Promise<Stat>
+  /** fstat(2) of an open file (also used right after create). */
+  fgetattr? (ctx: FuseContext, path: string, fh: number): Promise<Stat>
+  statfs? (ctx: FuseContext, path: string): Promise<StatFs>
+  /** access(2); mask is R_OK|W_OK|X_OK or F_OK (0). */
+  access? (ctx: FuseContext, path: string, mask: number): Promise<void>
+  readlink? (ctx: FuseContext, path: string): Promise<string>
+  /** All entries of a directory ('.' and '..' included if you want them listed). */
+  readdir? (ctx: FuseContext, path: string): Promise<DirEntry[]>
+  /** open(2) of an existing file; flags are the O_* flags (O_ACCMODE, O_APPEND, …; O_CREAT/O_EXCL/O_TRUNC handled by the kernel). */
+  open? (ctx: FuseContext, path: string, flags: number): Promise<OpenResult>
+  /** open(2) with O_CREAT of a missing file: create it owned by ctx.uid/ctx.gid with `mode` (type bits included, umask applied) and open it with `flags`. */
+  create? (ctx: FuseContext, path: string, mode: number, flags: number): Promise<OpenResult>
+  opendir? (ctx: FuseContext, path: string, flags: number): Promise<OpenResult>
+  /**
+   * Fill `buf` (length = bytes requested) from `position`; resolve the byte
+   * count (less only at EOF). `buf` is the kernel's memory: valid only until
+   * the promise settles.
+   */
+  read? (ctx: FuseContext, path: string, fh: number, buf: Buffer, position: number): Promise<number>
+  /**
+   * Write `data` at `position`; resolve data.length. `data` is the kernel's
+   * memory: valid only until the promise settles — copy it to keep it.
+   */
+  write? (ctx: FuseContext, path: string, fh: number, data: Buffer, position: number): Promise<number>
+  /** close(2) of one file descriptor of the open file (may come several times). */
+  flush? (ctx: FuseContext, path: string, fh: number): Promise<void>
+  /** fsync(2)/fdatasync(2). */
+  fsync? (ctx: FuseContext, path: string, fh: number, datasync: boolean): Promise<void>
+  fsyncdir? (ctx: FuseContext, path: string, fh: number, datasync: boolean): Promise<void>
+  /** Last close of the open file; errors are ignored by the kernel. */
+  release? (ctx: FuseContext, path: string, fh: number): Promise<void>
+  releasedir? (ctx: FuseContext, path: string, fh: number): Promise<void>
+  truncate? (ctx: FuseContext, path: string, size: number): Promise<void>
+  ftruncate? (ctx: FuseContext, path: string, fh: number, size: number): Promise<void>
+  /** Change atime and/or mtime (each independently: time, 'now' or 'omit'). */
+  utimens? (ctx: FuseContext, path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void>
+  /** mode: permission bits (07777). */
+  chmod? (ctx: FuseContext, path: string, mode: number): Promise<void>
+  /** uid/gid of -1 mean "leave unchanged". */
+  chown? (ctx: FuseContext, path: string, uid: number, gid: number): Promise<void>
+  mknod? (ctx: FuseContext, path: string, mode: number, rdev: number): Promise<void>
+  /** mode: permission bits (umask applied); create owned by ctx.uid/ctx.gid. */
+  mkdir? (ctx: FuseContext, path: string, mode: number): Promise<void>
+  unlink? (ctx: FuseContext, path: string): Promise<void>
+  rmdir? (ctx: FuseContext, path: string): Promise<void>
+  /** rename(2); replaces an existing `dest`. */
+  rename? (ctx: FuseContext, src: string, dest: string): Promise<void>
+  /** Hard link: new name `newPath` for `existingPath`. */
+  link? (ctx: FuseContext, existingPath: string, newPath: string): Promise<void>
+  /** Symlink at `linkPath` pointing to `target` (stored verbatim). */
+  symlink? (ctx: FuseContext, target: string, linkPath: string): Promise<void>
+  /** flags: XATTR_CREATE (1) / XATTR_REPLACE (2). `value` is valid only until the promise settles. */
+  setxattr? (ctx: FuseContext, path: string, name: string, value: Buffer, flags: number): Promise<void>
+  /** The value, or null when the attribute does not exist (ENODATA). */
+  getxattr? (ctx: FuseContext, path: string, name: string): Promise<Buffer | null>
+  listxattr? (ctx: FuseContext, path: string): Promise<string[]>
+  removexattr? (ctx: FuseContext, path: string, name: string): Promise<void>
+}
+
+/** Options of one mount, turned into libfuse `-o` options by buildMountOptions. */
+export interface MountOptions {
+  /** /proc/mounts source column. */
+  fsname?: string
+  /** /proc/mounts type becomes fuse.<subtype>. */
+  subtype?: string
+  allowOther?: boolean
+  allowRoot?: boolean
+  /** Let the kernel check permissions from mode/uid/gid. */
+  defaultPermissions?: boolean
+  /** A fusermount watchdog unmounts if this process dies. */
+  autoUnmount?: boolean
+  /** st_ino and d_ino come from the handlers (default true). */
+  useIno?: boolean
+  /** unlink of an open file really unlinks (no .fuse_hidden rename); default true. */
+  hardRemove?: boolean
+  /** Writes up to maxWrite bytes per request instead of 4 KiB (default true). */
+  bigWrites?: boolean
+  /** Bytes per write request (default 131072 with bigWrites). */
+  maxWrite?: number
+  maxRead?: number
+  /** Seconds the kernel caches attributes / names / negative lookups (default 1 / 1 / 0 as libfuse). */
+  attrTimeout?: number
+  entryTimeout?: number
+  negativeTimeout?: number
+  kernelCache?: boolean
+  autoCache?: boolean
+  readOnly?: boolean
+  debug?: boolean
+  /** Further raw options ("name" or "name=value"), validated like the others. */
+  extra?: string[]
+}
+
+/**
+ * libfuse 2.9 options (fuse_mount + fuse_new, high and low level). Anything
+ * else makes libfuse fail. Entries ending in '=' take a value.
+ */
+export const ALLOWED_MOUNT_OPTIONS: ReadonlySet<string> = new Set([
+  'allow_other', 'allow_root', 'auto_unmount', 'nonempty', 'default_permissions', 'blkdev',
+  'blksize=', 'fsname=', 'subtype=', 'large_read', 'max_read=', 'ro', 'rw', 'suid', 'nosuid',
+  'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'dirsync', 'atime', 'noatime', 'relatime',
+  'user=', 'debug', 'max_write=', 'max_readahead=', 'max_background=', 'congestion_threshold=',
+  'async_read', 'sync_read', 'atomic_o_trunc', 'no_remote_lock', 'no_remote_flock',
+  'no_remote_posix_lock', 'big_writes', 'no_big_writes', 'splice_write', 'no_splice_write',
+  'splice_move', 'no_splice_move', 'splice_read', 'no_splice_read', 'auto_inval_data',
+  'no_auto_inval_data', 'readdirplus=', 'async_dio', 'no_async_dio', 'writeback_cache',
+  'no_writeback_cache', 'time_gran=', 'hard_remove', 'use_ino', 'readdir_ino', 'direct_io',
+  'kernel_cache', 'auto_cache', 'noauto_cache', 'umask=', 'uid=', 'gid=', 'entry_timeout=',
+  'negative_timeout=', 'attr_timeout=', 'ac_attr_timeout=', 'noforget', 'remember=', 'nopath',
+  'intr', 'intr_signal=', 'modules='
+])
+
+/**
+ * Options mount(8) or fstab may hand to a FUSE program that libfuse does not
+ * know (`nofail` is passed on by mount.fuse). A caller drops these before
+ * checkMountOptions.
+ */
+export const MOUNT_ONLY_OPTIONS: ReadonlySet<string> = new Set([
+  'defaults', 'nofail', 'noauto', 'auto', '_netdev', 'user', 'users', 'nouser', 'owner', 'group',
+  'nodiratime', 'diratime', 'strictatime', 'lazytime', 'loud', 'silent'
+])
+
+/** Throws a clear error for the first option libfuse 2.9 would refuse. */
+export function checkMountOptions (options: readonly string[]): void {
+  for (const opt of options) {
+    const eq = opt.indexOf('=')
+    const key = eq < 0 ? opt : opt.slice(0, eq + 1)
+    if (!ALLOWED_MOUNT_OPTIONS.has(key)) {
+      const hint = MOUNT_ONLY_OPTIONS.has(opt) || opt.startsWith('x-') ? ' (a mount(8)/fstab option: drop it before mounting)' : ''
+      const known = ALLOWED_MOUNT_OPTIONS.has(opt + '=') ? ` (it needs a value: ${opt}=…)` : ''
+      throw new Error(`unknown FUSE mount option "${opt}"${hint}${known}`)
+    }
+    if (eq >= 0 && eq === opt.length - 1) throw new Error(`FUSE mount option "${opt}" has an empty value`)
+    if (opt.includes(',') || opt.includes('\\')) throw new Error(`FUSE mount option "${opt}" must not contain ',' or '\\'`)
+  }
+}
+
+/** The libfuse options of `o` (defaults: use_ino, hard_remove, big_writes, max_write=131072). */
+export function buildMountOptions (o: MountOptions = {}): string[] {
+  const out: string[] = []
+  const flag = (on: boolean | undefined, name: string): void => { if (on) out.push(name) }
+  const value = (v: string | number | undefined, name: string): void => { if (v !== undefined) out.push(`${name}=${v}`) }
+  value(o.fsname, 'fsname')
+  value(o.subtype, 'subtype')
+  flag(o.allowOther, 'allow_other')
+  flag(o.allowRoot, 'allow_root')
+  flag(o.defaultPermissions, 'default_permissions')
+  flag(o.autoUnmount, 'auto_unmount')
+  flag(o.useIno ?? true, 'use_ino')
+  flag(o.hardRemove ?? true, 'hard_remove')
+  const big = o.bigWrites ?? true
+  flag(big, 'big_writes')
+  value(o.maxWrite ?? (big ? 131072 : undefined), 'max_write')
+  value(o.maxRead, 'max_read')
+  value(o.attrTimeout, 'attr_timeout')
+  value(o.entryTimeout, 'entry_timeout')
+  value(o.negativeTimeout, 'negative_timeout')
+  flag(o.kernelCache, 'kernel_cache')
+  flag(o.autoCache, 'auto_cache')
+  flag(o.readOnly, 'ro')
+  flag(o.debug, 'debug')
+  out.push(...(o.extra ?? []))
+  checkMountOptions(out)
+  return out
+}
+
+/** How a FuseMount behaves beyond the kernel options. */
+export interface MountSettings {
+  /** Kernel options, e.g. from buildMountOptions (checked again here). */
+  options?: readonly string[]
+  /** Per-operation deadline after which the kernel gets ETIMEDOUT; default none. */
+  timeoutMs?: number
+  /** Create the mountpoint if missing (default false). */
+  mkdir?: boolean
+  /** A handler failed with something that is not an errno: the kernel got EIO. */
+  onInternalError?: (op: string, err: unknown) => void
+}
+
+/** True if `mountpoint` (resolved) is a mount point in this mount namespace. */
+export function isMountPoint (mountpoint: string): boolean {
+  const want = resolvePath(mountpoint)
+  // mountinfo field 5 is the mount point, with space/tab/newline/backslash octal-escaped
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ')
+    if (f.length > 4 && unescape(f[4]!) === want) return true
+  }
+  return false
+}
+
+function execFileP (cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`))
+      else resolve()
+    })
+  })
+}
+
+/**
+ * Last-resort unmount of a mountpoint this process may have lost track of
+ * (a test teardown, a crashed daemon): lazy, so a busy or dead (ENOTCONN)
+ * mount goes too. Does nothing if it is not mounted.
+ */
+export async function forceUnmount (mountpoint: string): Promise<void> {
+  if (!isMountPoint(mountpoint)) return
+  try {
+    await execFileP('fusermount', ['-uz', resolvePath(mountpoint)])
+  } catch {
+    await execFileP('umount', ['-l', resolvePath(mountpoint)])
+  }
+}
+
+// ---- the patched fuse-native, as far as this module uses it ----
+
+type Cb = (...args: unknown[]) => void
+interface NativeFuse {
+  context (): FuseContext
+  mount (cb: (err: Error | null) => void): void
+  unmount (cb: (err: Error | null) => void): void
+}
+interface NativeFuseClass {
+  new (mnt: string, ops: Record<string, (...args: never[]) => void>, opts: Record<string, unknown>): NativeFuse
+  prototype: NativeFuse & { _fuseOptions (): string }
+  DIRECT_IO: number
+  KEEP_CACHE: number
+  NONSEEKABLE: number
+  UTIME_NOW: number
+  UTIME_OMIT: number
+}
+
+let nativeClass: NativeFuseClass | undefined
+function loadNative (): NativeFuseClass {
+  if (nativeClass) return nativeClass
+  const Fuse = require('fuse-native') as NativeFuseClass
+  if (typeof Fuse.DIRECT_IO !== 'number' || typeof Fuse.prototype.context !== 'function') {
+    throw new Error('fuse-native is not the walkenfs-patched build: run `npm install` (postinstall applies native/patches and rebuilds it)')
+  }
+  nativeClass = Fuse
+  return Fuse
+}
+
+function toErrno (err: unknown): number | undefined {
+  if (err instanceof FuseError) return err.errno
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && errno[code] !== undefined) return errno[code]
+  return undefined
+}
+
+function timeUpdate (sec: number, nsec: number, now: number, omit: number): TimeUpdate {
+  if (nsec === now) return 'now'
+  if (nsec === omit) return 'omit'
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec)
+}
+
+/** The shape fuse-native's getStatArray reads (times as bigint ns). */
+function nativeStat (s: Stat): Record<string, number | bigint> {
+  return {
+    mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, ino: s.ino, nlink: s.nlink,
+    rdev: s.rdev ?? 0, blksize: s.blksize ?? 4096, blocks: s.blocks ?? Math.ceil(s.size / 512),
+    atime: s.atimeNs, mtime: s.mtimeNs, ctime: s.ctimeNs
+  }
+}
+
+function openFlags (F: NativeFuseClass, r: OpenResult): number {
+  return (r.directIo ? F.DIRECT_IO : 0) | (r.keepCache ? F.KEEP_CACHE : 0) | (r.nonSeekable ? F.NONSEEKABLE : 0)
+}
+
+/**
+ * One FUSE mount served by `ops`. The handlers run on this process's main
+ * thread: never block it with synchronous I/O on the mount itself.
+ */
+export class FuseMount {
+  readonly mountpoint: string
+  readonly options: readonly string[]
+  private readonly fuse: NativeFuse
+  private mounted = false
+
+  constructor (mountpoint: string, ops: FuseOps, settings: MountSettings = {}) {
+    const F = loadNative()
+    this.mountpoint = resolvePath(mountpoint)
+    this.options = [...(settings.options ?? buildMountOptions())]
+    checkMountOptions(this.options)
+    const optString = this.options.length ? '-o' + this.options.join(',') : ''
+    const report = settings.onInternalError ?? ((op: string, err: unknown) => {
+      process.stderr.write(`walkenfs fuse: ${op} failed internally, answered EIO: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    })
+
+    // fuse-native takes mount options only from _fuseOptions(): a subclass per mount.
+    class Mount extends (F as unknown as new (...a: unknown[]) => NativeFuse) {
+      _fuseOptions (): string { return optString }
+    }
+
+    // Each native op: read the caller synchronously, run the handler, answer
+    // fuse-native's callback with (negative errno | result…).
+    const native: Record<string, (...args: never[]) => void> = {}
+    const fail = (op: string, cb: Cb, err: unknown): void => {
+      const n = toErrno(err)
+      if (n === undefined) report(op, err)
+      cb(-(n ?? errno.EIO!))
+    }
+    const bind = <A extends unknown[], R>(op: string, run: (ctx: FuseContext, ...a: A) => Promise<R>, answer: (cb: Cb, r: R) => void) =>
+      (...args: [...A, Cb]): void => {
+        const cb = args[args.length - 1] as Cb
+        const ctx = this.fuse.context()
+        let p: Promise<R>
+        try {
+          p = run(ctx, ...(args.slice(0, -1) as A))
+        } catch (err) {
+          fail(op, cb, err)
+          return
+        }
+        p.then((r) => answer(cb, r), (err: unknown) => fail(op, cb, err))
+      }
+    const ok = (cb: Cb): void => cb(0)
+
+    if (ops.init) {
+      const init = ops.init.bind(ops)
+      native.init = (cb: Cb) => { init().then(() => cb(0), (err: unknown) => fail('init', cb, err)) }
+    }
+    if (ops.getattr) native.getattr = bind('getattr', ops.getattr.bind(ops), (cb, s: Stat) => cb(0, nativeStat(s)))
+    if (ops.fgetattr) native.fgetattr = bind('fgetattr', ops.fgetattr.bind(ops), (cb, s: Stat) => cb(0, nativeStat(s)))
+    if (ops.statfs) native.statfs = bind('statfs', ops.statfs.bind(ops), (cb, s: StatFs) => cb(0, s))
+    if (ops.access) native.access = bind('access', ops.access.bind(ops), ok)
+    if (ops.readlink) native.readlink = bind('readlink', ops.readlink.bind(ops), (cb, target: string) => cb(0, target))
+    if (ops.readdir) {
+      native.readdir = bind('readdir', ops.readdir.bind(ops), (cb, entries: DirEntry[]) => {
+        const names = entries.map((e) => e.name)
+        // a stat per entry: libfuse takes d_ino and d_type from it
+        const stats = entries.map((e) => ({ ino: e.ino, mode: e.mode, atime: 0n, mtime: 0n, ctime: 0n }))
+        cb(0, names, stats)
+      })
+    }
+    const opened = (cb: Cb, r: OpenResult): void => cb(0, r.fh, openFlags(F, r))
+    if (ops.open) native.open = bind('open', ops.open.bind(ops), opened)
+    if (ops.create) native.create = bind('create', ops.create.bind(ops), opened)
+    if (ops.opendir) native.opendir = bind('opendir', ops.opendir.bind(ops), opened)
+    if (ops.read) {
+      const read = ops.read.bind(ops)
+      // fuse-native's read/write callbacks take the byte count (or -errno) first
+      native.read = bind('read', (ctx, path: string, fh: number, buf: Buffer, len: number, pos: number) =>
+        read(ctx, path, fh, len === buf.length ? buf : buf.subarray(0, len), pos), (cb, n: number) => cb(n))
+    }
+    if (ops.write) {
+      const write = ops.write.bind(ops)
+      native.write = bind('write', (ctx, path: string, fh: number, buf: Buffer, len: number, pos: number) =>
+        write(ctx, path, fh, len === buf.length ? buf : buf.subarray(0, len), pos), (cb, n: number) => cb(n))
+    }
+    if (ops.flush) native.flush = bind('flush', ops.flush.bind(ops), ok)
+    if (ops.fsync) {
+      const fsync = ops.fsync.bind(ops)
+      native.fsync = bind('fsync', (ctx, path: string, fh: number, ds: number) => fsync(ctx, path, fh, ds !== 0), ok)
+    }
+    if (ops.fsyncdir) {
+      const fsyncdir = ops.fsyncdir.bind(ops)
+      native.fsyncdir = bind('fsyncdir', (ctx, path: string, fh: number, ds: number) => fsyncdir(ctx, path, fh, ds !== 0), ok)
+    }
+    if (ops.release) native.release = bind('release', ops.release.bind(ops), ok)
+    if (ops.releasedir) native.releasedir = bind('releasedir', ops.releasedir.bind(ops), ok)
+    if (ops.truncate) native.truncate = bind('truncate', ops.truncate.bind(ops), ok)
+    if (ops.ftruncate) native.ftruncate = bind('ftruncate', ops.ftruncate.bind(ops), ok)
+    if (ops.utimens) {
+      const utimens = ops.utimens.bind(ops)
+      native.utimens = bind('utimens', (ctx, path: string, a: { sec: number, nsec: number }, m: { sec: number, nsec: number }) =>
+        utimens(ctx, path, timeUpdate(a.sec, a.nsec, F.UTIME_NOW, F.UTIME_OMIT), timeUpdate(m.sec, m.nsec, F.UTIME_NOW, F.UTIME_OMIT)), ok)
+    }
+    if (ops.chmod) native.chmod = bind('chmod', ops.chmod.bind(ops), ok)
+    if (ops.chown) native.chown = bind('chown', ops.chown.bind(ops), ok)
+    if (ops.mknod) native.mknod = bind('mknod', ops.mknod.bind(ops), ok)
+    if (ops.mkdir) native.mkdir = bind('mkdir', ops.mkdir.bind(ops), ok)
+    if (ops.unlink) native.unlink = bind('unlink', ops.unlink.bind(ops), ok)
+    if (ops.rmdir) native.rmdir = bind('rmdir', ops.rmdir.bind(ops), ok)
+    if (ops.rename) native.rename = bind('rename', ops.rename.bind(ops), ok)
+    if (ops.link) native.link = bind('link', ops.link.bind(ops), ok)
+    if (ops.symlink) native.symlink = bind('symlink', ops.symlink.bind(ops), ok)
+    if (ops.setxattr) {
+      const setxattr = ops.setxattr.bind(ops)
+      native.setxattr = bind('setxattr', (ctx, path: string, name: string, value: Buffer, _pos: number, flags: number) =>
+        setxattr(ctx, path, name, value, flags), ok)
+    }
+    if (ops.getxattr) {
+      const getxattr = ops.getxattr.bind(ops)
+      native.getxattr = bind('getxattr', (ctx, path: string, name: string, _pos: number) => getxattr(ctx, path, name),
+        (cb, v: Buffer | null) => cb(0, v))
+    }
+    if (ops.listxattr) native.listxattr = bind('listxattr', ops.listxattr.bind(ops), (cb, names: string[]) => cb(0, names))
+    if (ops.removexattr) native.removexattr = bind('removexattr', ops.removexattr.bind(ops), ok)
+
+    this.fuse = new Mount(this.mountpoint, native, {
+      timeout: settings.timeoutMs ?? false,
+      mkdir: settings.mkdir ?? false
+    })
+  }
+
+  /** Mounts; resolves once the kernel connection is initialised (after ops.init). */
+  mount (): Promise<void> {
+    if (this.mounted) return Promise.reject(new Error(`${this.mountpoint} is already mounted by this FuseMount`))
+    return new Promise((resolve, reject) => {
+      this.fuse.mount((err) => {
+        if (err) {
+          reject(new Error(`cannot mount FUSE at ${this.mountpoint} (options ${this.options.join(',') || 'none'}): ${err.message}`))
+          return
+        }
+        this.mounted = true
+        resolve()
+      })
+    })
+  }
+
+  /**
+   * Unmounts (lazily: open files keep working until closed) and releases
+   * the native loop handles. Also succeeds when someone else already
+   * unmounted the mountpoint.
+   */
+  unmount (): Promise<void> {
+    if (!this.mounted) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.fuse.unmount((err) => {
+        if (err && isMountPoint(this.mountpoint)) {
+          reject(new Error(`cannot unmount FUSE at ${this.mountpoint}: ${err.message}`))
+          return
+        }
+        this.mounted = false
+        resolve()
+      })
+    })
+  }
+}
+
+/** Creates a FuseMount and mounts it. */
+export async function mount (mountpoint: string, ops: FuseOps, settings: MountSettings = {}): Promise<FuseMount> {
+  const m = new FuseMount(mountpoint, ops, settings)
+  await m.mount()
+  return m
+}
