@@ -213,22 +213,27 @@ export interface MountOptions {
 }
 
 /**
- * libfuse 2.9 options (fuse_mount + fuse_new, high and low level). Anything
- * else makes libfuse fail. Entries ending in '=' take a value.
+ * The libfuse 2.9.9 options a walkenfs mount may use (each one checked by
+ * mounting with it: test/fuse/mount-options.test.ts). Anything else fails:
+ * libfuse 3 names (writeback_cache, readdirplus=, time_gran=, async_dio,
+ * auto_inval_data, no_big_writes), mount(8)-only names (relatime, nofail),
+ * and fuseblk/obsolete ones (blkdev, blksize=, large_read) which the kernel
+ * refuses. Entries ending in '=' take a value.
  */
 export const ALLOWED_MOUNT_OPTIONS: ReadonlySet<string> = new Set([
-  'allow_other', 'allow_root', 'auto_unmount', 'nonempty', 'default_permissions', 'blkdev',
-  'blksize=', 'fsname=', 'subtype=', 'large_read', 'max_read=', 'ro', 'rw', 'suid', 'nosuid',
-  'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'dirsync', 'atime', 'noatime', 'relatime',
-  'user=', 'debug', 'max_write=', 'max_readahead=', 'max_background=', 'congestion_threshold=',
-  'async_read', 'sync_read', 'atomic_o_trunc', 'no_remote_lock', 'no_remote_flock',
-  'no_remote_posix_lock', 'big_writes', 'no_big_writes', 'splice_write', 'no_splice_write',
-  'splice_move', 'no_splice_move', 'splice_read', 'no_splice_read', 'auto_inval_data',
-  'no_auto_inval_data', 'readdirplus=', 'async_dio', 'no_async_dio', 'writeback_cache',
-  'no_writeback_cache', 'time_gran=', 'hard_remove', 'use_ino', 'readdir_ino', 'direct_io',
-  'kernel_cache', 'auto_cache', 'noauto_cache', 'umask=', 'uid=', 'gid=', 'entry_timeout=',
-  'negative_timeout=', 'attr_timeout=', 'ac_attr_timeout=', 'noforget', 'remember=', 'nopath',
-  'intr', 'intr_signal=', 'modules='
+  // fuse_mount (kernel mount options)
+  'allow_other', 'allow_root', 'auto_unmount', 'nonempty', 'default_permissions', 'fsname=',
+  'subtype=', 'max_read=', 'ro', 'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async',
+  'sync', 'dirsync', 'atime', 'noatime', 'user=',
+  // fuse_new, low level
+  'debug', 'max_write=', 'max_readahead=', 'max_background=', 'congestion_threshold=', 'async_read',
+  'sync_read', 'atomic_o_trunc', 'no_remote_lock', 'no_remote_flock', 'no_remote_posix_lock',
+  'big_writes', 'splice_write', 'no_splice_write', 'splice_move', 'no_splice_move', 'splice_read',
+  'no_splice_read',
+  // fuse_new, high level
+  'hard_remove', 'use_ino', 'readdir_ino', 'direct_io', 'kernel_cache', 'auto_cache', 'noauto_cache',
+  'umask=', 'uid=', 'gid=', 'entry_timeout=', 'negative_timeout=', 'attr_timeout=',
+  'ac_attr_timeout=', 'noforget', 'remember=', 'nopath', 'intr', 'intr_signal=', 'modules='
 ])
 
 /**

@@ -2,13 +2,17 @@
  * Mounts a FuseOps implementation on a fresh temp directory for one tap
  * test, and registers the cleanup (unmount, lazy-unmount fallback, rmdir)
  * with t.teardown so that it runs also when the test fails.
+ *
+ * The handlers run on the test process's main thread: a synchronous fs call
+ * on the mount from that process deadlocks in the kernel. Use fs.promises
+ * or a child process.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FuseMount, forceUnmount, isMountPoint, type FuseOps, type MountSettings } from '../../src/fuse/binding.js'
 
-interface Teardown { teardown (fn: () => void | Promise<void>): void }
+interface Teardown { teardown (fn: () => unknown): void }
 
 export async function mountForTest (t: Teardown, ops: FuseOps, settings: MountSettings = {}): Promise<{ mnt: string, fuse: FuseMount }> {
   const dir = mkdtempSync(join(tmpdir(), 'walkenfs-fuse-'))
