@@ -7,7 +7,7 @@
  * on the mount from that process deadlocks in the kernel. Use fs.promises
  * or a child process.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FuseMount, forceUnmount, isMountPoint, type FuseOps, type MountSettings } from '../../src/fuse/binding.js'
@@ -16,6 +16,7 @@ interface Teardown { teardown (fn: () => unknown): void }
 
 export async function mountForTest (t: Teardown, ops: FuseOps, settings: MountSettings = {}): Promise<{ mnt: string, fuse: FuseMount }> {
   const dir = mkdtempSync(join(tmpdir(), 'walkenfs-fuse-'))
+  chmodSync(dir, 0o755) // other users (setpriv tests) must reach the mountpoint
   const mnt = join(dir, 'mnt')
   const fuse = new FuseMount(mnt, ops, { mkdir: true, ...settings })
   t.teardown(async () => {
