@@ -218,7 +218,8 @@ export interface MountOptions {
  * libfuse 3 names (writeback_cache, readdirplus=, time_gran=, async_dio,
  * auto_inval_data, no_big_writes), mount(8)-only names (relatime, nofail),
  * and fuseblk/obsolete ones (blkdev, blksize=, large_read) which the kernel
- * refuses. Entries ending in '=' take a value.
+ * refuses; modules= is left out (stacking libfuse modules is not for us).
+ * Entries ending in '=' take a value.
  */
 export const ALLOWED_MOUNT_OPTIONS: ReadonlySet<string> = new Set([
   // fuse_mount (kernel mount options)
@@ -233,7 +234,7 @@ export const ALLOWED_MOUNT_OPTIONS: ReadonlySet<string> = new Set([
   // fuse_new, high level
   'hard_remove', 'use_ino', 'readdir_ino', 'direct_io', 'kernel_cache', 'auto_cache', 'noauto_cache',
   'umask=', 'uid=', 'gid=', 'entry_timeout=', 'negative_timeout=', 'attr_timeout=',
-  'ac_attr_timeout=', 'noforget', 'remember=', 'nopath', 'intr', 'intr_signal=', 'modules='
+  'ac_attr_timeout=', 'noforget', 'remember=', 'nopath', 'intr', 'intr_signal='
 ])
 
 /**
