@@ -402,6 +402,7 @@ export class FuseMount {
   readonly options: readonly string[]
   private readonly fuse: NativeFuse
   private mounted = false
+  private readonly watchers = new Set<NodeJS.Timeout>()
 
   constructor (mountpoint: string, ops: FuseOps, settings: MountSettings = {}) {
     const F = loadNative()
@@ -540,6 +541,8 @@ export class FuseMount {
    * unmounted the mountpoint.
    */
   unmount (): Promise<void> {
+    for (const w of this.watchers) clearInterval(w)
+    this.watchers.clear()
     if (!this.mounted) return Promise.resolve()
     return new Promise((resolve, reject) => {
       this.fuse.unmount((err) => {
@@ -551,6 +554,28 @@ export class FuseMount {
         resolve()
       })
     })
+  }
+
+  /**
+   * Calls `onGone` once when the mountpoint stops being mounted without
+   * unmount() (an external umount or fusermount -u): libfuse does not tell
+   * JS. Polls /proc/self/mountinfo every `intervalMs`; the timer does not
+   * keep the process alive. The caller then calls unmount() to release the
+   * native handles. Returns a function that stops watching.
+   */
+  watchUnmount (onGone: () => void, intervalMs = 500): () => void {
+    const timer = setInterval(() => {
+      if (!this.mounted || isMountPoint(this.mountpoint)) return
+      stop()
+      onGone()
+    }, intervalMs)
+    timer.unref()
+    this.watchers.add(timer)
+    const stop = (): void => {
+      clearInterval(timer)
+      this.watchers.delete(timer)
+    }
+    return stop
   }
 }
 

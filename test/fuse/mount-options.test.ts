@@ -95,20 +95,19 @@ t.test('mount() of a missing mountpoint fails with a clear message', async (t) =
   await t.rejects(new FuseMount(join(mnt, 'nope'), new MapFs()).mount(), /cannot mount FUSE at .*nope.*Mountpoint does not exist/)
 })
 
-t.test('an unmount by someone else: unmount() still releases the process', async (t) => {
+t.test('an unmount by someone else: watchUnmount tells, unmount() still releases the process', async (t) => {
   const mnt = tempMountpoint(t)
   const binding = fileURLToPath(new URL('../../src/fuse/binding.js', import.meta.url))
   const mapfs = fileURLToPath(new URL('../helpers/map-fs.js', import.meta.url))
-  // the child mounts, waits until the mount is gone, calls unmount() and must then exit by itself
+  // the child mounts, learns from watchUnmount that the mount is gone, calls unmount() and must then exit by itself
   const script = `
     import { FuseMount, isMountPoint } from ${JSON.stringify(binding)}
     import { MapFs } from ${JSON.stringify(mapfs)}
     const m = new FuseMount(${JSON.stringify(mnt)}, new MapFs(), { mkdir: true })
     await m.mount()
     console.log('mounted')
-    const timer = setInterval(async () => {
-      if (isMountPoint(${JSON.stringify(mnt)})) return
-      clearInterval(timer)
+    m.watchUnmount(async () => {
+      console.log('gone', isMountPoint(${JSON.stringify(mnt)}))
       await m.unmount()
       console.log('released')
     }, 50)
@@ -125,5 +124,5 @@ t.test('an unmount by someone else: unmount() still releases the process', async
   const code = await exited
   clearTimeout(killer)
   t.equal(code, 0, 'child exited by itself')
-  t.match(out, /released/)
+  t.match(out, /gone false\nreleased/)
 })
