@@ -90,7 +90,7 @@ export interface OpenResult {
 }
 
 /** One readdir entry. libfuse 2.9 uses only st_ino (as d_ino, with use_ino) and the file type bits of mode. */
-export interface DirEntry {
+export interface FuseDirEntry {
   name: string
   ino: number
   /** At least the S_IFMT bits. */
@@ -127,7 +127,7 @@ export interface FuseOps {
   access? (ctx: FuseContext, path: string, mask: number): Promise<void>
   readlink? (ctx: FuseContext, path: string): Promise<string>
   /** All entries of a directory ('.' and '..' included if you want them listed). */
-  readdir? (ctx: FuseContext, path: string): Promise<DirEntry[]>
+  readdir? (ctx: FuseContext, path: string): Promise<FuseDirEntry[]>
   /** open(2) of an existing file; flags are the O_* flags (O_ACCMODE, O_APPEND, …; O_CREAT/O_EXCL/O_TRUNC handled by the kernel). */
   open? (ctx: FuseContext, path: string, flags: number): Promise<OpenResult>
   /** open(2) with O_CREAT of a missing file: create it owned by ctx.uid/ctx.gid with `mode` (type bits included, umask applied) and open it with `flags`. */
@@ -452,7 +452,7 @@ export class FuseMount {
     if (ops.access) native.access = bind('access', ops.access.bind(ops), ok)
     if (ops.readlink) native.readlink = bind('readlink', ops.readlink.bind(ops), (cb, target: string) => cb(0, target))
     if (ops.readdir) {
-      native.readdir = bind('readdir', ops.readdir.bind(ops), (cb, entries: DirEntry[]) => {
+      native.readdir = bind('readdir', ops.readdir.bind(ops), (cb, entries: FuseDirEntry[]) => {
         const names = entries.map((e) => e.name)
         // a stat per entry: libfuse takes d_ino and d_type from it
         const stats = entries.map((e) => ({ ino: e.ino, mode: e.mode, atime: 0n, mtime: 0n, ctime: 0n }))

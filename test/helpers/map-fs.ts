@@ -9,7 +9,7 @@
  * (refusing shared writable mmap); new nodes are owned by the caller.
  */
 import { constants as fsc } from 'node:fs'
-import type { DirEntry, FuseContext, FuseOps, OpenResult, Stat, StatFs, TimeUpdate } from '../../src/fuse/binding.js'
+import type { FuseDirEntry, FuseContext, FuseOps, OpenResult, Stat, StatFs, TimeUpdate } from '../../src/fuse/binding.js'
 import { FuseError } from '../../src/fuse/binding.js'
 
 const CHUNK = 65536
@@ -134,10 +134,10 @@ export class MapFs implements FuseOps {
     return { bsize: 4096, frsize: 4096, blocks: 2 ** 40, bfree: 2 ** 39, bavail: 2 ** 39 - 5, files: 2 ** 36, ffree: 2 ** 35, favail: 2 ** 35, namemax: 255 }
   }
 
-  async readdir (ctx: FuseContext, path: string): Promise<DirEntry[]> {
+  async readdir (ctx: FuseContext, path: string): Promise<FuseDirEntry[]> {
     const dir = this.get(path)
     const prefix = path === '/' ? '/' : path + '/'
-    const out: DirEntry[] = [{ name: '.', ino: dir.ino, mode: dir.mode }]
+    const out: FuseDirEntry[] = [{ name: '.', ino: dir.ino, mode: dir.mode }]
     for (const [p, n] of this.nodes) {
       if (p !== '/' && p.startsWith(prefix) && !p.slice(prefix.length).includes('/')) out.push({ name: p.slice(prefix.length), ino: n.ino, mode: n.mode })
     }
