@@ -389,6 +389,12 @@ function nativeStat (s: Stat): Record<string, number | bigint> {
   }
 }
 
+/** A read/write result must be a byte count within the request; anything else would corrupt the reply. */
+function byteCount (op: string, n: number, max: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new RangeError(`${op} handler returned ${String(n)}, not a byte count in 0..${max}`)
+  return n
+}
+
 function openFlags (F: NativeFuseClass, r: OpenResult): number {
   return (r.directIo ? F.DIRECT_IO : 0) | (r.keepCache ? F.KEEP_CACHE : 0) | (r.nonSeekable ? F.NONSEEKABLE : 0)
 }
@@ -438,7 +444,14 @@ export class FuseMount {
           fail(op, cb, err)
           return
         }
-        p.then((r) => answer(cb, r), (err: unknown) => fail(op, cb, err))
+        // an answer that cannot be encoded (a bad Stat, a bad count) is a handler bug: EIO, reported
+        p.then((r) => {
+          try {
+            answer(cb, r)
+          } catch (err) {
+            fail(op, cb, err)
+          }
+        }, (err: unknown) => fail(op, cb, err))
       }
     const ok = (cb: Cb): void => cb(0)
 
@@ -467,12 +480,12 @@ export class FuseMount {
       const read = ops.read.bind(ops)
       // fuse-native's read/write callbacks take the byte count (or -errno) first
       native.read = bind('read', (ctx, path: string, fh: number, buf: Buffer, len: number, pos: number) =>
-        read(ctx, path, fh, len === buf.length ? buf : buf.subarray(0, len), pos), (cb, n: number) => cb(n))
+        read(ctx, path, fh, len === buf.length ? buf : buf.subarray(0, len), pos).then((n) => byteCount('read', n, len)), (cb, n: number) => cb(n))
     }
     if (ops.write) {
       const write = ops.write.bind(ops)
       native.write = bind('write', (ctx, path: string, fh: number, buf: Buffer, len: number, pos: number) =>
-        write(ctx, path, fh, len === buf.length ? buf : buf.subarray(0, len), pos), (cb, n: number) => cb(n))
+        write(ctx, path, fh, len === buf.length ? buf : buf.subarray(0, len), pos).then((n) => byteCount('write', n, len)), (cb, n: number) => cb(n))
     }
     if (ops.flush) native.flush = bind('flush', ops.flush.bind(ops), ok)
     if (ops.fsync) {
@@ -520,7 +533,11 @@ export class FuseMount {
     })
   }
 
-  /** Mounts; resolves once the kernel connection is initialised (after ops.init). */
+  /**
+   * Mounts; resolves once the kernel has connected (INIT). ops.init, if
+   * given, is running then; the kernel sends no other operation until it
+   * settles. Rejects with the mountpoint, the options and the cause.
+   */
   mount (): Promise<void> {
     if (this.mounted) return Promise.reject(new Error(`${this.mountpoint} is already mounted by this FuseMount`))
     return new Promise((resolve, reject) => {

@@ -17,6 +17,10 @@ class FailingFs extends MapFs {
     if (path === '/sync-bug') throw new TypeError('a synchronous bug in a handler')
     return super.mkdir(ctx, path, mode)
   }
+
+  override async read (): Promise<number> {
+    return 1e9 // more than asked for: must not reach the kernel as a count
+  }
 }
 
 t.test('errors from handlers', async (t) => {
@@ -28,6 +32,9 @@ t.test('errors from handlers', async (t) => {
   await t.rejects(fsp.mkdir(join(mnt, 'bug')), { code: 'EIO' }, 'a thrown bug is EIO')
   await t.rejects(fsp.mkdir(join(mnt, 'sync-bug')), { code: 'EIO' }, 'a handler that throws before returning a promise is EIO')
   t.same(reported.map(([op, err]) => [op, (err as Error).name]), [['mkdir', 'TypeError'], ['mkdir', 'TypeError']], 'both reported')
+  await fsp.writeFile(join(mnt, 'f'), 'abc')
+  await t.rejects(fsp.readFile(join(mnt, 'f')), { code: 'EIO' }, 'a read count beyond the request is EIO')
+  t.match(String(reported.at(-1)?.[1]), /read handler returned 1000000000/)
   await fsp.mkdir(join(mnt, 'fine'))
   t.ok((await fsp.stat(join(mnt, 'fine'))).isDirectory(), 'the mount still works')
 })
