@@ -158,6 +158,17 @@ export class MapFs implements FuseOps {
     return r
   }
 
+  async opendir (ctx: FuseContext, path: string, flags: number): Promise<OpenResult> {
+    if ((this.get(path).mode & fsc.S_IFMT) !== fsc.S_IFDIR) throw new FuseError('ENOTDIR')
+    const r = { fh: this.nextFh++ }
+    this.log('opendir', path, ctx, flags, r)
+    return r
+  }
+
+  async releasedir (ctx: FuseContext, path: string, fh: number): Promise<void> {
+    this.log('releasedir', path, ctx, fh)
+  }
+
   async read (ctx: FuseContext, path: string, fh: number, buf: Buffer, position: number): Promise<number> {
     this.log('read', path, ctx, fh, buf.length, position)
     const data = this.readContent(this.get(path), position, buf.length)
