@@ -166,3 +166,23 @@ t.test('the caller uid/gid/pid reach the handlers; new files belong to the calle
   t.equal(d.uid, 777)
   t.equal(d.gid, 778)
 })
+
+t.test('concurrent callers as different users: each op carries its own caller', async (t) => {
+  const { mnt, fs } = await setup(t, { allowOther: true })
+  const users = [2001, 2002, 2003, 2004, 2005, 2006]
+  // each user creates 10 files in one process; all six processes run at once
+  await Promise.all(users.map((uid) => run('setpriv', [`--reuid=${uid}`, `--regid=${uid + 100}`, '--clear-groups',
+    'touch', ...Array.from({ length: 10 }, (_, i) => join(mnt, `u${uid}-${i}`))])))
+  let checked = 0
+  for (const uid of users) {
+    for (let i = 0; i < 10; i++) {
+      const n = fs.nodes.get(`/u${uid}-${i}`)
+      t.equal(n?.uid, uid, `u${uid}-${i} uid`)
+      t.equal(n?.gid, uid + 100, `u${uid}-${i} gid`)
+      checked++
+    }
+  }
+  t.equal(checked, 60)
+  const creates = fs.callsOf('create').filter((c) => c.path.startsWith('/u'))
+  t.ok(creates.every((c) => c.path.startsWith(`/u${c.ctx.uid}-`)), 'every create carried its own caller')
+})

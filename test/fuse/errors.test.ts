@@ -44,3 +44,16 @@ t.test('FuseError refuses an unknown errno', async (t) => {
   t.equal(new FuseError(-2).errno, 2)
   t.equal(new FuseError('ENOENT').errno, 2)
 })
+
+t.test('timeoutMs bounds a handler that never answers (ETIMEDOUT)', async (t) => {
+  class StuckFs extends MapFs {
+    override rmdir (): Promise<void> {
+      return new Promise(() => {}) // never settles
+    }
+  }
+  const fs = new StuckFs()
+  const { mnt } = await mountForTest(t, fs, { timeoutMs: 300 })
+  await fsp.mkdir(join(mnt, 'd'))
+  await t.rejects(fsp.rmdir(join(mnt, 'd')), { code: 'ETIMEDOUT' })
+  t.ok((await fsp.stat(join(mnt, 'd'))).isDirectory(), 'mount still serves other operations')
+})
