@@ -30,7 +30,7 @@ import { createRequire } from 'node:module'
 import { constants as osConstants } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { buildMountOptions, checkMountOptions } from './mount-options.js'
-import { isMountPoint } from './mount-table.js'
+import { forceUnmount, isMountPoint } from './mount-table.js'
 
 export { ALLOWED_MOUNT_OPTIONS, MOUNT_ONLY_OPTIONS, buildMountOptions, checkMountOptions, type MountOptions } from './mount-options.js'
 export { forceUnmount, isMountPoint } from './mount-table.js'
@@ -121,7 +121,7 @@ export class FuseError extends Error {
  * Omitted handlers answer ENOSYS (getattr: only '/' exists).
  */
 export interface FuseOps {
-  /** Called once when the kernel connection is up, before any other op. */
+  /** Called once when the kernel connection is up, before any other op; mount() waits for it and fails if it fails. */
   init? (): Promise<void>
   /** lstat(2) of a path. */
   getattr? (ctx: FuseContext, path: string): Promise<Stat>
@@ -178,7 +178,11 @@ export interface FuseOps {
   symlink? (ctx: FuseContext, target: string, linkPath: string): Promise<void>
   /** flags: XATTR_CREATE (1) / XATTR_REPLACE (2). `value` is valid only until the promise settles. */
   setxattr? (ctx: FuseContext, path: string, name: string, value: Buffer, flags: number): Promise<void>
-  /** The value, or null when the attribute does not exist (ENODATA). */
+  /**
+   * The value, or null when the attribute does not exist (ENODATA).
+   * Implementing it costs one `security.capability` lookup per buffered
+   * write(2) (none with direct I/O): keep that path cheap.
+   */
   getxattr? (ctx: FuseContext, path: string, name: string): Promise<Buffer | null>
   listxattr? (ctx: FuseContext, path: string): Promise<string[]>
   removexattr? (ctx: FuseContext, path: string, name: string): Promise<void>
@@ -267,6 +271,7 @@ export class FuseMount {
   private readonly fuse: NativeFuse
   private mounted = false
   private readonly watchers = new Set<NodeJS.Timeout>()
+  private initDone: Promise<void> = Promise.resolve()
 
   constructor (mountpoint: string, ops: FuseOps, settings: MountSettings = {}) {
     const F = loadNative()
@@ -315,7 +320,17 @@ export class FuseMount {
 
     if (ops.init) {
       const init = ops.init.bind(ops)
-      native.init = (cb: Cb) => { init().then(() => cb(0), (err: unknown) => fail('init', cb, err)) }
+      // libfuse ignores init's result; mount() awaits it and undoes the mount on failure
+      native.init = (cb: Cb) => {
+        let p: Promise<void>
+        try {
+          p = init()
+        } catch (err) {
+          p = Promise.reject(err)
+        }
+        this.initDone = p
+        p.then(() => cb(0), () => cb(-errno.EIO!))
+      }
     }
     if (ops.getattr) native.getattr = bind('getattr', ops.getattr.bind(ops), (cb, s: Stat) => cb(0, nativeStat(s)))
     if (ops.fgetattr) native.fgetattr = bind('fgetattr', ops.fgetattr.bind(ops), (cb, s: Stat) => cb(0, nativeStat(s)))
@@ -392,13 +407,15 @@ export class FuseMount {
   }
 
   /**
-   * Mounts; resolves once the kernel has connected (INIT). ops.init, if
-   * given, is running then; the kernel sends no other operation until it
-   * settles. Rejects with the mountpoint, the options and the cause.
+   * Mounts; resolves once the kernel has connected and ops.init (if given)
+   * has succeeded (the kernel sends no other operation before). If init
+   * fails, the mount is undone and this rejects. Rejections name the
+   * mountpoint, the options and the cause. While mounted, the process stays
+   * alive (until unmount()).
    */
-  mount (): Promise<void> {
-    if (this.mounted) return Promise.reject(new Error(`${this.mountpoint} is already mounted by this FuseMount`))
-    return new Promise((resolve, reject) => {
+  async mount (): Promise<void> {
+    if (this.mounted) throw new Error(`${this.mountpoint} is already mounted by this FuseMount`)
+    await new Promise<void>((resolve, reject) => {
       this.fuse.mount((err) => {
         if (err) {
           reject(new Error(`cannot mount FUSE at ${this.mountpoint} (options ${this.options.join(',') || 'none'}): ${err.message}`))
@@ -408,6 +425,12 @@ export class FuseMount {
         resolve()
       })
     })
+    try {
+      await this.initDone
+    } catch (err) {
+      await this.unmount().catch(() => forceUnmount(this.mountpoint))
+      throw new Error(`FUSE init failed at ${this.mountpoint}, unmounted again: ${err instanceof Error ? err.message : String(err)}`)
+    }
   }
 
   /**

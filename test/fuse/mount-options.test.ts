@@ -90,6 +90,28 @@ t.test('every allowed option is accepted by libfuse 2.9', async (t) => {
   }
 })
 
+t.test('mount() waits for init; a failing init undoes the mount', async (t) => {
+  const mnt = tempMountpoint(t)
+  let initDone = false
+  class SlowInit extends MapFs {
+    async init (): Promise<void> {
+      await new Promise((r) => setTimeout(r, 100))
+      initDone = true
+    }
+  }
+  const ok = new FuseMount(mnt, new SlowInit(), { mkdir: true })
+  await ok.mount()
+  t.ok(initDone, 'init finished before mount() resolved')
+  t.ok(isMountPoint(mnt))
+  await ok.unmount()
+
+  class FailingInit extends MapFs {
+    async init (): Promise<void> { throw new Error('store unavailable') }
+  }
+  await t.rejects(new FuseMount(mnt, new FailingInit(), { mkdir: true }).mount(), /FUSE init failed at .*unmounted again: store unavailable/)
+  t.notOk(isMountPoint(mnt), 'nothing left mounted')
+})
+
 t.test('mount() of a missing mountpoint fails with a clear message', async (t) => {
   const mnt = tempMountpoint(t)
   await t.rejects(new FuseMount(join(mnt, 'nope'), new MapFs()).mount(), /cannot mount FUSE at .*nope.*Mountpoint does not exist/)
