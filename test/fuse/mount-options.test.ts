@@ -148,3 +148,27 @@ t.test('an unmount by someone else: watchUnmount tells, unmount() still releases
   t.equal(code, 0, 'child exited by itself')
   t.match(out, /gone false\nreleased/)
 })
+
+t.test('kill -9 of a daemon mounted with autoUnmount leaves no dead mount', async (t) => {
+  const mnt = tempMountpoint(t)
+  const binding = fileURLToPath(new URL('../../src/fuse/binding.js', import.meta.url))
+  const mapfs = fileURLToPath(new URL('../helpers/map-fs.js', import.meta.url))
+  const script = `
+    import { FuseMount, buildMountOptions } from ${JSON.stringify(binding)}
+    import { MapFs } from ${JSON.stringify(mapfs)}
+    const m = new FuseMount(${JSON.stringify(mnt)}, new MapFs(), { mkdir: true, options: buildMountOptions({ autoUnmount: true }) })
+    await m.mount()
+    console.log('mounted')
+  `
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let out = ''
+  await new Promise<void>((resolve) => child.stdout.on('data', (d) => { out += String(d); if (out.includes('mounted')) resolve() }))
+  t.ok(isMountPoint(mnt), 'mounted by the child')
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+  // the fusermount watchdog unmounts when the daemon's /dev/fuse closes; bounded wait
+  for (let i = 0; i < 200 && isMountPoint(mnt); i++) await new Promise((r) => setTimeout(r, 50))
+  t.notOk(isMountPoint(mnt), 'the watchdog removed the mount')
+})
