@@ -44,6 +44,7 @@ export const errno: Readonly<Record<string, number>> = osConstants.errno
 export interface FuseContext {
   readonly uid: number
   readonly gid: number
+  /** The calling thread's id (the process id for a single-threaded caller). */
   readonly pid: number
   /** The caller's umask (already applied by the kernel to create/mkdir modes). */
   readonly umask: number
