@@ -3,9 +3,11 @@
 // need are built here, from source, reproducibly:
 //  1. apply our patches to dependencies (native/patches, patch-package format);
 //  2. rebuild fuse-native from its (patched) C source with node-gyp, against
-//     the system libfuse2.
+//     the system libfuse2;
+//  3. build the small C programs of native/ (the mmap probe the tests use)
+//     into native/build with `cc`.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -20,5 +22,13 @@ if (existsSync(patchDir) && readdirSync(patchDir).some((f) => f.endsWith('.patch
 const fuseDir = join(root, 'node_modules', 'fuse-native')
 if (existsSync(fuseDir)) {
   const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
-  run(process.execPath, [gyp, 'rebuild', '--silent'], fuseDir)
+  // Under npm, npm_config_nodedir points node-gyp at local headers; run by
+  // hand (offline), use the headers installed next to a system node.
+  const nodedir = !process.env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h') &&
+    process.execPath.startsWith('/usr/') ? ['--nodedir=/usr'] : []
+  run(process.execPath, [gyp, 'rebuild', '--silent', ...nodedir], fuseDir)
 }
+
+const nativeBuild = join(root, 'native', 'build')
+mkdirSync(nativeBuild, { recursive: true })
+run('cc', ['-O2', '-Wall', '-Werror', '-o', join(nativeBuild, 'mmap-probe'), join(root, 'native', 'mmap-probe.c')])
