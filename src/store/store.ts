@@ -29,7 +29,7 @@
  * crash cannot. The replicated layer rebuilds a damaged replica from its peers.
  */
 import { open, type RootDatabase, type Database } from 'lmdb'
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
 export const STORE_DIR = 'walkenfs-store'
@@ -61,6 +61,38 @@ function isNoSpace (e: unknown): boolean {
   const msg = String(err?.message ?? '')
   return err?.code === 'ENOSPC' || err?.code === 28 || err?.code === -28 ||
     /ENOSPC|No space left on device|MDB_MAP_FULL/.test(msg)
+}
+
+const LMDB_MAGIC = 0xBEEFC0DE
+
+/**
+ * lmdb trusts its two meta pages; garbage there makes the native code crash
+ * the process instead of returning an error. So we look at them first: each
+ * must carry lmdb's magic, and the page size must be sane. Damage deeper in
+ * the file is not detected here (lmdb's own checks apply).
+ */
+function checkMetaPages (envDir: string): void {
+  const file = join(envDir, 'data.mdb')
+  if (!existsSync(file)) return
+  const size = statSync(file).size
+  if (size === 0) return
+  const damaged = (why: string): never => {
+    throw new StoreError('EIO', `the store file ${file} is damaged (${why}). ` +
+      'Restore this host from its replicas, or move the data directory away to start empty.')
+  }
+  const fd = openSync(file, 'r')
+  try {
+    const head = Buffer.alloc(64)
+    if (size < 8192 || readSync(fd, head, 0, 64, 0) < 64) damaged('truncated')
+    const psize = head.readUInt32LE(48)
+    if (head.readUInt32LE(24) !== LMDB_MAGIC) damaged('first meta page has no lmdb magic')
+    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0 || size < 2 * psize) damaged(`bad page size ${psize}`)
+    const second = Buffer.alloc(64)
+    readSync(fd, second, 0, 64, psize)
+    if (second.readUInt32LE(24) !== LMDB_MAGIC) damaged('second meta page has no lmdb magic')
+  } finally {
+    closeSync(fd)
+  }
 }
 
 export class Store {
@@ -97,6 +129,7 @@ export class Store {
     } catch (e) {
       throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot create ${envDir}: ${(e as Error).message}`, { cause: e })
     }
+    checkMetaPages(envDir)
     let root: RootDatabase
     try {
       root = open({
