@@ -17,7 +17,8 @@
  * - `flush()` resolves only after everything committed before the call is on
  *   disk (fdatasync of data.mdb). Concurrent flushes share one sync.
  * - a full disk fails the commit with code `ENOSPC`; the environment stays
- *   usable and keeps its previous state.
+ *   usable and keeps its previous state (lmdb aborts the transaction; its
+ *   meta pages, already allocated, are never the write that fails).
  *
  * Option choice, and why: `noSync` (commits do not fsync; `flush()` syncs
  * explicitly) because a synced commit costs ~300 µs and the filesystem only
@@ -29,7 +30,7 @@
  * crash cannot. The replicated layer rebuilds a damaged replica from its peers.
  */
 import { open, type RootDatabase, type Database } from 'lmdb'
-import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 
 export const STORE_DIR = 'walkenfs-store'
@@ -198,8 +199,24 @@ export class Store {
         }
       })
     } catch (e) {
-      if (isNoSpace(e)) throw new StoreError('ENOSPC', `no space left for the store in ${this.dataDir}`, { cause: e })
+      if (isNoSpace(e) || this.looksFull(writes)) throw new StoreError('ENOSPC', `no space left for the store in ${this.dataDir}`, { cause: e })
       throw new StoreError('EIO', `commit failed in ${this.dataDir}: ${(e as Error).message}`, { cause: e })
+    }
+  }
+
+  /**
+   * lmdb reports a short pwrite (the usual shape of a full disk) as EIO, so
+   * after a failed commit we ask the filesystem: with less free space than
+   * the batch plus a margin for lmdb's page copies, the cause was space.
+   */
+  private looksFull (writes: Write[]): boolean {
+    try {
+      const st = statfsSync(join(this.dataDir, STORE_DIR))
+      let bytes = 0
+      for (const [k, v] of writes) bytes += k.length + (v?.length ?? 0)
+      return st.bavail * st.bsize < bytes * 2 + (1 << 20)
+    } catch {
+      return false
     }
   }
 
