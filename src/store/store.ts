@@ -15,7 +15,8 @@
  *   when it returns, every later `get` sees it; a crash of the process keeps
  *   it (it is in the kernel's page cache), a crash of the machine may lose it.
  * - `flush()` resolves only after everything committed before the call is on
- *   disk (fdatasync of data.mdb). Concurrent flushes share one sync.
+ *   disk (fdatasync of data.mdb). Concurrent flushes share one sync; a
+ *   flush with nothing committed since the last sync costs nothing.
  * - a full disk fails the commit with code `ENOSPC`; the environment stays
  *   usable and keeps its previous state (lmdb aborts the transaction; its
  *   meta pages, already allocated, are never the write that fails).
@@ -104,6 +105,9 @@ export class Store {
   /** The flush that will include every commit made so far (not yet started). */
   private nextFlush: Promise<void> | null = null
   private flushing: Promise<void> | null = null
+  /** commits made so far, and how many of them a finished sync covered */
+  private commits = 0
+  private flushedUpTo = 0
 
   private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>) {
     this.dataDir = dataDir
@@ -198,6 +202,7 @@ export class Store {
           else this.rows.putSync(k, v)
         }
       })
+      this.commits++
     } catch (e) {
       if (isNoSpace(e) || this.looksFull(writes)) throw new StoreError('ENOSPC', `no space left for the store in ${this.dataDir}`, { cause: e })
       throw new StoreError('EIO', `commit failed in ${this.dataDir}: ${(e as Error).message}`, { cause: e })
@@ -226,16 +231,22 @@ export class Store {
     // A sync already running may have started before our last commit, so we
     // wait for the one after it; every caller arriving meanwhile shares it.
     if (this.nextFlush) return this.nextFlush
+    // Nothing committed since the last finished sync: already durable.
+    if (!this.flushing && this.flushedUpTo === this.commits) return Promise.resolve()
     const after = this.flushing ?? Promise.resolve()
     const p: Promise<void> = after.catch(() => {}).then(() => {
       this.nextFlush = null
       this.flushing = p
+      const upTo = this.commits
       return new Promise<void>((resolve, reject) => {
         // lmdb-js has RootDatabase.sync(cb) (mdb_env_sync(force) on a worker thread); its typings omit it.
         ;(this.root as unknown as { sync (cb: (err: unknown) => void): void }).sync((err: unknown) => {
           if (this.flushing === p) this.flushing = null
           if (err) reject(new StoreError(isNoSpace(err) ? 'ENOSPC' : 'EIO', `flush failed in ${this.dataDir}: ${String((err as Error)?.message ?? err)}`))
-          else resolve()
+          else {
+            this.flushedUpTo = Math.max(this.flushedUpTo, upTo)
+            resolve()
+          }
         })
       })
     })
