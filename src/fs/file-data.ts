@@ -124,15 +124,19 @@ export async function truncateData (tx: Tx, n: Inode, s: FsSettings, size: numbe
   }
 }
 
-/** Delete the blocks with index >= from, in bounded pages. */
-async function deleteBlocksFrom (tx: Tx, n: Inode, from: number): Promise<void> {
+/**
+ * Delete the blocks with index >= from, in bounded pages. `count` keeps
+ * `stored` right (it needs the values' lengths); a whole-file free skips
+ * reading the values.
+ */
+async function deleteBlocksFrom (tx: Tx, n: Inode, from: number, count = true): Promise<void> {
   const end = blockKey(n.ino, Number.MAX_SAFE_INTEGER)
   let start = blockKey(n.ino, from)
   for (;;) {
-    const rows = await tx.range('block', start, end, { limit: 4096 })
+    const rows = await tx.range('block', start, end, { limit: 4096, keysOnly: !count })
     for (const r of rows) {
       tx.delete('block', r.key)
-      n.stored -= r.value.length
+      if (count) n.stored -= r.value.length
     }
     if (rows.length < 4096) return
     start = blockKey(n.ino, blockIndexOf(rows[rows.length - 1].key) + 1)
@@ -142,6 +146,7 @@ async function deleteBlocksFrom (tx: Tx, n: Inode, from: number): Promise<void> 
 /** Remove every row of the inode's data (blocks or inline). */
 export async function freeData (tx: Tx, n: Inode): Promise<void> {
   n.inline = null
-  await deleteBlocksFrom(tx, n, 0)
+  await deleteBlocksFrom(tx, n, 0, false)
   n.size = 0
+  n.stored = 0
 }

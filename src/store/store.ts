@@ -66,6 +66,7 @@ function isNoSpace (e: unknown): boolean {
 }
 
 const LMDB_MAGIC = 0xBEEFC0DE
+const EMPTY = Buffer.alloc(0)
 
 /**
  * lmdb trusts its two meta pages; garbage there makes the native code crash
@@ -178,9 +179,13 @@ export class Store {
     return this.rows.getBinary(key)
   }
 
-  /** Rows with start <= key < end, in key order, at most `limit`. */
-  range (start: Buffer, end: Buffer, limit?: number): Row[] {
+  /** Rows with start <= key < end, in key order, at most `limit`; `keysOnly` leaves values empty (no copy). */
+  range (start: Buffer, end: Buffer, limit?: number, keysOnly = false): Row[] {
     const out: Row[] = []
+    if (keysOnly) {
+      for (const key of this.rows.getKeys({ start, end, limit })) out.push({ key: key as Buffer, value: EMPTY })
+      return out
+    }
     for (const { key, value } of this.rows.getRange({ start, end, limit })) {
       out.push({ key: key as Buffer, value: value as Buffer })
     }

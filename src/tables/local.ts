@@ -26,6 +26,7 @@ const TABLE_ID: Record<TableName, number> = { inode: 1, dirent: 2, block: 3, xat
 const CONFIG_KEY = Buffer.from([0xff, 0xff, 0xff, ...Buffer.from('tables')])
 export const MAX_FRAGMENTS = 4096
 const MAX_RANGE = 100_000
+const EMPTY = Buffer.alloc(0)
 
 export interface LocalTablesOptions {
   /** fragments of a new store (ignored when the store already has tables, but must then match if given) */
@@ -67,7 +68,7 @@ class LocalTx implements Tx {
     for (const w of this.writes.values()) {
       if (Buffer.compare(w.storeKey, s) >= 0 && Buffer.compare(w.storeKey, e) < 0) pending.push(w)
     }
-    const base = this.tables.store.range(s, e, limit + pending.length)
+    const base = this.tables.store.range(s, e, limit + pending.length, opts.keysOnly ?? false)
     let rows: Array<{ storeKey: Buffer, value: Buffer | null }> = base.map((r) => ({ storeKey: r.key, value: r.value }))
     if (pending.length > 0) {
       const merged = new Map<string, { storeKey: Buffer, value: Buffer | null }>()
@@ -75,7 +76,7 @@ class LocalTx implements Tx {
       for (const w of pending) merged.set(w.storeKey.toString('latin1'), w)
       rows = [...merged.values()].filter((r) => r.value !== null).sort((a, b) => Buffer.compare(a.storeKey, b.storeKey))
     }
-    return rows.slice(0, limit).map((r) => ({ key: r.storeKey.subarray(3), value: r.value as Buffer }))
+    return rows.slice(0, limit).map((r) => ({ key: r.storeKey.subarray(3), value: opts.keysOnly ? EMPTY : r.value as Buffer }))
   }
 
   put (table: TableName, key: Buffer, value: Buffer): void {

@@ -29,6 +29,8 @@ export interface Row { key: Buffer, value: Buffer }
 export interface RangeOptions {
   /** at most this many rows (the implementation may cap it) */
   limit?: number
+  /** return keys only (values are empty buffers): for deletes that need no values */
+  keysOnly?: boolean
 }
 
 export interface Tx {

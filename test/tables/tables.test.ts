@@ -34,6 +34,8 @@ t.test('get/put/delete/range with own writes visible and order kept', async (t) 
   t.same(names, ['a', 'ab', 'c'], 'range merges pending puts and deletes in key order')
   const limited = await tables.txn(async (tx) => (await tx.range('dirent', encodeOwner(7), prefixEnd(encodeOwner(7)), { limit: 2 })).length)
   t.equal(limited, 2)
+  const keysOnly = await tables.txn(async (tx) => await tx.range('dirent', encodeOwner(7), prefixEnd(encodeOwner(7)), { keysOnly: true }))
+  t.same(keysOnly.map((r) => [r.key.subarray(8).toString(), r.value.length]), [['a', 0], ['ab', 0], ['c', 0]], 'keysOnly: keys without values')
   t.equal(await tables.txn(async (tx) => await tx.get('inode', key(7, 'a'))), undefined, 'tables are separate key spaces')
 })
 
