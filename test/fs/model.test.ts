@@ -263,6 +263,14 @@ t.test('rename: move, replace, noreplace, exchange, and the directory rules', as
   t.equal((await fs.lookup(ROOT_INO, 'empty')).ino, a.ino, 'a directory replaces an empty one')
   await t.rejects(fs.getattr(empty.ino), { code: 'ENOENT' })
   t.equal((await fs.getattr(ROOT_INO)).nlink, 4)
+  // a directory moved to another parent takes one link from the old parent to the new
+  const mover = await fs.mkdir(ROOT_INO, 'mover', 0o755, caller)
+  const rootLinks = (await fs.getattr(ROOT_INO)).nlink
+  const bLinks = (await fs.getattr(b.ino)).nlink
+  await fs.rename(ROOT_INO, 'mover', b.ino, 'moved')
+  t.equal((await fs.getattr(ROOT_INO)).nlink, rootLinks - 1)
+  t.equal((await fs.getattr(b.ino)).nlink, bLinks + 1)
+  t.equal((await fs.lookup(mover.ino, '..')).ino, b.ino)
   // the same inode under both names: nothing happens
   await fs.link(f.ino, ROOT_INO, 'hard')
   await fs.rename(a.ino, 'sub', ROOT_INO, 'hard')
