@@ -1,0 +1,658 @@
+/**
+ * The POSIX filesystem model (`FileSystem` of types.ts) as transactions over
+ * the fragment tables. No FUSE types, no paths: inode numbers in, `Attr` out.
+ *
+ * Owns: the meaning of the rows (rows.ts), placement of new inodes, nlink
+ * bookkeeping, unlink-while-open (orphans), and mapping failures to POSIX
+ * codes. Every public method is one transaction (all or nothing); a resolved
+ * mutation is committed, and `fsync()` makes it durable.
+ *
+ * Decisions:
+ * - Placement: a new non-directory's inode goes to its parent directory's
+ *   fragment, so a create touches one fragment (one proposal once
+ *   replicated). A new directory goes to the next fragment in a round robin,
+ *   so that directories, and the entries they hold, spread over fragments.
+ * - Data: blocks of `blockSize` (default 64 KiB) and files up to `inlineMax`
+ *   bytes (default 2 KiB, under lmdb's overflow threshold) held inside the
+ *   inode row; bench/fs-model.bench.ts gives the figures behind both.
+ * - Permissions are the kernel's job (`default_permissions`); the model
+ *   checks none. Reads do not update atime (as with `noatime`): a read must
+ *   not cost a write.
+ * - Unlink of an open inode keeps it (nlink 0) with an `orphan` row in its
+ *   fragment; the last `release` frees it, and so does the next start after
+ *   a crash. Open counts are this host's (open-files.ts).
+ */
+import { statfs } from 'node:fs/promises'
+import { Store, type StoreOptions } from '../store/store.js'
+import { InodeAllocator } from '../tables/ino-alloc.js'
+import { LocalTables } from '../tables/local.js'
+import { TablesFullError, TxnConflictError, prefixEnd, type Tables, type Tx } from '../tables/types.js'
+import { freeData, readData, truncateData, writeData } from './file-data.js'
+import { OpenFiles } from './open-files.js'
+import {
+  FS_SETTINGS_KEY, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, decodeDirent, decodeInode, direntKey, direntName, direntPrefix,
+  encodeDirent, encodeInode, inodeKey, isDir, orphanInoOf, orphanKey, orphanPrefix, symlinkKey, xattrKey, xattrName,
+  type FsSettings, type Inode
+} from './rows.js'
+import {
+  FsError, ROOT_INO, XATTR_CREATE, XATTR_REPLACE,
+  type Attr, type Caller, type DirEntry, type FileSystem, type RenameFlags, type SetAttr, type StatFs, type TimeChange
+} from './types.js'
+
+export const NAME_MAX = 255
+export const XATTR_NAME_MAX = 255
+export const XATTR_SIZE_MAX = 65536
+const SYMLINK_MAX = 4096
+const DIR_SIZE = 4096
+const XATTR_NAMESPACES = ['user.', 'trusted.']
+
+export interface ModelOptions {
+  /** block size of a new filesystem (fixed at init) */
+  blockSize?: number
+  /** largest file kept inline in its inode row, for a new filesystem (0 = never) */
+  inlineMax?: number
+  /** fragments of a new store */
+  fragments?: number
+  store?: StoreOptions
+  /** tests only: run every transaction body twice */
+  debugRerun?: boolean
+  /** wall clock in ns (tests may inject one) */
+  clock?: () => bigint
+}
+
+export function wallClockNs (): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n
+}
+
+function fail (code: string, message?: string): never {
+  throw new FsError(code, message)
+}
+
+function checkName (name: string): void {
+  if (name.length === 0 || name.includes('/') || name.includes('\0')) fail('EINVAL', `invalid name ${JSON.stringify(name)}`)
+  if (Buffer.byteLength(name, 'utf8') > NAME_MAX) fail('ENAMETOOLONG', `name of ${Buffer.byteLength(name, 'utf8')} bytes (max ${NAME_MAX})`)
+}
+
+function checkNewName (name: string): void {
+  checkName(name)
+  if (name === '.' || name === '..') fail('EEXIST', `"${name}" always exists`)
+}
+
+export function toAttr (n: Inode): Attr {
+  return {
+    ino: n.ino,
+    mode: n.mode,
+    nlink: n.nlink,
+    uid: n.uid,
+    gid: n.gid,
+    rdev: n.rdev,
+    size: n.size,
+    blocks: Math.ceil(n.stored / 512),
+    atimeNs: n.atimeNs,
+    mtimeNs: n.mtimeNs,
+    ctimeNs: n.ctimeNs
+  }
+}
+
+async function getInode (tx: Tx, ino: number): Promise<Inode> {
+  if (!Number.isSafeInteger(ino) || ino < 1) fail('ENOENT', `bad inode number ${ino}`)
+  const v = await tx.get('inode', inodeKey(ino))
+  if (!v) fail('ENOENT', `no inode ${ino}`)
+  return decodeInode(ino, v)
+}
+
+async function getDir (tx: Tx, ino: number): Promise<Inode> {
+  const n = await getInode(tx, ino)
+  if (!isDir(n.mode)) fail('ENOTDIR', `inode ${ino} is not a directory`)
+  return n
+}
+
+function putInode (tx: Tx, n: Inode): void {
+  tx.put('inode', inodeKey(n.ino), encodeInode(n))
+}
+
+/** The inode a name in a directory points to, or undefined; ENOTDIR/ENOENT for a bad directory. */
+async function lookupEntry (tx: Tx, parent: number, name: string): Promise<number | undefined> {
+  const d = await tx.get('dirent', direntKey(parent, name))
+  if (d) return decodeDirent(d).ino
+  await getDir(tx, parent)
+  return undefined
+}
+
+async function isEmptyDir (tx: Tx, ino: number): Promise<boolean> {
+  const p = direntPrefix(ino)
+  return (await tx.range('dirent', p, prefixEnd(p), { limit: 1 })).length === 0
+}
+
+export class ModelFs implements FileSystem {
+  readonly tables: Tables
+  readonly settings: FsSettings
+  private readonly dataDir: string | null
+  private readonly alloc: InodeAllocator
+  private readonly handles = new OpenFiles()
+  private readonly now: () => bigint
+  private nextDirFragment: number
+  private closed = false
+
+  constructor (tables: Tables, settings: FsSettings, dataDir: string | null, clock?: () => bigint) {
+    this.tables = tables
+    this.settings = settings
+    this.dataDir = dataDir
+    this.alloc = new InodeAllocator(tables)
+    this.now = clock ?? wallClockNs
+    this.nextDirFragment = Math.floor(Math.random() * tables.fragments)
+  }
+
+  /** Open (or create) the filesystem in `dataDir` on the local store; frees orphans left by a crash. */
+  static async open (dataDir: string, opts: ModelOptions = {}): Promise<ModelFs> {
+    const store = Store.open(dataDir, opts.store)
+    let tables: LocalTables
+    try {
+      tables = LocalTables.open(store, { fragments: opts.fragments, debugRerun: opts.debugRerun })
+    } catch (e) {
+      await store.close()
+      throw e
+    }
+    try {
+      const settings = await ModelFs.init(tables, opts, opts.clock ?? wallClockNs)
+      const fs = new ModelFs(tables, settings, dataDir, opts.clock)
+      await fs.freeOrphans()
+      return fs
+    } catch (e) {
+      await tables.close()
+      throw e
+    }
+  }
+
+  /** Create the root and the settings on first use; return the settings. */
+  static async init (tables: Tables, opts: ModelOptions, clock: () => bigint): Promise<FsSettings> {
+    const blockSize = opts.blockSize ?? 65536
+    const inlineMax = opts.inlineMax ?? 2048
+    if (!Number.isInteger(blockSize) || blockSize < 512 || blockSize > 1 << 22) throw new FsError('EINVAL', `block size ${blockSize} not in 512..4 MiB`)
+    if (!Number.isInteger(inlineMax) || inlineMax < 0 || inlineMax > blockSize) throw new FsError('EINVAL', `inlineMax ${inlineMax} not in 0..blockSize`)
+    return await tables.txn(async (tx) => {
+      const cur = await tx.get('meta', FS_SETTINGS_KEY)
+      if (cur) return JSON.parse(cur.toString()) as FsSettings
+      const s: FsSettings = { blockSize, inlineMax }
+      tx.put('meta', FS_SETTINGS_KEY, Buffer.from(JSON.stringify(s)))
+      const t = clock()
+      putInode(tx, {
+        ino: ROOT_INO, mode: S_IFDIR | 0o755, nlink: 2, uid: 0, gid: 0, rdev: 0, size: DIR_SIZE, stored: 0,
+        parent: ROOT_INO, atimeNs: t, mtimeNs: t, ctimeNs: t, inline: null
+      })
+      return s
+    })
+  }
+
+  /** Run one operation, turning table-layer failures into POSIX codes. */
+  private async op<T> (body: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.closed) fail('EIO', 'the filesystem is closed')
+    try {
+      return await this.tables.txn(body)
+    } catch (e) {
+      throw this.mapError(e)
+    }
+  }
+
+  private mapError (e: unknown): unknown {
+    if (e instanceof FsError) return e
+    if (e instanceof TablesFullError) return new FsError('ENOSPC', e.message)
+    if (e instanceof TxnConflictError) return new FsError('EAGAIN', e.message)
+    const code = (e as { code?: unknown })?.code
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return new FsError(code, (e as Error).message)
+    return e
+  }
+
+  private newInode (ino: number, mode: number, caller: Caller, parent: number, rdev = 0): Inode {
+    const t = this.now()
+    return {
+      ino, mode, nlink: 1, uid: caller.uid, gid: caller.gid, rdev, size: 0, stored: 0, parent,
+      atimeNs: t, mtimeNs: t, ctimeNs: t, inline: (mode & S_IFMT) === S_IFREG && this.settings.inlineMax > 0 ? Buffer.alloc(0) : null
+    }
+  }
+
+  private async allocateFor (parent: number, dir: boolean): Promise<number> {
+    const F = this.tables.fragments
+    if (dir) {
+      this.nextDirFragment = (this.nextDirFragment + 1) % F
+      return await this.alloc.allocate(this.nextDirFragment)
+    }
+    return await this.alloc.allocate(parent % F)
+  }
+
+  /** The common part of mknod/mkdir/symlink: a new inode under a new name. */
+  private async create (parent: number, name: string, mode: number, caller: Caller, rdev: number, target?: Buffer): Promise<Attr> {
+    checkNewName(name)
+    const dir = isDir(mode)
+    let ino: number
+    try {
+      ino = await this.allocateFor(parent, dir)
+    } catch (e) {
+      throw this.mapError(e)
+    }
+    return await this.op(async (tx) => {
+      const p = await getDir(tx, parent)
+      if (await tx.get('dirent', direntKey(parent, name))) fail('EEXIST', `"${name}" exists in ${parent}`)
+      const n = this.newInode(ino, mode, caller, dir ? parent : 0, rdev)
+      if (dir) {
+        n.nlink = 2
+        n.size = DIR_SIZE
+        p.nlink++
+      }
+      if (target) {
+        n.size = target.length
+        tx.put('symlink', symlinkKey(ino), target)
+      }
+      putInode(tx, n)
+      tx.put('dirent', direntKey(parent, name), encodeDirent(ino, mode))
+      p.mtimeNs = p.ctimeNs = n.ctimeNs
+      putInode(tx, p)
+      return toAttr(n)
+    })
+  }
+
+  async lookup (parent: number, name: string): Promise<Attr> {
+    checkName(name)
+    return await this.op(async (tx) => {
+      if (name === '.') return toAttr(await getDir(tx, parent))
+      if (name === '..') return toAttr(await getInode(tx, (await getDir(tx, parent)).parent))
+      const ino = await lookupEntry(tx, parent, name)
+      if (ino === undefined) fail('ENOENT', `no "${name}" in ${parent}`)
+      return toAttr(await getInode(tx, ino))
+    })
+  }
+
+  async getattr (ino: number): Promise<Attr> {
+    return await this.op(async (tx) => toAttr(await getInode(tx, ino)))
+  }
+
+  async setattr (ino: number, change: SetAttr, _caller: Caller): Promise<Attr> {
+    return await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      const t = this.now()
+      if (change.mode !== undefined) n.mode = (n.mode & S_IFMT) | (change.mode & 0o7777)
+      if (change.uid !== undefined && change.uid !== 0xffffffff && change.uid !== -1) n.uid = change.uid
+      if (change.gid !== undefined && change.gid !== 0xffffffff && change.gid !== -1) n.gid = change.gid
+      if (change.size !== undefined) {
+        if (isDir(n.mode)) fail('EISDIR', `inode ${ino} is a directory`)
+        if ((n.mode & S_IFMT) !== S_IFREG) fail('EINVAL', `inode ${ino} is not a regular file`)
+        await truncateData(tx, n, this.settings, change.size)
+        n.mtimeNs = t
+      }
+      const pick = (c: TimeChange): bigint => 'now' in c ? t : c.ns
+      if (change.atime) n.atimeNs = pick(change.atime)
+      if (change.mtime) n.mtimeNs = pick(change.mtime)
+      n.ctimeNs = t
+      putInode(tx, n)
+      return toAttr(n)
+    })
+  }
+
+  async mknod (parent: number, name: string, mode: number, rdev: number, caller: Caller): Promise<Attr> {
+    const type = mode & S_IFMT
+    if (type === S_IFDIR || type === S_IFLNK) fail('EINVAL', 'mknod cannot make directories or symlinks')
+    return await this.create(parent, name, type === 0 ? (mode | S_IFREG) : mode, caller, rdev)
+  }
+
+  async mkdir (parent: number, name: string, mode: number, caller: Caller): Promise<Attr> {
+    return await this.create(parent, name, S_IFDIR | (mode & 0o7777), caller, 0)
+  }
+
+  async symlink (parent: number, name: string, target: string, caller: Caller): Promise<Attr> {
+    const t = Buffer.from(target, 'utf8')
+    if (t.length === 0) fail('ENOENT', 'empty symlink target')
+    if (t.length > SYMLINK_MAX) fail('ENAMETOOLONG', `symlink target of ${t.length} bytes (max ${SYMLINK_MAX})`)
+    return await this.create(parent, name, S_IFLNK | 0o777, caller, 0, t)
+  }
+
+  async readlink (ino: number): Promise<string> {
+    return await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      if ((n.mode & S_IFMT) !== S_IFLNK) fail('EINVAL', `inode ${ino} is not a symlink`)
+      const v = await tx.get('symlink', symlinkKey(ino))
+      if (!v) fail('EIO', `symlink ${ino} has no target row`)
+      return v.toString('utf8')
+    })
+  }
+
+  async link (ino: number, newParent: number, newName: string): Promise<Attr> {
+    checkNewName(newName)
+    return await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      if (isDir(n.mode)) fail('EPERM', 'hard links to directories are not allowed')
+      const p = await getDir(tx, newParent)
+      if (await tx.get('dirent', direntKey(newParent, newName))) fail('EEXIST', `"${newName}" exists in ${newParent}`)
+      if (n.nlink === 0) fail('ENOENT', `inode ${ino} has been removed`)
+      const t = this.now()
+      n.nlink++
+      n.ctimeNs = t
+      putInode(tx, n)
+      tx.put('dirent', direntKey(newParent, newName), encodeDirent(ino, n.mode))
+      p.mtimeNs = p.ctimeNs = t
+      putInode(tx, p)
+      return toAttr(n)
+    })
+  }
+
+  /**
+   * Drop one name of `n` (already removed from its directory by the caller).
+   * Frees the inode when its last name goes and no handle holds it; else it
+   * stays as an orphan until the last release.
+   */
+  private async dropName (tx: Tx, n: Inode, t: bigint): Promise<void> {
+    n.nlink = isDir(n.mode) ? 0 : Math.max(0, n.nlink - 1)
+    n.ctimeNs = t
+    if (n.nlink > 0) {
+      putInode(tx, n)
+    } else if (this.handles.isOpen(n.ino)) {
+      putInode(tx, n)
+      tx.put('meta', orphanKey(n.ino % this.tables.fragments, n.ino), Buffer.alloc(0))
+    } else {
+      await this.freeInode(tx, n)
+    }
+  }
+
+  private async freeInode (tx: Tx, n: Inode): Promise<void> {
+    await freeData(tx, n)
+    const p = direntPrefix(n.ino)
+    for (;;) {
+      const xs = await tx.range('xattr', p, prefixEnd(p), { limit: 1024 })
+      for (const x of xs) tx.delete('xattr', x.key)
+      if (xs.length < 1024) break
+    }
+    tx.delete('symlink', symlinkKey(n.ino))
+    tx.delete('inode', inodeKey(n.ino))
+    tx.delete('meta', orphanKey(n.ino % this.tables.fragments, n.ino))
+  }
+
+  async unlink (parent: number, name: string): Promise<void> {
+    checkName(name)
+    await this.op(async (tx) => {
+      const ino = await lookupEntry(tx, parent, name)
+      if (ino === undefined) fail('ENOENT', `no "${name}" in ${parent}`)
+      const n = await getInode(tx, ino)
+      if (isDir(n.mode)) fail('EISDIR', `"${name}" is a directory`)
+      const p = await getInode(tx, parent)
+      const t = this.now()
+      tx.delete('dirent', direntKey(parent, name))
+      p.mtimeNs = p.ctimeNs = t
+      putInode(tx, p)
+      await this.dropName(tx, n, t)
+    })
+  }
+
+  async rmdir (parent: number, name: string): Promise<void> {
+    checkName(name)
+    if (name === '.') fail('EINVAL', 'cannot remove "."')
+    if (name === '..') fail('ENOTEMPTY', 'cannot remove ".."')
+    await this.op(async (tx) => {
+      const ino = await lookupEntry(tx, parent, name)
+      if (ino === undefined) fail('ENOENT', `no "${name}" in ${parent}`)
+      const n = await getInode(tx, ino)
+      if (!isDir(n.mode)) fail('ENOTDIR', `"${name}" is not a directory`)
+      if (!(await isEmptyDir(tx, ino))) fail('ENOTEMPTY', `"${name}" is not empty`)
+      const p = await getInode(tx, parent)
+      const t = this.now()
+      tx.delete('dirent', direntKey(parent, name))
+      p.nlink--
+      p.mtimeNs = p.ctimeNs = t
+      putInode(tx, p)
+      await this.dropName(tx, n, t)
+    })
+  }
+
+  /** Is `ino` the directory `ancestor` or inside it? (walks parent pointers up to the root) */
+  private async isWithin (tx: Tx, ino: number, ancestor: number): Promise<boolean> {
+    let cur = ino
+    for (let depth = 0; depth < 100_000; depth++) {
+      if (cur === ancestor) return true
+      if (cur === ROOT_INO) return false
+      cur = (await getInode(tx, cur)).parent
+    }
+    fail('EIO', `directory ${ino}: parent chain too long (loop?)`)
+  }
+
+  async rename (parent: number, name: string, newParent: number, newName: string, flags: RenameFlags = {}): Promise<void> {
+    checkName(name)
+    checkNewName(newName)
+    if (name === '.' || name === '..') fail('EBUSY', `cannot rename "${name}"`)
+    if (flags.exchange && flags.noreplace) fail('EINVAL', 'RENAME_EXCHANGE with RENAME_NOREPLACE')
+    await this.op(async (tx) => {
+      const srcIno = await lookupEntry(tx, parent, name)
+      if (srcIno === undefined) fail('ENOENT', `no "${name}" in ${parent}`)
+      const dstIno = await lookupEntry(tx, newParent, newName)
+      const src = await getInode(tx, srcIno)
+      const t = this.now()
+      if (flags.exchange) {
+        if (dstIno === undefined) fail('ENOENT', `no "${newName}" in ${newParent}`)
+        if (dstIno === srcIno) return
+        const dst = await getInode(tx, dstIno)
+        if (isDir(src.mode) && await this.isWithin(tx, newParent, srcIno)) fail('EINVAL', 'cannot move a directory into its own subtree')
+        if (isDir(dst.mode) && await this.isWithin(tx, parent, dstIno)) fail('EINVAL', 'cannot move a directory into its own subtree')
+        tx.put('dirent', direntKey(parent, name), encodeDirent(dstIno, dst.mode))
+        tx.put('dirent', direntKey(newParent, newName), encodeDirent(srcIno, src.mode))
+        src.ctimeNs = dst.ctimeNs = t
+        if (parent !== newParent) {
+          const dirDelta = (isDir(src.mode) ? 1 : 0) - (isDir(dst.mode) ? 1 : 0)
+          if (isDir(src.mode)) src.parent = newParent
+          if (isDir(dst.mode)) dst.parent = parent
+          putInode(tx, src)
+          putInode(tx, dst)
+          const p = await getInode(tx, parent)
+          const np = await getInode(tx, newParent)
+          p.nlink -= dirDelta
+          np.nlink += dirDelta
+          p.mtimeNs = p.ctimeNs = np.mtimeNs = np.ctimeNs = t
+          putInode(tx, p)
+          putInode(tx, np)
+        } else {
+          putInode(tx, src)
+          putInode(tx, dst)
+          const p = await getInode(tx, parent)
+          p.mtimeNs = p.ctimeNs = t
+          putInode(tx, p)
+        }
+        return
+      }
+      if (dstIno !== undefined && flags.noreplace) fail('EEXIST', `"${newName}" exists in ${newParent}`)
+      if (dstIno === srcIno) return // two names of one inode: POSIX says do nothing
+      const srcIsDir = isDir(src.mode)
+      if (srcIsDir && await this.isWithin(tx, newParent, srcIno)) fail('EINVAL', 'cannot move a directory into its own subtree')
+      let dst: Inode | undefined
+      if (dstIno !== undefined) {
+        dst = await getInode(tx, dstIno)
+        if (srcIsDir && !isDir(dst.mode)) fail('ENOTDIR', `"${newName}" is not a directory`)
+        if (!srcIsDir && isDir(dst.mode)) fail('EISDIR', `"${newName}" is a directory`)
+        if (isDir(dst.mode) && !(await isEmptyDir(tx, dstIno))) fail('ENOTEMPTY', `"${newName}" is not empty`)
+      }
+      tx.delete('dirent', direntKey(parent, name))
+      tx.put('dirent', direntKey(newParent, newName), encodeDirent(srcIno, src.mode))
+      src.ctimeNs = t
+      if (srcIsDir) src.parent = newParent
+      putInode(tx, src)
+      const p = await getInode(tx, parent)
+      p.mtimeNs = p.ctimeNs = t
+      if (parent === newParent) {
+        if (dst && isDir(dst.mode)) p.nlink--
+        putInode(tx, p)
+      } else {
+        const np = await getInode(tx, newParent)
+        if (srcIsDir) { p.nlink--; np.nlink++ }
+        if (dst && isDir(dst.mode)) np.nlink--
+        np.mtimeNs = np.ctimeNs = t
+        putInode(tx, p)
+        putInode(tx, np)
+      }
+      if (dst) await this.dropName(tx, dst, t)
+    })
+  }
+
+  async readdir (ino: number): Promise<DirEntry[]> {
+    return await this.op(async (tx) => {
+      await getDir(tx, ino)
+      const out: DirEntry[] = []
+      const p = direntPrefix(ino)
+      const end = prefixEnd(p)
+      let start = p
+      for (;;) {
+        const rows = await tx.range('dirent', start, end, { limit: 4096 })
+        for (const r of rows) {
+          const v = await tx.get('inode', inodeKey(decodeDirent(r.value).ino))
+          if (v) out.push({ name: direntName(r.key), attr: toAttr(decodeInode(decodeDirent(r.value).ino, v)) })
+        }
+        if (rows.length < 4096) return out
+        start = Buffer.concat([rows[rows.length - 1].key, Buffer.from([0])])
+      }
+    })
+  }
+
+  async open (ino: number): Promise<void> {
+    await this.op(async (tx) => { await getInode(tx, ino) })
+    this.handles.open(ino)
+  }
+
+  async release (ino: number): Promise<void> {
+    if (!this.handles.release(ino)) return
+    await this.op(async (tx) => {
+      const v = await tx.get('inode', inodeKey(ino))
+      if (!v) return
+      const n = decodeInode(ino, v)
+      if (n.nlink === 0 && !this.handles.isOpen(ino)) await this.freeInode(tx, n)
+    })
+  }
+
+  async read (ino: number, offset: number, length: number): Promise<Buffer> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) fail('EINVAL', `read at ${offset} of ${length}`)
+    return await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      if (isDir(n.mode)) fail('EISDIR', `inode ${ino} is a directory`)
+      return await readData(tx, n, this.settings, offset, length)
+    })
+  }
+
+  async write (ino: number, offset: number, data: Buffer): Promise<number> {
+    if (!Number.isSafeInteger(offset) || offset < 0) fail('EINVAL', `write at ${offset}`)
+    if (!Number.isSafeInteger(offset + data.length)) fail('EFBIG', `write past 2^53 bytes`)
+    return await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      if (isDir(n.mode)) fail('EISDIR', `inode ${ino} is a directory`)
+      await writeData(tx, n, this.settings, offset, data)
+      n.mtimeNs = n.ctimeNs = this.now()
+      putInode(tx, n)
+      return data.length
+    })
+  }
+
+  async fsync (): Promise<void> {
+    try {
+      await this.tables.flush()
+    } catch (e) {
+      throw this.mapError(e)
+    }
+  }
+
+  async statfs (): Promise<StatFs> {
+    let used = 0
+    for (let f = 0; f < this.tables.fragments; f++) used += await this.tables.countRows('inode', f)
+    const bsize = this.settings.blockSize
+    if (!this.dataDir) {
+      return { bsize, frsize: bsize, blocks: 0, bfree: 0, bavail: 0, files: used, ffree: 0, favail: 0, namemax: NAME_MAX }
+    }
+    const st = await statfs(this.dataDir)
+    const scale = st.bsize / bsize
+    // An inode costs one row of ~100 bytes plus lmdb overhead; 512 bytes per
+    // inode is a conservative estimate of how many more fit.
+    const ffree = Math.floor(st.bavail * st.bsize / 512)
+    return {
+      bsize,
+      frsize: bsize,
+      blocks: Math.floor(st.blocks * scale),
+      bfree: Math.floor(st.bfree * scale),
+      bavail: Math.floor(st.bavail * scale),
+      files: used + ffree,
+      ffree,
+      favail: ffree,
+      namemax: NAME_MAX
+    }
+  }
+
+  private checkXattrName (name: string): void {
+    if (name.length === 0) fail('EINVAL', 'empty xattr name')
+    if (Buffer.byteLength(name, 'utf8') > XATTR_NAME_MAX) fail('ERANGE', `xattr name longer than ${XATTR_NAME_MAX} bytes`)
+  }
+
+  async getxattr (ino: number, name: string): Promise<Buffer> {
+    this.checkXattrName(name)
+    return await this.op(async (tx) => {
+      await getInode(tx, ino)
+      const v = await tx.get('xattr', xattrKey(ino, name))
+      if (!v) fail('ENODATA', `no xattr "${name}" on ${ino}`)
+      return v
+    })
+  }
+
+  async setxattr (ino: number, name: string, value: Buffer, flags: number): Promise<void> {
+    this.checkXattrName(name)
+    if (!XATTR_NAMESPACES.some((ns) => name.startsWith(ns) && name.length > ns.length)) fail('EOPNOTSUPP', `xattr namespace of "${name}" not supported (user.*, trusted.*)`)
+    if (value.length > XATTR_SIZE_MAX) fail('E2BIG', `xattr value of ${value.length} bytes (max ${XATTR_SIZE_MAX})`)
+    await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      const key = xattrKey(ino, name)
+      const exists = (await tx.get('xattr', key)) !== undefined
+      if ((flags & XATTR_CREATE) && exists) fail('EEXIST', `xattr "${name}" exists`)
+      if ((flags & XATTR_REPLACE) && !exists) fail('ENODATA', `no xattr "${name}" to replace`)
+      tx.put('xattr', key, Buffer.from(value))
+      n.ctimeNs = this.now()
+      putInode(tx, n)
+    })
+  }
+
+  async listxattr (ino: number): Promise<string[]> {
+    return await this.op(async (tx) => {
+      await getInode(tx, ino)
+      const p = direntPrefix(ino)
+      return (await tx.range('xattr', p, prefixEnd(p))).map((r) => xattrName(r.key))
+    })
+  }
+
+  async removexattr (ino: number, name: string): Promise<void> {
+    this.checkXattrName(name)
+    await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      const key = xattrKey(ino, name)
+      if ((await tx.get('xattr', key)) === undefined) fail('ENODATA', `no xattr "${name}" on ${ino}`)
+      tx.delete('xattr', key)
+      n.ctimeNs = this.now()
+      putInode(tx, n)
+    })
+  }
+
+  /** Free inodes left with no name (a crash while they were open). Runs at open. */
+  async freeOrphans (): Promise<number> {
+    let freed = 0
+    for (let f = 0; f < this.tables.fragments; f++) {
+      const p = orphanPrefix(f)
+      const rows = await this.tables.txn(async (tx) => await tx.range('meta', p, prefixEnd(p)))
+      for (const r of rows) {
+        const ino = orphanInoOf(r.key)
+        if (this.handles.isOpen(ino)) continue
+        await this.op(async (tx) => {
+          tx.delete('meta', r.key)
+          const v = await tx.get('inode', inodeKey(ino))
+          if (v) {
+            const n = decodeInode(ino, v)
+            if (n.nlink === 0) await this.freeInode(tx, n)
+          }
+        })
+        freed++
+      }
+    }
+    return freed
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.tables.close()
+  }
+}

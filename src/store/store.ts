@@ -1,0 +1,268 @@
+/**
+ * The host's local store: one lmdb environment per data directory.
+ *
+ * Owns: opening (and creating) the environment, recognising a data directory
+ * as ours, synchronous commits, durable flushes, and turning lmdb's failures
+ * into errors a person can act on (`StoreError` with a `code`).
+ *
+ * Layout (see docs/store.md): DATA/walkenfs-store/ holds lmdb's data.mdb and
+ * lock.mdb. Two named lmdb databases: `store` (identity: the `format` row)
+ * and `rows` (everything else, binary keys and values; the tables layer owns
+ * the key layout inside it).
+ *
+ * Promises:
+ * - `commit()` applies a batch of puts/deletes atomically and synchronously:
+ *   when it returns, every later `get` sees it; a crash of the process keeps
+ *   it (it is in the kernel's page cache), a crash of the machine may lose it.
+ * - `flush()` resolves only after everything committed before the call is on
+ *   disk (fdatasync of data.mdb). Concurrent flushes share one sync; a
+ *   flush with nothing committed since the last sync costs nothing.
+ * - a full disk fails the commit with code `ENOSPC`; the environment stays
+ *   usable and keeps its previous state (lmdb aborts the transaction; its
+ *   meta pages, already allocated, are never the write that fails).
+ *
+ * Option choice, and why: `noSync` (commits do not fsync; `flush()` syncs
+ * explicitly) because a synced commit costs ~300 µs and the filesystem only
+ * owes durability at fsync; no `useWritemap` (a write map turns a full disk
+ * into SIGBUS, while pwrite turns it into a clean ENOSPC from the commit);
+ * `noMemInit` is left off so that stale heap bytes never reach the file.
+ * The cost of `noSync`, as lmdb documents it: a machine crash between two
+ * flushes can lose or damage the transactions since the last flush; a process
+ * crash cannot. The replicated layer rebuilds a damaged replica from its peers.
+ */
+import { open, type RootDatabase, type Database } from 'lmdb'
+import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync, statfsSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const STORE_DIR = 'walkenfs-store'
+const MAGIC = 'walkenfs-store'
+const FORMAT_VERSION = 1
+
+export class StoreError extends Error {
+  readonly code: string
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options)
+    this.code = code
+    this.name = 'StoreError'
+  }
+}
+
+export interface StoreOptions {
+  /** Initial lmdb map size in bytes; the map grows by itself when full. */
+  mapSize?: number
+}
+
+export interface Row { key: Buffer, value: Buffer }
+
+/** One write of a commit batch: a value to put, or `null` to delete. */
+export type Write = [key: Buffer, value: Buffer | null]
+
+/** A full disk reported by the OS, or lmdb running out of map. */
+function isNoSpace (e: unknown): boolean {
+  const err = e as { code?: unknown, message?: unknown }
+  const msg = String(err?.message ?? '')
+  return err?.code === 'ENOSPC' || err?.code === 28 || err?.code === -28 ||
+    /ENOSPC|No space left on device|MDB_MAP_FULL/.test(msg)
+}
+
+const LMDB_MAGIC = 0xBEEFC0DE
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * lmdb trusts its two meta pages; garbage there makes the native code crash
+ * the process instead of returning an error. So we look at them first: each
+ * must carry lmdb's magic, and the page size must be sane. Damage deeper in
+ * the file is not detected here (lmdb's own checks apply).
+ */
+function checkMetaPages (envDir: string): void {
+  const file = join(envDir, 'data.mdb')
+  if (!existsSync(file)) return
+  const size = statSync(file).size
+  if (size === 0) return
+  const damaged = (why: string): never => {
+    throw new StoreError('EIO', `the store file ${file} is damaged (${why}). ` +
+      'Restore this host from its replicas, or move the data directory away to start empty.')
+  }
+  const fd = openSync(file, 'r')
+  try {
+    const head = Buffer.alloc(64)
+    if (size < 8192 || readSync(fd, head, 0, 64, 0) < 64) damaged('truncated')
+    const psize = head.readUInt32LE(48)
+    if (head.readUInt32LE(24) !== LMDB_MAGIC) damaged('first meta page has no lmdb magic')
+    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0 || size < 2 * psize) damaged(`bad page size ${psize}`)
+    const second = Buffer.alloc(64)
+    readSync(fd, second, 0, 64, psize)
+    if (second.readUInt32LE(24) !== LMDB_MAGIC) damaged('second meta page has no lmdb magic')
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export class Store {
+  readonly dataDir: string
+  private readonly root: RootDatabase
+  private readonly rows: Database<Buffer, Buffer>
+  private closed = false
+  /** The flush that will include every commit made so far (not yet started). */
+  private nextFlush: Promise<void> | null = null
+  private flushing: Promise<void> | null = null
+  /** commits made so far, and how many of them a finished sync covered */
+  private commits = 0
+  private flushedUpTo = 0
+
+  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>) {
+    this.dataDir = dataDir
+    this.root = root
+    this.rows = rows
+  }
+
+  /**
+   * Open the store of `dataDir`, creating it in an empty or missing
+   * directory. Refuses a non-empty directory that holds no walkenfs store,
+   * and a store of another format version.
+   */
+  static open (dataDir: string, opts: StoreOptions = {}): Store {
+    const envDir = join(dataDir, STORE_DIR)
+    if (existsSync(dataDir)) {
+      if (!statSync(dataDir).isDirectory()) throw new StoreError('ENOTDIR', `data directory ${dataDir} is not a directory`)
+      const names = readdirSync(dataDir).filter((n) => n !== 'lost+found')
+      if (names.length > 0 && !names.includes(STORE_DIR)) {
+        throw new StoreError('EINVAL', `${dataDir} is not a walkenfs data directory (it is not empty and has no ${STORE_DIR}/); refusing to touch it`)
+      }
+    }
+    try {
+      mkdirSync(envDir, { recursive: true })
+    } catch (e) {
+      throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot create ${envDir}: ${(e as Error).message}`, { cause: e })
+    }
+    checkMetaPages(envDir)
+    let root: RootDatabase
+    try {
+      root = open({
+        path: envDir,
+        maxDbs: 4,
+        mapSize: opts.mapSize ?? 1 << 30,
+        noSync: true,
+        useWritemap: false,
+        encoding: 'binary',
+        keyEncoding: 'binary'
+      })
+    } catch (e) {
+      const msg = (e as Error).message
+      if (isNoSpace(e)) throw new StoreError('ENOSPC', `cannot open the store in ${envDir}: disk full`, { cause: e })
+      throw new StoreError('EIO', `cannot open the store in ${envDir}; lmdb says: ${msg}. ` +
+        'If the files are damaged, restore this host from its replicas (or move the data directory away).', { cause: e })
+    }
+    let store: Store
+    try {
+      const meta = root.openDB<Buffer, string>('store', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never)
+      const rows = root.openDB<Buffer, Buffer>('rows', { encoding: 'binary', keyEncoding: 'binary' })
+      store = new Store(dataDir, root, rows)
+      const format = meta.getBinary('format')
+      if (format === undefined) {
+        root.transactionSync(() => { meta.putSync('format', Buffer.from(JSON.stringify({ magic: MAGIC, version: FORMAT_VERSION }))) })
+      } else {
+        let parsed: { magic?: string, version?: number }
+        try { parsed = JSON.parse(format.toString()) } catch { parsed = {} }
+        if (parsed.magic !== MAGIC) throw new StoreError('EINVAL', `${envDir} is not a walkenfs store (bad format row)`)
+        if (parsed.version !== FORMAT_VERSION) throw new StoreError('EINVAL', `${envDir} has store format ${String(parsed.version)}, this build reads ${FORMAT_VERSION}`)
+      }
+    } catch (e) {
+      void root.close()
+      if (e instanceof StoreError) throw e
+      throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot read the store in ${envDir}; lmdb says: ${(e as Error).message}`, { cause: e })
+    }
+    return store
+  }
+
+  get (key: Buffer): Buffer | undefined {
+    return this.rows.getBinary(key)
+  }
+
+  /** Rows with start <= key < end, in key order, at most `limit`; `keysOnly` leaves values empty (no copy). */
+  range (start: Buffer, end: Buffer, limit?: number, keysOnly = false): Row[] {
+    const out: Row[] = []
+    if (keysOnly) {
+      for (const key of this.rows.getKeys({ start, end, limit })) out.push({ key: key as Buffer, value: EMPTY })
+      return out
+    }
+    for (const { key, value } of this.rows.getRange({ start, end, limit })) {
+      out.push({ key: key as Buffer, value: value as Buffer })
+    }
+    return out
+  }
+
+  count (start: Buffer, end: Buffer): number {
+    return this.rows.getKeysCount({ start, end })
+  }
+
+  /** Apply the batch atomically (see the module doc for what it promises). */
+  commit (writes: Write[]): void {
+    if (this.closed) throw new StoreError('EIO', 'the store is closed')
+    if (writes.length === 0) return
+    try {
+      this.root.transactionSync(() => {
+        for (const [k, v] of writes) {
+          if (v === null) this.rows.removeSync(k)
+          else this.rows.putSync(k, v)
+        }
+      })
+      this.commits++
+    } catch (e) {
+      if (isNoSpace(e) || this.looksFull(writes)) throw new StoreError('ENOSPC', `no space left for the store in ${this.dataDir}`, { cause: e })
+      throw new StoreError('EIO', `commit failed in ${this.dataDir}: ${(e as Error).message}`, { cause: e })
+    }
+  }
+
+  /**
+   * lmdb reports a short pwrite (the usual shape of a full disk) as EIO, so
+   * after a failed commit we ask the filesystem: with less free space than
+   * the batch plus a margin for lmdb's page copies, the cause was space.
+   */
+  private looksFull (writes: Write[]): boolean {
+    try {
+      const st = statfsSync(join(this.dataDir, STORE_DIR))
+      let bytes = 0
+      for (const [k, v] of writes) bytes += k.length + (v?.length ?? 0)
+      return st.bavail * st.bsize < bytes * 2 + (1 << 20)
+    } catch {
+      return false
+    }
+  }
+
+  /** Make every commit made before this call durable (see module doc). */
+  flush (): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreError('EIO', 'the store is closed'))
+    // A sync already running may have started before our last commit, so we
+    // wait for the one after it; every caller arriving meanwhile shares it.
+    if (this.nextFlush) return this.nextFlush
+    // Nothing committed since the last finished sync: already durable.
+    if (!this.flushing && this.flushedUpTo === this.commits) return Promise.resolve()
+    const after = this.flushing ?? Promise.resolve()
+    const p: Promise<void> = after.catch(() => {}).then(() => {
+      this.nextFlush = null
+      this.flushing = p
+      const upTo = this.commits
+      return new Promise<void>((resolve, reject) => {
+        // lmdb-js has RootDatabase.sync(cb) (mdb_env_sync(force) on a worker thread); its typings omit it.
+        ;(this.root as unknown as { sync (cb: (err: unknown) => void): void }).sync((err: unknown) => {
+          if (this.flushing === p) this.flushing = null
+          if (err) reject(new StoreError(isNoSpace(err) ? 'ENOSPC' : 'EIO', `flush failed in ${this.dataDir}: ${String((err as Error)?.message ?? err)}`))
+          else {
+            this.flushedUpTo = Math.max(this.flushedUpTo, upTo)
+            resolve()
+          }
+        })
+      })
+    })
+    this.nextFlush = p
+    return p
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    await this.flush().catch(() => {})
+    this.closed = true
+    await this.root.close()
+  }
+}

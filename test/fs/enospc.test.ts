@@ -1,0 +1,55 @@
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { ModelFs } from '../../src/fs/model.js'
+import { checkFs } from '../../src/fs/check.js'
+import { ROOT_INO } from '../../src/fs/types.js'
+import { tempDir } from '../helpers/tmp.js'
+import { caller, pattern } from '../helpers/fs.js'
+
+const REG = 0o100644
+
+t.test('ENOSPC on a really full small filesystem leaves the store usable and clean', { skip: process.getuid?.() !== 0 ? 'needs root to mount a tmpfs' : false }, async (t) => {
+  const mnt = tempDir(t, 'walkenfs-full-')
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt])
+  let fs: ModelFs | null = null
+  t.teardown(async () => {
+    if (fs) await fs.close().catch(() => {})
+    execFileSync('umount', [mnt])
+  })
+  fs = await ModelFs.open(mnt, { fragments: 2, store: { mapSize: 64 << 20 } })
+  const chunk = pattern(128 * 1024, 1)
+  const files: number[] = []
+  let full: unknown = null
+  let written = 0
+  for (let i = 0; i < 200 && !full; i++) {
+    const f = await fs.mknod(ROOT_INO, `f${i}`, REG, 0, caller)
+    files.push(f.ino)
+    for (let off = 0; off < 1 << 20; off += chunk.length) {
+      try {
+        await fs.write(f.ino, off, chunk)
+        written += chunk.length
+      } catch (e) {
+        full = e
+        break
+      }
+    }
+  }
+  t.match(full, { name: 'FsError', code: 'ENOSPC' }, 'the write that does not fit fails with ENOSPC')
+  t.ok(written > 2 << 20 && written < 8 << 20, `wrote ${written} bytes before the disk was full`)
+  t.same(await checkFs(fs.tables), [], 'check is clean after ENOSPC')
+  t.ok((await fs.read(files[0], 0, chunk.length)).equals(chunk), 'earlier data reads back')
+  await fs.fsync()
+
+  // Freeing space works, and so does writing again.
+  for (const i of [0, 1]) await fs.unlink(ROOT_INO, `f${i}`)
+  const g = await fs.mknod(ROOT_INO, 'after', REG, 0, caller)
+  await fs.write(g.ino, 0, chunk)
+  t.ok((await fs.read(g.ino, 0, chunk.length)).equals(chunk), 'writes work again after deleting')
+  t.same(await checkFs(fs.tables), [])
+
+  // And the store reopens with everything that was acknowledged.
+  await fs.close()
+  fs = await ModelFs.open(mnt)
+  t.ok((await fs.read(files[2], 0, chunk.length)).equals(chunk))
+  t.same(await checkFs(fs.tables), [])
+})

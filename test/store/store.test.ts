@@ -1,0 +1,90 @@
+import t from 'tap'
+import { mkdirSync, writeFileSync, readFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { Store, STORE_DIR } from '../../src/store/store.js'
+import { tempDir } from '../helpers/tmp.js'
+
+const k = (s: string): Buffer => Buffer.from(s)
+
+t.test('creates a store in a missing directory, commits, and keeps rows across reopen', async (t) => {
+  const dir = join(tempDir(t), 'data')
+  const s = Store.open(dir)
+  s.commit([[k('a'), k('1')], [k('b'), k('2')], [k('c'), k('3')]])
+  s.commit([[k('b'), null]])
+  t.same(s.get(k('a')), k('1'))
+  t.equal(s.get(k('b')), undefined)
+  t.same(s.range(k('a'), k('z')).map((r) => r.key.toString()), ['a', 'c'])
+  t.equal(s.count(k('a'), k('z')), 2)
+  await s.flush()
+  await s.close()
+  const s2 = Store.open(dir)
+  t.teardown(() => s2.close())
+  t.same(s2.get(k('c')), k('3'))
+  t.equal(s2.get(k('b')), undefined)
+})
+
+t.test('refuses a non-empty directory that is not a walkenfs data dir', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'precious.txt'), 'do not touch')
+  t.throws(() => Store.open(dir), { name: 'StoreError', code: 'EINVAL', message: /not a walkenfs data directory/ })
+  t.equal(readFileSync(join(dir, 'precious.txt'), 'utf8'), 'do not touch')
+})
+
+t.test('a damaged data file gives a clear error, not a crash', async (t) => {
+  const dir = tempDir(t)
+  const s = Store.open(dir)
+  s.commit([[k('x'), k('y')]])
+  await s.close()
+  const file = join(dir, STORE_DIR, 'data.mdb')
+  const fd = openSync(file, 'r+')
+  // Overwrite the second meta page with garbage.
+  writeSync(fd, Buffer.alloc(4096, 0xab), 0, 4096, 4096)
+  closeSync(fd)
+  t.throws(() => Store.open(dir), { name: 'StoreError', code: 'EIO', message: /damaged \(second meta page/ })
+  const fd2 = openSync(file, 'r+')
+  writeSync(fd2, Buffer.alloc(100, 0), 0, 100, 0)
+  closeSync(fd2)
+  t.throws(() => Store.open(dir), { name: 'StoreError', code: 'EIO', message: /damaged \(first meta page/ })
+})
+
+t.test('a store of another kind in walkenfs-store is refused', async (t) => {
+  const dir = tempDir(t)
+  mkdirSync(join(dir, STORE_DIR))
+  const s = Store.open(dir)
+  await s.close()
+  // Reopening our own store works; a data dir whose store dir is a file does not.
+  const other = tempDir(t)
+  writeFileSync(join(other, STORE_DIR), 'not a directory')
+  t.throws(() => Store.open(other), { name: 'StoreError' })
+})
+
+t.test('the map grows past its initial size', async (t) => {
+  const dir = tempDir(t)
+  const s = Store.open(dir, { mapSize: 1 << 20 })
+  t.teardown(() => s.close())
+  const v = Buffer.alloc(64 * 1024, 7)
+  for (let i = 0; i < 256; i++) {
+    const key = Buffer.alloc(4)
+    key.writeUInt32BE(i)
+    s.commit([[key, v]])
+  }
+  await s.flush()
+  t.ok(statSync(join(dir, STORE_DIR, 'data.mdb')).size > 16 << 20, 'the file holds 16 MiB of rows')
+  const key = Buffer.alloc(4)
+  key.writeUInt32BE(255)
+  t.same(s.get(key), v)
+})
+
+t.test('concurrent flushes all resolve and a flush after close rejects', async (t) => {
+  const dir = tempDir(t)
+  const s = Store.open(dir)
+  const ps: Array<Promise<void>> = []
+  for (let i = 0; i < 20; i++) {
+    s.commit([[k(`f${i}`), k('v')]])
+    ps.push(s.flush())
+  }
+  await Promise.all(ps)
+  await s.close()
+  await t.rejects(s.flush(), { code: 'EIO' })
+  t.throws(() => s.commit([[k('a'), k('b')]]), { code: 'EIO' })
+})
