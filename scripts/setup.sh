@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libfuse2 fuse rrdtool bindfs sqlite3 iproute2 nftables git)
+APT_PACKAGES=(libfuse2 fuse rrdtool bindfs sqlite3 attr iproute2 nftables git build-essential)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,3 +29,9 @@ fi
 
 echo "walkenfs setup: building"
 npx tsc -p .
+
+# mount(8) runs `walkenfs` through mount.fuse with PATH reset to the system
+# directories: put this checkout's command there (root only).
+if [ "$(id -u)" = 0 ]; then
+  ln -sfn "$(pwd)/bin/walkenfs" /usr/local/bin/walkenfs
+fi

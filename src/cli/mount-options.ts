@@ -13,12 +13,13 @@
  *
  * Pure: no I/O.
  */
+import { ALLOWED_MOUNT_OPTIONS, MOUNT_ONLY_OPTIONS, checkMountOptions } from '../fuse/mount-options.js'
 
 export interface MountSettings {
   /** data directory of the local store */
   data: string
-  /** fragments per table; applies when the store is created */
-  fragments: number
+  /** fragments per table when the store is created; null: the store's own (or the default for a new one) */
+  fragments: number | null
   /** kernel attribute cache lifetime in seconds (0: always ask) */
   attrTimeout: number
   /** kernel name→inode cache lifetime in seconds */
@@ -41,17 +42,12 @@ export class MountOptionError extends Error {
 }
 
 export const DEFAULT_DATA_DIR = '/var/lib/walkenfs'
-export const DEFAULT_FRAGMENTS = 16
 
-/** Options that only mean something to mount(8), fstab or systemd. */
-const DROPPED = new Set(['_netdev', 'nofail', 'noauto', 'auto', 'defaults', 'user', 'users', 'nouser', 'owner', 'group', 'nobootwait', 'comment'])
+/** Options that only mean something to mount(8), fstab or systemd (besides MOUNT_ONLY_OPTIONS). */
+const DROPPED = new Set(['nobootwait', 'comment'])
 const DROPPED_PREFIXES = ['x-', 'comment=']
 
-/** Generic mount flags libfuse 2.9 understands (fuse_mount_opts in mount.c). */
-const KERNEL_FLAGS = new Set(['rw', 'ro', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'dirsync', 'atime', 'noatime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'nodiratime', 'diratime', 'lazytime', 'nolazytime'])
-
-/** libfuse options walkenfs lets a user set. Anything else is refused. */
-const FUSE_FLAGS = new Set(['allow_other', 'allow_root', 'default_permissions', 'auto_unmount', 'kernel_cache', 'auto_cache', 'noauto_cache', 'big_writes', 'use_ino', 'readdir_ino', 'hard_remove', 'async_read', 'sync_read', 'atomic_o_trunc', 'splice_read', 'splice_write', 'splice_move', 'no_remote_lock', 'nonempty', 'blkdev', 'intr'])
+/** Values of libfuse options that walkenfs checks before libfuse sees them. */
 const FUSE_VALUED: Record<string, 'string' | 'uint' | 'octal' | 'seconds'> = {
   fsname: 'string',
   subtype: 'string',
@@ -61,6 +57,9 @@ const FUSE_VALUED: Record<string, 'string' | 'uint' | 'octal' | 'seconds'> = {
   max_background: 'uint',
   congestion_threshold: 'uint',
   negative_timeout: 'seconds',
+  attr_timeout: 'seconds',
+  entry_timeout: 'seconds',
+  ac_attr_timeout: 'seconds',
   umask: 'octal',
   uid: 'uint',
   gid: 'uint',
@@ -87,7 +86,7 @@ export function splitOptions (opts: string): string[] {
 export function parseMountOptions (items: string[], base: Partial<MountSettings> = {}): MountSettings {
   const s: MountSettings = {
     data: base.data ?? DEFAULT_DATA_DIR,
-    fragments: base.fragments ?? DEFAULT_FRAGMENTS,
+    fragments: base.fragments ?? null,
     // attr_timeout 0 by default: in libfuse's path API each name of a hard
     // link is its own kernel inode, so any attribute caching would show a
     // stale size/mode through the other names (PLATFORM.md).
@@ -103,7 +102,7 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
     const eq = item.indexOf('=')
     const name = eq < 0 ? item : item.slice(0, eq)
     const value = eq < 0 ? null : item.slice(eq + 1)
-    if (DROPPED.has(name) || DROPPED_PREFIXES.some((p) => item.startsWith(p))) continue
+    if (MOUNT_ONLY_OPTIONS.has(name) || DROPPED.has(name) || DROPPED_PREFIXES.some((p) => item.startsWith(p))) continue
     switch (name) {
       case 'data':
         if (!value) throw new MountOptionError('option data= needs a directory')
@@ -129,23 +128,19 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
     if (CLUSTER_OPTIONS.has(name)) {
       throw new MountOptionError(`option ${name}: cluster settings need the replicated tables, which this build does not have yet`)
     }
-    if (KERNEL_FLAGS.has(name) && value === null) {
+    if (value === null && ALLOWED_MOUNT_OPTIONS.has(name)) {
       if (name === 'ro') s.readOnly = true
       if (name === 'rw') s.readOnly = false
       passed.set(name, item)
       continue
     }
-    if (FUSE_FLAGS.has(name) && value === null) {
-      passed.set(name, item)
-      continue
-    }
-    const kind = FUSE_VALUED[name]
-    if (kind !== undefined) {
+    if (ALLOWED_MOUNT_OPTIONS.has(name + '=')) {
       if (value === null || value === '') throw new MountOptionError(`option ${name}= needs a value`)
+      const kind = FUSE_VALUED[name]
       if (kind === 'uint') parseNumber(name, value, 0, 2 ** 32 - 1, true)
       if (kind === 'seconds') parseNumber(name, value, 0, 3600, false)
       if (kind === 'octal' && !/^[0-7]{1,4}$/.test(value)) throw new MountOptionError(`option ${name}=${value}: expected an octal mode such as 022`)
-      if (kind === 'string' && /[,\s]/.test(value)) throw new MountOptionError(`option ${name}=${value}: no commas or spaces`)
+      if (/[,\s\\]/.test(value)) throw new MountOptionError(`option ${name}=${value}: no commas, spaces or backslashes`)
       passed.set(name, item)
       continue
     }
@@ -156,6 +151,9 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
     ['allow_other', 'allow_other'],
     ['default_permissions', 'default_permissions'],
     ['use_ino', 'use_ino'],
+    // Not hard_remove: with it libfuse cannot fstat an unlinked open file
+    // (ENOENT); the adapter turns libfuse's .fuse_hidden rename into a real
+    // unlink instead (see src/fuse/adapter.ts).
     ['big_writes', 'big_writes'],
     ['max_write', 'max_write=131072'],
     ['fsname', `fsname=walkenfs:${s.data}`],
@@ -166,5 +164,10 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   passed.set('attr_timeout', `attr_timeout=${s.attrTimeout}`)
   passed.set('entry_timeout', `entry_timeout=${s.entryTimeout}`)
   s.fuseOptions = [...passed.values()]
+  try {
+    checkMountOptions(s.fuseOptions)
+  } catch (e) {
+    throw new MountOptionError((e as Error).message)
+  }
   return s
 }

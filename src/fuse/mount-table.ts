@@ -7,16 +7,39 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
 
+export interface MountEntry {
+  mountPoint: string
+  fsType: string
+  source: string
+}
+
+/** Undo the octal escapes (\040 for space, ...) of mountinfo fields. */
+function unescape (s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))
+}
+
+/** Parses the text of /proc/self/mountinfo: field 5 is the mount point; after " - " come type and source. */
+export function parseMountInfo (text: string): MountEntry[] {
+  const out: MountEntry[] = []
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(' - ')
+    if (sep < 0) continue
+    const left = line.slice(0, sep).split(' ')
+    const right = line.slice(sep + 3).split(' ')
+    out.push({ mountPoint: unescape(left[4] ?? ''), fsType: right[0] ?? '', source: unescape(right[1] ?? '') })
+  }
+  return out
+}
+
+/** The mount on `mountpoint` (resolved); the last one when mounts are stacked. */
+export function findMount (mountpoint: string): MountEntry | undefined {
+  const want = resolvePath(mountpoint)
+  return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint === want).pop()
+}
+
 /** True if `mountpoint` (resolved) is a mount point in this mount namespace. */
 export function isMountPoint (mountpoint: string): boolean {
-  const want = resolvePath(mountpoint)
-  // mountinfo field 5 is the mount point, with space/tab/newline/backslash octal-escaped
-  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ')
-    if (f.length > 4 && unescape(f[4]!) === want) return true
-  }
-  return false
+  return findMount(mountpoint) !== undefined
 }
 
 function execFileP (cmd: string, args: string[]): Promise<void> {

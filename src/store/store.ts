@@ -125,7 +125,7 @@ export class Store {
     const envDir = join(dataDir, STORE_DIR)
     if (existsSync(dataDir)) {
       if (!statSync(dataDir).isDirectory()) throw new StoreError('ENOTDIR', `data directory ${dataDir} is not a directory`)
-      const names = readdirSync(dataDir).filter((n) => n !== 'lost+found')
+      const names = readdirSync(dataDir).filter((n) => n !== 'lost+found' && n !== 'walkenfs.log') // the daemon's default log may come first
       if (names.length > 0 && !names.includes(STORE_DIR)) {
         throw new StoreError('EINVAL', `${dataDir} is not a walkenfs data directory (it is not empty and has no ${STORE_DIR}/); refusing to touch it`)
       }

@@ -1,0 +1,157 @@
+/**
+ * The fixed filesystem workload of the benchmarks, run against any
+ * directory (a walkenfs mount, a plain local directory, a bindfs mount, a
+ * GlusterFS mount), so that every target runs exactly the same calls.
+ *
+ * Each step returns a figure with its unit; nothing here passes or fails.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync, readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+export interface Figure {
+  name: string
+  value: number
+  unit: string
+  /** true when a larger value is better */
+  higherIsBetter: boolean
+}
+
+export interface WorkloadOptions {
+  seqBytes: number
+  files: number
+  fsyncSamples: number
+  /** drop the kernel page cache before the sequential read (needs root) */
+  dropCaches: boolean
+}
+
+export const DEFAULT_WORKLOAD: WorkloadOptions = {
+  seqBytes: 256 * 1024 * 1024,
+  files: 2000,
+  fsyncSamples: 500,
+  dropCaches: true
+}
+
+function seconds (start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9
+}
+
+function dropCaches (): void {
+  try { writeFileSync('/proc/sys/vm/drop_caches', '3') } catch { /* not root: read may hit the page cache */ }
+}
+
+function percentile (sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+}
+
+export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLOAD): Figure[] {
+  const out: Figure[] = []
+  const MiB = 1024 * 1024
+  rmSync(join(dir, 'bench'), { recursive: true, force: true })
+  const root = join(dir, 'bench')
+  mkdirSync(root)
+
+  // Sequential write + fsync, 1 MiB application writes.
+  const big = join(root, 'seq.bin')
+  const buf = Buffer.alloc(MiB)
+  for (let i = 0; i < buf.length; i += 4096) buf.writeUInt32LE(i, i)
+  let t = process.hrtime.bigint()
+  let fd = openSync(big, 'w')
+  for (let done = 0; done < opts.seqBytes; done += MiB) writeSync(fd, buf, 0, MiB)
+  fsyncSync(fd)
+  closeSync(fd)
+  out.push({ name: 'seq write+fsync', value: opts.seqBytes / MiB / seconds(t), unit: 'MiB/s', higherIsBetter: true })
+
+  if (opts.dropCaches) dropCaches()
+  t = process.hrtime.bigint()
+  fd = openSync(big, 'r')
+  let total = 0
+  for (;;) {
+    const n = readSync(fd, buf, 0, MiB, null)
+    if (n === 0) break
+    total += n
+  }
+  closeSync(fd)
+  out.push({ name: 'seq read', value: total / MiB / seconds(t), unit: 'MiB/s', higherIsBetter: true })
+  unlinkSync(big)
+
+  // Small files.
+  const small = join(root, 'small')
+  mkdirSync(small)
+  const four = Buffer.alloc(4096, 7)
+  const names = Array.from({ length: opts.files }, (_, i) => join(small, `f${i}`))
+  t = process.hrtime.bigint()
+  for (const n of names) writeFileSync(n, four)
+  out.push({ name: 'create 4 KiB', value: opts.files / seconds(t), unit: 'files/s', higherIsBetter: true })
+  t = process.hrtime.bigint()
+  for (const n of names) statSync(n)
+  out.push({ name: 'stat', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true })
+  t = process.hrtime.bigint()
+  for (const n of names) readFileSync(n)
+  out.push({ name: 'read 4 KiB', value: opts.files / seconds(t), unit: 'files/s', higherIsBetter: true })
+  t = process.hrtime.bigint()
+  for (const n of names) renameSync(n, n + 'r')
+  out.push({ name: 'rename', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true })
+  t = process.hrtime.bigint()
+  for (const n of names) unlinkSync(n + 'r')
+  out.push({ name: 'unlink', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true })
+
+  // 10×10×10 directory tree.
+  const tree = join(root, 'tree')
+  mkdirSync(tree)
+  t = process.hrtime.bigint()
+  let dirs = 0
+  for (let a = 0; a < 10; a++) {
+    mkdirSync(join(tree, `${a}`)); dirs++
+    for (let b = 0; b < 10; b++) {
+      mkdirSync(join(tree, `${a}`, `${b}`)); dirs++
+      for (let c = 0; c < 10; c++) { mkdirSync(join(tree, `${a}`, `${b}`, `${c}`)); dirs++ }
+    }
+  }
+  out.push({ name: 'mkdir', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
+  t = process.hrtime.bigint()
+  rmSync(tree, { recursive: true })
+  out.push({ name: 'rm -rf tree', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
+
+  // 4 KiB write + fsync latency.
+  const lat: number[] = []
+  fd = openSync(join(root, 'fsync.bin'), 'w')
+  for (let i = 0; i < opts.fsyncSamples; i++) {
+    const s = process.hrtime.bigint()
+    writeSync(fd, four, 0, 4096, (i % 64) * 4096)
+    fsyncSync(fd)
+    lat.push(Number(process.hrtime.bigint() - s) / 1000)
+  }
+  closeSync(fd)
+  lat.sort((a, b) => a - b)
+  out.push({ name: '4 KiB write+fsync p50', value: percentile(lat, 0.5), unit: 'µs', higherIsBetter: false })
+  out.push({ name: '4 KiB write+fsync p99', value: percentile(lat, 0.99), unit: 'µs', higherIsBetter: false })
+
+  rmSync(root, { recursive: true, force: true })
+  if (existsSync(root)) throw new Error(`could not clean ${root}`)
+  return out
+}
+
+export function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** Prints targets side by side: one row per figure, one column per target. */
+export function printTable (targets: string[], results: Map<string, Figure[][]>): void {
+  const first = results.get(targets[0]!)![0]!
+  const rows = first.map((f, i) => {
+    const cells = targets.map((name) => {
+      const rounds = results.get(name)!.map((r) => r[i]!.value)
+      return median(rounds)
+    })
+    return { name: f.name, unit: f.unit, cells }
+  })
+  const header = ['figure', 'unit', ...targets]
+  const lines = rows.map((r) => [r.name, r.unit, ...r.cells.map((v) => v >= 100 ? v.toFixed(0) : v.toFixed(1))])
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
+  const fmt = (cols: string[]) => cols.map((c, i) => i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join('  ')
+  console.log(fmt(header))
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  for (const l of lines) console.log(fmt(l))
+}

@@ -1,0 +1,87 @@
+/**
+ * The daemon body of one mount: opens the store and the filesystem model,
+ * mounts it through FUSE, tells the waiting `walkenfs mount` how it went,
+ * and keeps serving until it is unmounted (by `umount`, `walkenfs umount`,
+ * or a signal), then commits every buffered byte, closes the store and
+ * exits.
+ *
+ * libfuse does not tell the JS side about an external `umount`, so the
+ * daemon watches the mount table (every 500 ms) for its mount point.
+ */
+import { FuseMount } from '../fuse/binding.js'
+import { Adapter } from '../fuse/adapter.js'
+import { fuseOps } from '../fuse/fuse-ops.js'
+import { ModelFs } from '../fs/model.js'
+import { removeRecord, reportToParent, writeRecord } from './daemon.js'
+import type { MountSettings } from './mount-options.js'
+
+/**
+ * A FUSE operation that has not finished after this long gets ETIMEDOUT.
+ * It is a guard against a hung handler, not a latency budget: it is longer
+ * than any wait walkenfs itself imposes (the cluster's quorum_wait is 10 s).
+ */
+const FUSE_OP_TIMEOUT_MS = 60_000
+const MOUNT_POLL_MS = 500
+
+function log (msg: string): void {
+  process.stdout.write(`${new Date().toISOString()} ${msg}\n`)
+}
+
+export async function serve (mountPoint: string, settings: MountSettings & { log: string }, daemon: boolean): Promise<number> {
+  log(`starting: mount ${mountPoint}, data ${settings.data}, pid ${process.pid}`)
+  let fs
+  try {
+    fs = await ModelFs.open(settings.data, settings.fragments === null ? {} : { fragments: settings.fragments })
+  } catch (e) {
+    const message = `cannot open the store in ${settings.data}: ${(e as Error).message}`
+    log(message)
+    reportToParent({ ok: false, message })
+    if (!daemon) console.error(`walkenfs: ${message}`)
+    return 32
+  }
+  const adapter = new Adapter(fs, { nameTtlMs: Math.max(settings.entryTimeout, 1) * 1000 })
+  let fm: FuseMount
+  try {
+    fm = new FuseMount(mountPoint, fuseOps(adapter), {
+      options: settings.fuseOptions,
+      timeoutMs: FUSE_OP_TIMEOUT_MS,
+      onInternalError: (op, err) => log(`internal error in ${op} (answered EIO): ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+    })
+    await fm.mount()
+  } catch (e) {
+    await fs.close()
+    const message = (e as Error).message
+    log(message)
+    reportToParent({ ok: false, message })
+    if (!daemon) console.error(`walkenfs: ${message}`)
+    return 32
+  }
+  writeRecord({ pid: process.pid, mountPoint, data: settings.data, log: settings.log, started: new Date().toISOString() })
+  log(`mounted ${mountPoint}`)
+  reportToParent({ ok: true })
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = async (why: string): Promise<void> => {
+      if (stopping) return
+      stopping = true
+      stopWatching()
+      log(`stopping: ${why}`)
+      let code = 0
+      try {
+        await adapter.sync()
+      } catch (e) {
+        code = 1
+        log(`could not commit buffered writes: ${(e as Error).message}`)
+      }
+      try { await fm.unmount() } catch (e) { log(`unmount: ${(e as Error).message}`) }
+      await fs.close()
+      removeRecord(mountPoint)
+      log('stopped')
+      resolve(code)
+    }
+    const stopWatching = fm.watchUnmount(() => { void stop('unmounted') }, MOUNT_POLL_MS)
+    process.once('SIGTERM', () => { void stop('SIGTERM') })
+    process.once('SIGINT', () => { void stop('SIGINT') })
+  })
+}

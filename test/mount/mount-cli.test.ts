@@ -1,0 +1,88 @@
+/**
+ * Mounting as an operator does: `walkenfs mount`/`umount`, `mount -t
+ * fuse.walkenfs`, an fstab line (with `_netdev,nofail`), plain `umount`,
+ * a second mount of the same point, bad options, an external umount.
+ */
+import t from 'tap'
+import { readFileSync, realpathSync, writeFileSync, existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { findMount } from '../../src/fuse/mount-table.js'
+import { isAlive, readRecord } from '../../src/cli/daemon.js'
+import { makeMount, sh, shr, walkenfs } from '../helpers/mount.js'
+
+const repoBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'walkenfs')
+
+async function waitFor (cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (cond()) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return cond()
+}
+
+t.test('walkenfs mount / umount: data survives a remount, the daemon exits', async (t) => {
+  const m = makeMount(t)
+  m.mount()
+  const mi = findMount(m.mnt)
+  t.equal(mi?.fsType, 'fuse.walkenfs')
+  t.equal(mi?.source, `walkenfs:${m.data}`)
+  writeFileSync(join(m.mnt, 'kept'), 'across remounts')
+  const pid = m.pid()
+  m.umount()
+  t.equal(findMount(m.mnt), undefined, 'unmounted')
+  t.notOk(isAlive(pid), 'the daemon exited')
+  m.mount()
+  t.equal(readFileSync(join(m.mnt, 'kept'), 'utf8'), 'across remounts')
+})
+
+t.test('a second mount on the same point exits 32 with a message', async (t) => {
+  const m = makeMount(t)
+  m.mount()
+  const r = walkenfs(['mount', m.mnt, '-o', `data=${m.data}`])
+  t.equal(r.status, 32)
+  t.match(r.stderr, /already mounted/)
+})
+
+t.test('a bad option is refused before anything is mounted', async (t) => {
+  const m = makeMount(t)
+  const r = walkenfs(['mount', m.mnt, '-o', `data=${m.data},bogus_option`])
+  t.equal(r.status, 1)
+  t.match(r.stderr, /unknown mount option "bogus_option"/)
+  t.equal(findMount(m.mnt), undefined, 'no (stale) mount left behind')
+  const r2 = walkenfs(['mount', m.mnt, '-o', `data=${m.data},fragments=0`])
+  t.equal(r2.status, 1)
+  t.match(r2.stderr, /fragments=0/)
+})
+
+t.test('an external umount makes the daemon exit cleanly', async (t) => {
+  const m = makeMount(t)
+  m.mount()
+  const pid = m.pid()
+  sh(`umount ${m.mnt}`)
+  t.ok(await waitFor(() => !isAlive(pid), 10_000), 'daemon gone')
+  t.equal(readRecord(m.mnt), null, 'its run-time record is removed')
+  t.match(readFileSync(join(m.data, 'walkenfs.log'), 'utf8'), /unmounted/)
+})
+
+t.test('mount -t fuse.walkenfs and an fstab line', async (t) => {
+  const which = shr('command -v walkenfs')
+  t.equal(which.status, 0, 'walkenfs is on the PATH mount.fuse uses (scripts/setup.sh installs it)')
+  t.equal(realpathSync(which.stdout.trim()), realpathSync(repoBin), 'and it is this checkout\'s walkenfs')
+  const m = makeMount(t)
+  sh(`mount -t fuse.walkenfs ${m.data} ${m.mnt} -o fragments=4`)
+  t.equal(findMount(m.mnt)?.fsType, 'fuse.walkenfs')
+  writeFileSync(join(m.mnt, 'via-mount'), 'x')
+  sh(`umount ${m.mnt}`)
+  t.ok(await waitFor(() => findMount(m.mnt) === undefined, 5000))
+
+  const fstab = join(m.base, 'fstab')
+  writeFileSync(fstab, `# test fstab\n${m.data} ${m.mnt} fuse.walkenfs _netdev,nofail,x-systemd.automount,entry_timeout=2 0 0\n`)
+  sh(`mount -T ${fstab} ${m.mnt}`)
+  t.equal(findMount(m.mnt)?.fsType, 'fuse.walkenfs', 'mounted from the fstab line')
+  t.ok(existsSync(join(m.mnt, 'via-mount')), 'same data directory')
+  const pid = readRecord(m.mnt)!.pid
+  sh(`umount ${m.mnt}`)
+  t.ok(await waitFor(() => !isAlive(pid), 10_000), 'daemon exited after plain umount')
+})
