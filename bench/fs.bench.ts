@@ -10,6 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isMountPoint } from '../src/fuse/mount-table.js'
 import { DEFAULT_WORKLOAD, printTable, runWorkload, type Figure, type WorkloadOptions } from './workload.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -86,7 +87,10 @@ export async function run (args: string[]): Promise<void> {
     }
     printTable(targets.map((t) => t.name), results)
   } finally {
-    for (const t of targets) { try { t.tearDown() } catch { /* already down */ } }
+    // A round that failed half way may have left a mount behind.
+    for (const mnt of ['w-mnt', 'bind-mnt']) {
+      if (isMountPoint(join(base, mnt))) spawnSync('umount', ['-l', join(base, mnt)])
+    }
     rmSync(base, { recursive: true, force: true })
   }
 }
