@@ -159,6 +159,7 @@ export async function dialerHandshake (socket: Socket, s: HandshakeSettings): Pr
     const hello = myHello(s, kp.pk)
     socket.write(Buffer.concat([frameHeader(hello.length), hello]))
     const reply = decodeObject(await reader.next())
+    if (reply.ok === false && reply.why === 'cluster') throw new WireError('ECLUSTER', 'peer belongs to another cluster name')
     if (!Buffer.isBuffer(reply.core) && !(reply.core instanceof Uint8Array)) throw new WireError('EPROTO', 'malformed hello reply')
     const core = Buffer.from(reply.core)
     const theirs = parseHello(core, s)
@@ -192,7 +193,14 @@ export async function listenerHandshake (socket: Socket, s: HandshakeSettings,
   const reader = new FrameReader(socket, Date.now() + s.timeoutMs)
   try {
     const helloD = await reader.next()
-    const theirs = parseHello(helloD, s)
+    let theirs: Hello
+    try {
+      theirs = parseHello(helloD, s)
+    } catch (err) {
+      // Saying "other cluster" reveals only what the dialer sent us.
+      if (err instanceof WireError && err.code === 'ECLUSTER') writeFrame(socket, { ok: false, why: 'cluster' })
+      throw err
+    }
     const kp = keypair()
     const core = myHello(s, kp.pk)
     const transcript = keyedHash(s.authKey, helloD, core)

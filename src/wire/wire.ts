@@ -176,10 +176,10 @@ export class Wire extends EventEmitter {
   linkedPeers (): string[] { return [...this.peers.values()].filter((p) => p.link).map((p) => p.id) }
 
   /** Known peers with their addresses and link state. */
-  peerTable (): Array<{ id: string, addrs: string[], linkedVia: string | null, lastHeardMs: number | null }> {
+  peerTable (): Array<{ id: string, addrs: string[], linkedVia: string | null, lastHeardMs: number | null, queued: number }> {
     const now = Date.now()
     return [...this.peers.values()].map((p) => ({ id: p.id, addrs: p.addrs, linkedVia: p.link?.addr ?? null,
-      lastHeardMs: p.link ? now - p.link.lastHeard : null }))
+      lastHeardMs: p.link ? now - p.link.lastHeard : null, queued: p.link?.queued ?? 0 }))
   }
 
   /** Time (Date.now() ms) we last heard anything from the peer, or null. */
