@@ -146,6 +146,12 @@ export class Wire extends EventEmitter {
   /** Addresses this host advertises ("host:port"). */
   get addresses (): string[] { return this.advertised }
 
+  /** Replaces the advertised addresses (e.g. once the listen port is known). */
+  setAddresses (addrs: string[]): void {
+    for (const a of addrs) parseAddr(a)
+    this.advertised = addrs.slice(0, 16)
+  }
+
   get port (): number {
     const a = this.server?.address()
     return typeof a === 'object' && a !== null ? a.port : this.o.port
