@@ -70,7 +70,7 @@ export function parseHostSettings (args: string[]): HostSettings {
     cookie,
     port: int(kv, 'port', 7400, 0, 65535),
     listen: kv.get('listen') ?? '0.0.0.0',
-    advertise: kv.has('advertise') ? parsePeerList(kv.get('advertise')!) : null,
+    advertise: kv.has('advertise') ? parsePeerList(kv.get('advertise')!.replace(/[;+]/g, ' ')) : null,
     encrypt: bool(kv, 'encrypt', true),
     mcast: bool(kv, 'mcast', true),
     mcastGroup: kv.get('mcast_group') ?? DISCOVERY_DEFAULTS.group,

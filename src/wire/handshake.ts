@@ -166,6 +166,8 @@ export async function dialerHandshake (socket: Socket, s: HandshakeSettings): Pr
     if (theirs.id === s.hostId) throw new WireError('ELINKDOWN', 'connection to itself')
     const transcript = keyedHash(s.authKey, hello, core)
     if (!macValid(s.authKey, reply.mac, Buffer.from('L'), transcript)) {
+      // Tell the listener, so that both sides log and count the refusal.
+      writeFrame(socket, { ok: false, why: 'auth' })
       throw new WireError('EAUTH', `host ${JSON.stringify(theirs.id)} did not prove knowledge of our cookie (different cookie?)`)
     }
     writeFrame(socket, { mac: mac(s.authKey, Buffer.from('D'), transcript) })
@@ -206,6 +208,9 @@ export async function listenerHandshake (socket: Socket, s: HandshakeSettings,
     const transcript = keyedHash(s.authKey, helloD, core)
     writeFrame(socket, { core, mac: mac(s.authKey, Buffer.from('L'), transcript) })
     const proof = decodeObject(await reader.next())
+    if (proof.ok === false && proof.why === 'auth') {
+      throw new WireError('EAUTH', `host ${JSON.stringify(theirs.id)} refused our cookie proof (different cookie?)`)
+    }
     if (!macValid(s.authKey, proof.mac, Buffer.from('D'), transcript)) {
       writeFrame(socket, { ok: false, why: 'auth' })
       throw new WireError('EAUTH', `host ${JSON.stringify(theirs.id)} did not prove knowledge of our cookie (different cookie?)`)

@@ -85,10 +85,11 @@ interface Seed { addr: string, dialing: boolean, attempt: number, timer: NodeJS.
 export function parseAddr (addr: string): { host: string, port: number } {
   const i = addr.lastIndexOf(':')
   const port = Number(addr.slice(i + 1))
-  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+  const host = addr.slice(0, i)
+  if (i <= 0 || !/^([\w.-]+|\[[0-9a-fA-F:.]+\])$/.test(host) || !/^\d+$/.test(addr.slice(i + 1)) || port <= 0 || port > 65535) {
     throw new WireError('EPROTO', `bad address ${JSON.stringify(addr)}; expected host:port`)
   }
-  return { host: addr.slice(0, i), port }
+  return { host: host.replace(/^\[(.*)\]$/, '$1'), port }
 }
 
 export class Wire extends EventEmitter {
@@ -278,7 +279,12 @@ export class Wire extends EventEmitter {
     socket.on('error', () => {})
     const from = `${socket.remoteAddress}:${socket.remotePort}`
     listenerHandshake(socket, this.handshakeSettings(), (id) => id === this.hostId ? 'connection to itself' : null).then(
-      (hs) => { this.adopt(socket, hs, hs.peerId, `${socket.localAddress}:${socket.localPort}`) },
+      (hs) => {
+        // Name the link by the peer's advertised address on the path it
+        // used, so that failover after this path dies tries another one first.
+        const via = hs.peerAddrs.find((a) => parseAddr(a).host === socket.remoteAddress?.replace(/^::ffff:/, ''))
+        this.adopt(socket, hs, hs.peerId, via ?? `${socket.remoteAddress}:${socket.remotePort}`)
+      },
       (err) => { socket.destroy(); this.refused(err, `from ${from}`) },
     ).finally(() => { this.handshakes--; this.sockets.delete(socket) })
   }

@@ -78,6 +78,9 @@ t.test('failure detector: up, suspect, down, up again', async (t) => {
 t.test('static peers: lists and commands', async (t) => {
   t.same(parsePeerList('10.0.0.1:7400, 10.0.0.2:7400\n10.0.0.1:7400 # dup'), ['10.0.0.1:7400', '10.0.0.2:7400'])
   t.throws(() => parsePeerList('10.0.0.1'), /"10.0.0.1" is not host:port/)
+  t.throws(() => parsePeerList('10.0.0.1:7400;10.0.0.2:7400'), /is not host:port/)
+  t.throws(() => parsePeerList('10.0.0.1:74x'), /is not host:port/)
+  t.same(parsePeerList('[::1]:7400 host-1.example:80'), ['[::1]:7400', 'host-1.example:80'])
   t.same(await runPeersCmd("printf '10.0.0.3:7400\\n# comment\\n10.0.0.4:7400\\n'"), ['10.0.0.3:7400', '10.0.0.4:7400'])
   await t.rejects(runPeersCmd('exit 3'), /peers_cmd "exit 3" failed/)
   await t.rejects(runPeersCmd('echo nonsense'), /printed a bad line/)
