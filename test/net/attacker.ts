@@ -38,7 +38,12 @@ function tcp (payload: Buffer): Promise<void> {
 const beacon = await captureBeacon()
 const out = dgram.createSocket('udp4')
 await new Promise<void>((resolve) => out.bind(0, resolve))
-const send = (b: Buffer, host: string): Promise<void> => new Promise((resolve) => out.send(b, mcastPort, host, () => resolve()))
+let sent = 0
+// Paced, so that the victim's socket buffer (not its code) is never what drops a packet.
+const send = async (b: Buffer, host: string): Promise<void> => {
+  await new Promise<void>((resolve) => out.send(b, mcastPort, host, () => resolve()))
+  if (++sent % 20 === 0) await new Promise((r) => setTimeout(r, 5))
+}
 const replays = 50
 for (let i = 0; i < replays; i++) { await send(beacon, group); await send(beacon, victim) }
 const garbage = 300

@@ -54,10 +54,12 @@ t.test('three hosts by multicast; a wrong cookie is kept out; a partition heals 
   attack.stdout!.on('data', (d: Buffer) => { report += d.toString() })
   const code = await new Promise((resolve) => attack.on('exit', resolve))
   t.equal(code, 0, `attacker ran: ${report.trim()}`)
+  let last: unknown = null
   await until('drops counted', async () => {
     const v = await a!.view()
+    last = { discovery: v.discovery, wire: v.wire }
     return v.discovery!.replayed! >= 100 && v.discovery!.malformed! >= 305 && v.wire.handshakeErrors! >= 23
-  })
+  }).catch((err: Error) => { throw new Error(`${err.message}; counters: ${JSON.stringify(last)}`) })
   const after = await a!.view()
   t.ok(after.discovery!.badSignature! >= 20, 'tampered beacons counted as bad signatures')
   t.ok(after.discovery!.replayed! >= 100, `replays counted (${after.discovery!.replayed})`)
