@@ -56,7 +56,7 @@ async function main (): Promise<void> {
   let discovery: Discovery | null = null
   if (s.mcast) {
     discovery = new Discovery({ hostId: s.id, incarnation: Date.now(), keys: wire.keys, addrs: () => wire.addresses,
-      group: s.mcastGroup, port: s.mcastPort, ttl: s.mcastTtl, iface: s.mcastIface, intervalMs: s.beaconMs, log })
+      group: s.mcastGroup, port: s.mcastPort, ttl: s.mcastTtl, ifaces: s.mcastIfaces, intervalMs: s.beaconMs, log })
     discovery.on('peer', (b: { hostId: string, addrs: string[] }) => wire.addPeer(b.hostId, b.addrs))
     await discovery.start()
   }

@@ -20,7 +20,7 @@ export interface HostSettings {
   mcastGroup: string
   mcastPort: number
   mcastTtl: number
-  mcastIface: string | undefined
+  mcastIfaces: string[]
   beaconMs: number
   peers: string[]
   peersCmd: string | undefined
@@ -76,7 +76,7 @@ export function parseHostSettings (args: string[]): HostSettings {
     mcastGroup: kv.get('mcast_group') ?? DISCOVERY_DEFAULTS.group,
     mcastPort: int(kv, 'mcast_port', DISCOVERY_DEFAULTS.port, 1, 65535),
     mcastTtl: int(kv, 'mcast_ttl', DISCOVERY_DEFAULTS.ttl, 0, 255),
-    mcastIface: kv.get('mcast_iface'),
+    mcastIfaces: (kv.get('mcast_iface') ?? '').split(/[;+ ]/).filter((x) => x !== ''),
     beaconMs: int(kv, 'beacon_ms', DISCOVERY_DEFAULTS.intervalMs, 10, 600_000),
     peers: kv.has('peers') ? parsePeerList(kv.get('peers')!.replace(/[;+]/g, ' ')) : [],
     peersCmd: kv.get('peers_cmd'),
@@ -86,6 +86,7 @@ export function parseHostSettings (args: string[]): HostSettings {
     suspectAfterMs: int(kv, 'suspect_after_ms', 3 * heartbeatMs, 10, 600_000),
     downAfterMs: int(kv, 'down_after_ms', 6 * heartbeatMs, 20, 600_000),
   }
+  for (const i of s.mcastIfaces) if (!/^\d+\.\d+\.\d+\.\d+$/.test(i)) throw new Error(`mcast_iface=${i} is not an IPv4 interface address`)
   if (!/^2(2[4-9]|3\d)\./.test(s.mcastGroup)) throw new Error(`mcast_group=${s.mcastGroup} is not an IPv4 multicast address`)
   checkTimings(s)
   if (s.suspectAfterMs >= s.downAfterMs) throw new Error(`suspect_after_ms (${s.suspectAfterMs}) must be below down_after_ms (${s.downAfterMs})`)

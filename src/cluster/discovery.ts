@@ -29,8 +29,12 @@ export interface DiscoveryOptions {
   group?: string
   port?: number
   ttl?: number
-  /** IPv4 address of the interface to send and listen on; default: the kernel's choice. */
-  iface?: string
+  /**
+   * IPv4 addresses of the interfaces to beacon and listen on (one send
+   * socket each, so a multi-homed host is found over every network);
+   * default: one socket on the kernel's choice.
+   */
+  ifaces?: string[]
   intervalMs?: number
   /** How far a beacon's timestamp may be from our clock (clock skew + delay). */
   windowMs?: number
@@ -48,7 +52,7 @@ export class Discovery extends EventEmitter {
   private readonly o: DiscoveryOptions & typeof DISCOVERY_DEFAULTS
   private readonly guard: ReplayGuard
   private recv: dgram.Socket | null = null
-  private send: dgram.Socket | null = null
+  private sends: dgram.Socket[] = []
   private timer: NodeJS.Timeout | null = null
   private lastTimestamp = 0
 
@@ -68,38 +72,45 @@ export class Discovery extends EventEmitter {
       recv.once('error', reject)
       recv.bind(this.o.port, () => { recv.off('error', reject); resolve() })
     })
-    recv.addMembership(this.o.group, this.o.iface)
-
-    const send = dgram.createSocket({ type: 'udp4' })
-    this.send = send
-    send.on('error', (err) => { this.counters.inc('sendErrors'); this.o.log?.(`walkenfs discovery: send socket: ${err.message}`) })
-    await new Promise<void>((resolve, reject) => {
-      send.once('error', reject)
-      send.bind(0, this.o.iface, () => { send.off('error', reject); resolve() })
-    })
-    send.setMulticastTTL(this.o.ttl)
-    if (this.o.iface) send.setMulticastInterface(this.o.iface)
-    send.setMulticastLoopback(true)
+    const ifaces = this.o.ifaces && this.o.ifaces.length > 0 ? this.o.ifaces : [undefined]
+    for (const iface of ifaces) {
+      recv.addMembership(this.o.group, iface)
+      const send = dgram.createSocket({ type: 'udp4' })
+      this.sends.push(send)
+      send.on('error', (err) => { this.counters.inc('sendErrors'); this.o.log?.(`walkenfs discovery: send socket: ${err.message}`) })
+      await new Promise<void>((resolve, reject) => {
+        send.once('error', reject)
+        send.bind(0, iface, () => { send.off('error', reject); resolve() })
+      })
+      send.setMulticastTTL(this.o.ttl)
+      if (iface) send.setMulticastInterface(iface)
+      send.setMulticastLoopback(true)
+    }
     this.beacon()
   }
 
   async stop (): Promise<void> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    for (const s of [this.recv, this.send]) if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
-    this.recv = this.send = null
+    const all = [...(this.recv ? [this.recv] : []), ...this.sends]
+    this.recv = null
+    this.sends = []
+    for (const s of all) await new Promise<void>((resolve) => s.close(() => resolve()))
   }
 
   private beacon (): void {
-    const send = this.send
-    if (!send) return
-    // Strictly increasing, so receivers can refuse any copy (see ReplayGuard).
-    this.lastTimestamp = Math.max(Date.now(), this.lastTimestamp + 1)
-    const packet = encodeBeacon({ hostId: this.o.hostId, incarnation: this.o.incarnation, addrs: this.o.addrs(), timestamp: this.lastTimestamp }, this.o.keys)
-    send.send(packet, this.o.port, this.o.group, (err) => {
-      if (err) this.counters.inc('sendErrors')
-      else this.counters.inc('sent')
-    })
+    if (!this.recv) return
+    for (const send of this.sends) {
+      // Strictly increasing, also across interfaces, so receivers can refuse
+      // any copy (see ReplayGuard) and a beacon heard on two networks is
+      // two fresh beacons, not a replay.
+      this.lastTimestamp = Math.max(Date.now(), this.lastTimestamp + 1)
+      const packet = encodeBeacon({ hostId: this.o.hostId, incarnation: this.o.incarnation, addrs: this.o.addrs(), timestamp: this.lastTimestamp }, this.o.keys)
+      send.send(packet, this.o.port, this.o.group, (err) => {
+        if (err) this.counters.inc('sendErrors')
+        else this.counters.inc('sent')
+      })
+    }
     const delay = this.o.intervalMs * (0.8 + Math.random() * 0.4)
     this.timer = setTimeout(() => this.beacon(), delay)
   }

@@ -96,5 +96,7 @@ t.test('host settings: defaults, and clear refusals', async (t) => {
   t.throws(() => parseHostSettings(['cookie=/c']), /id=NAME is required/)
   t.throws(() => parseHostSettings(['id=a', 'cookie=/c', 'mcast_ttl=300']), /mcast_ttl=300/)
   t.throws(() => parseHostSettings(['id=a', 'cookie=/c', 'mcast_group=10.0.0.1']), /not an IPv4 multicast/)
+  t.same(parseHostSettings(['id=a', 'cookie=/c', 'mcast_iface=10.0.0.1;10.1.0.1']).mcastIfaces, ['10.0.0.1', '10.1.0.1'])
+  t.throws(() => parseHostSettings(['id=a', 'cookie=/c', 'mcast_iface=eth0']), /not an IPv4 interface address/)
   t.throws(() => parseHostSettings(['id=a', 'cookie=/c', 'down_after_ms=2000']), /down_after/)
 })

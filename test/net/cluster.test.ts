@@ -84,24 +84,28 @@ t.test('static peers and peers_cmd without multicast', { skip: skip ?? false }, 
   t.match(await b.call('c'), { ok: true, result: 'c' })
 })
 
-t.test('a host with two interfaces keeps its links when one path is cut', { skip: skip ?? false }, async (t) => {
+t.test('hosts with two interfaces: found by multicast on both networks; links and discovery survive cutting one', { skip: skip ?? false }, async (t) => {
   const lab = new Lab(t, 2)
   const cookie = lab.cookieFile('cookie', SECRET)
   const na = lab.addHost()
   const nb = lab.addHost()
-  const adv = (n: { addrs: string[] }): string => `advertise=${n.addrs.map((x) => `${x}:7400`).join(';')}`
-  const slow = ['heartbeat_ms=200', 'link_timeout_ms=600', 'connect_timeout_ms=400', 'suspect_after_ms=600', 'down_after_ms=2500', 'mcast=off']
-  const a = lab.startHost('a', na.ns, [`cookie=${cookie}`, adv(na), ...slow])
-  const b = lab.startHost('b', nb.ns, [`cookie=${cookie}`, adv(nb), ...slow, 'peers=10.77.0.1:7400'])
+  const own = (n: { addrs: string[] }): string[] => [`advertise=${n.addrs.map((x) => `${x}:7400`).join(';')}`, `mcast_iface=${n.addrs.join(';')}`]
+  const slow = ['heartbeat_ms=200', 'link_timeout_ms=600', 'connect_timeout_ms=400', 'suspect_after_ms=600', 'down_after_ms=2500', 'beacon_ms=200']
+  const a = lab.startHost('a', na.ns, [`cookie=${cookie}`, ...own(na), ...slow])
+  const b = lab.startHost('b', nb.ns, [`cookie=${cookie}`, ...own(nb), ...slow])
   await allSee([a, b], { a: ['b'], b: ['a'] })
   const before = (await a.view()).links.find((l) => l.id === 'b')?.linkedVia
   t.equal(before, '10.77.0.2:7400', 'linked over the first network')
   lab.partition(['p0h2'])
   await until('failover', async () => (await a.view()).links.find((l) => l.id === 'b')?.linkedVia === '10.77.1.2:7400')
   t.pass('a now reaches b over the second network')
+  const accepted = (await a.view()).discovery!.accepted!
   await new Promise((r) => setTimeout(r, 3000))
   t.same([...a.events, ...b.events].filter((e) => e.ev === 'down'), [], 'no host saw its peer go down')
   t.match(await a.call('b'), { ok: true, result: 'b' })
   t.match(await b.call('a'), { ok: true, result: 'a' })
-  t.ok((await a.view()).wire.linksDown! >= 1, 'the first link did die')
+  const v = await a.view()
+  t.ok(v.wire.linksDown! >= 1, 'the first link did die')
+  t.ok(v.discovery!.accepted! > accepted, 'beacons still arrive over the second network')
+  t.equal(v.discovery!.replayed, 0, 'a beacon heard on two networks is not taken for a replay')
 })
