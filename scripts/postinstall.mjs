@@ -22,3 +22,12 @@ if (existsSync(fuseDir)) {
   const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
   run(process.execPath, [gyp, 'rebuild', '--silent'], fuseDir)
 }
+
+// 3. our own small addons (native/<name>/binding.gyp), e.g. tcp-tune, which
+//    sets the TCP options Node cannot (TCP_USER_TIMEOUT, keepalive interval).
+for (const name of ['tcp-tune']) {
+  const dir = join(root, 'native', name)
+  if (existsSync(join(dir, 'binding.gyp'))) {
+    run(process.execPath, [join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', '--silent'], dir)
+  }
+}

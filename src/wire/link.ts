@@ -10,11 +10,10 @@
  *   'drain', so a slow peer slows its senders. Incoming requests beyond
  *   `maxInflight` pause reading, which in turn slows the peer.
  * - A silent path is noticed: a link that hears nothing (not even a pong)
- *   for `linkTimeoutMs` destroys its socket. This bounds failure detection
- *   even while TCP would keep retransmitting for minutes: Node cannot set
- *   TCP_USER_TIMEOUT, so the heartbeat timer plays its role (closing the
- *   socket ends the retransmissions), and TCP keepalive (idle =
- *   heartbeat interval) only covers idle sockets.
+ *   for `linkTimeoutMs` destroys its socket, which also ends TCP's
+ *   retransmissions. The kernel's own timeouts are aligned with it
+ *   (TCP_USER_TIMEOUT = link timeout, keepalive ≈ heartbeat; see
+ *   tcp-tune.ts), so kernel and wire give up on a dead path together.
  * - Any protocol error (bad frame, failed authentication, wrong version)
  *   closes the link with a reason; it never throws into the caller.
  * - Every pending call settles: with the response, its deadline, its
@@ -29,6 +28,7 @@ import { FrameDecoder, frameHeader } from './framing.js'
 import type { HandshakeResult } from './handshake.js'
 import { Kind, decodeMessage, encodeMessage, type Message } from './messages.js'
 import { TAG_BYTES } from './cipher.js'
+import { socketTimeouts, tuneSocket } from './tcp-tune.js'
 
 export interface LinkSettings {
   maxFrameBytes: number
@@ -51,6 +51,8 @@ export class Link extends EventEmitter {
   /** The address this link runs over ("host:port" of the listener). */
   readonly addr: string
   lastHeard = Date.now()
+  /** Why the kernel timeouts could not be aligned, or null. */
+  readonly tcpProblem: string | null
   closed = false
   closeReason = ''
 
@@ -77,6 +79,7 @@ export class Link extends EventEmitter {
     this.opener = hs.encrypt ? new FrameOpener(hs.rxKey) : null
     socket.setNoDelay(true)
     socket.setKeepAlive(true, settings.heartbeatMs)
+    this.tcpProblem = tuneSocket(socket, settings.heartbeatMs, settings.linkTimeoutMs)
     socket.on('data', (chunk: Buffer) => this.receive(chunk))
     socket.on('error', (err) => this.close(`socket error: ${err.message}`))
     socket.on('close', () => this.close('connection closed by peer'))
@@ -123,6 +126,9 @@ export class Link extends EventEmitter {
     this.inflight.clear()
     this.emit('close', reason)
   }
+
+  /** The socket's kernel timeouts: [TCP_USER_TIMEOUT ms, keepidle s, keepintvl s, keepcnt]. */
+  tcpTimeouts (): number[] | null { return this.closed ? null : socketTimeouts(this.socket) }
 
   /** Messages waiting in the send queue (for tests and status). */
   get queued (): number { return this.queue.size + this.queue.pending }

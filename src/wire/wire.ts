@@ -37,6 +37,7 @@ import { WireError } from './errors.js'
 import { dialerHandshake, listenerHandshake, type HandshakeResult, type HandshakeSettings } from './handshake.js'
 import { deriveClusterKeys, type ClusterKeys } from './keys.js'
 import { Link, type LinkSettings, type RequestHandler } from './link.js'
+import { tcpTuneProblem } from './tcp-tune.js'
 
 export interface WireOptions {
   hostId: string
@@ -159,6 +160,8 @@ export class Wire extends EventEmitter {
   }
 
   async start (): Promise<void> {
+    const tcp = tcpTuneProblem()
+    if (tcp) this.o.log(`walkenfs wire: ${tcp}`)
     const server = net.createServer((s) => this.accept(s))
     this.server = server
     await new Promise<void>((resolve, reject) => {
@@ -183,10 +186,10 @@ export class Wire extends EventEmitter {
   linkedPeers (): string[] { return [...this.peers.values()].filter((p) => p.link).map((p) => p.id) }
 
   /** Known peers with their addresses and link state. */
-  peerTable (): Array<{ id: string, addrs: string[], linkedVia: string | null, lastHeardMs: number | null, queued: number }> {
+  peerTable (): Array<{ id: string, addrs: string[], linkedVia: string | null, lastHeardMs: number | null, queued: number, tcp: number[] | null }> {
     const now = Date.now()
     return [...this.peers.values()].map((p) => ({ id: p.id, addrs: p.addrs, linkedVia: p.link?.addr ?? null,
-      lastHeardMs: p.link ? now - p.link.lastHeard : null, queued: p.link?.queued ?? 0 }))
+      lastHeardMs: p.link ? now - p.link.lastHeard : null, queued: p.link?.queued ?? 0, tcp: p.link?.tcpTimeouts() ?? null }))
   }
 
   /** Time (Date.now() ms) we last heard anything from the peer, or null. */

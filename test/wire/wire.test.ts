@@ -102,6 +102,15 @@ t.test('static seeds: dialing a seed learns the peer; a seed that is ourselves i
   t.equal(a.counters.get('authFailed'), 0)
 })
 
+t.test('kernel TCP timeouts are aligned with the failure detector on both ends', async (t) => {
+  const { wire: a } = await startWire(t, 'a', { heartbeatMs: 1000, linkTimeoutMs: 3000 })
+  const { wire: b } = await startWire(t, 'b', { heartbeatMs: 1000, linkTimeoutMs: 3000 })
+  a.addPeer('b', b.addresses)
+  await waitFor('link', () => a.linkedPeers().length === 1 && b.linkedPeers().length === 1)
+  t.same(a.peerTable()[0]!.tcp, [3000, 1, 1, 3], 'dialer: TCP_USER_TIMEOUT 3000 ms, keepalive 1 s × 3')
+  t.same(b.peerTable()[0]!.tcp, [3000, 1, 1, 3], 'listener too')
+})
+
 t.test('WireError names its code', async (t) => {
   const e = new WireError('EAUTH', 'x')
   t.equal(e.code, 'EAUTH')
