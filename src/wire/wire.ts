@@ -320,6 +320,7 @@ export class Wire extends EventEmitter {
     else for (const a of hs.peerAddrs) if (!p.addrs.includes(a) && p.addrs.length < 16) p.addrs.push(a)
     const link = new Link(socket, hs, dialer, addr, this.linkSettings, (m) => this.handlers.get(m))
     const old = p.link
+    const hadLink = old !== null && !old.closed
     if (old && !old.closed) {
       const winner = this.hostId < hs.peerId ? this.hostId : hs.peerId
       const keepOld = old.dialer === link.dialer || old.dialer === winner
@@ -345,7 +346,7 @@ export class Wire extends EventEmitter {
       if (this.peers.get(p.id) === p) this.maintain(p)
     })
     this.emit('link-up', p.id, addr)
-    if (!old || old.closed) this.emit('peer-up', p.id)
+    if (!hadLink) this.emit('peer-up', p.id)
     return link
   }
 

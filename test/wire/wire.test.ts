@@ -79,6 +79,12 @@ t.test('a peer that restarts is redialed and calls work again', async (t) => {
 t.test('simultaneous dials leave exactly one link, the same on both sides', async (t) => {
   const { wire: a } = await startWire(t, 'a')
   const { wire: b } = await startWire(t, 'b')
+  const ups: string[] = []
+  const downs: string[] = []
+  for (const w of [a, b]) {
+    w.on('peer-up', (id: string) => ups.push(`${w.hostId}<-${id}`))
+    w.on('peer-down', (id: string) => downs.push(`${w.hostId}<-${id}`))
+  }
   a.addPeer('b', b.addresses)
   b.addPeer('a', a.addresses)
   await waitFor('links', () => a.linkedPeers().length === 1 && b.linkedPeers().length === 1)
@@ -88,6 +94,8 @@ t.test('simultaneous dials leave exactly one link, the same on both sides', asyn
   t.ok(la.linkedVia && lb.linkedVia)
   t.equal(a.counters.get('linksUp') - a.counters.get('linksDown'), 1, 'one live link on a')
   t.equal(b.counters.get('linksUp') - b.counters.get('linksDown'), 1, 'one live link on b')
+  t.same(ups.sort(), ['a<-b', 'b<-a'], 'each side saw its peer come up once')
+  t.same(downs, [], 'replacing a duplicate link is not a peer-down')
   b.handle('x', () => 1)
   t.equal(await a.call('b', 'x', null, { deadlineMs: 1000 }), 1)
 })
