@@ -40,13 +40,18 @@ t.test('three hosts by multicast; a wrong cookie is kept out; a partition heals 
   t.ok(ve.discovery!.badSignature! > 0, 'evil dropped the cluster beacons')
   t.match(a!.stderr.join('\n'), /refused link from 10\.77\.0\.4:\d+: EAUTH/, 'a logged the refusal with the address')
 
+  const cut = Date.now()
   lab.partition(['p0h3'])
   await a!.waitEvent((e) => e.ev === 'down' && e.peer === 'c', 10_000, 'a: c down')
+  const seen = Date.now() - cut
   await c!.waitEvent((e) => e.ev === 'down' && e.peer === 'a', 10_000, 'c: a down')
   await allSee(hosts, { a: ['b'], b: ['a'], c: [] })
   t.pass('the partition is seen on both sides')
+  const healed = Date.now()
   lab.heal()
   await allSee(hosts, { a: ['b', 'c'], b: ['a', 'c'], c: ['a', 'b'] })
+  // Figures, not assertions: with heartbeat 200 ms and down_after 1500 ms.
+  t.comment(`partition noticed by a after ${seen} ms; all views whole ${Date.now() - healed} ms after the heal`)
   t.match(await c!.call('b'), { ok: true, result: 'b' }, 'healed without restarts')
 
   const attack = lab.spawnIn(nets[3]!.ns, [process.execPath, ATTACKER, '10.77.0.1', '10.77.0.2', '239.77.77.77', '7946', '7400'])
@@ -96,8 +101,10 @@ t.test('hosts with two interfaces: found by multicast on both networks; links an
   await allSee([a, b], { a: ['b'], b: ['a'] })
   const before = (await a.view()).links.find((l) => l.id === 'b')?.linkedVia
   t.equal(before, '10.77.0.2:7400', 'linked over the first network')
+  const cut = Date.now()
   lab.partition(['p0h2'])
   await until('failover', async () => (await a.view()).links.find((l) => l.id === 'b')?.linkedVia === '10.77.1.2:7400')
+  t.comment(`failover to the second network seen by a within ${Date.now() - cut} ms (link timeout 600 ms)`)
   t.pass('a now reaches b over the second network')
   const accepted = (await a.view()).discovery!.accepted!
   await new Promise((r) => setTimeout(r, 3000))
