@@ -23,15 +23,16 @@ t.test('membership over real links: up, down when the peer dies, up when it retu
 })
 
 t.test('a quiet but live link keeps the peer up (heartbeats count as life)', async (t) => {
-  const { wire: a } = await startWire(t, 'a', { heartbeatMs: 50, linkTimeoutMs: 200 })
-  const { wire: b } = await startWire(t, 'b', { heartbeatMs: 50, linkTimeoutMs: 200 })
-  const m = new Membership(a, { suspectAfterMs: 150, downAfterMs: 400 })
+  const { wire: a } = await startWire(t, 'a', { heartbeatMs: 100, linkTimeoutMs: 600 })
+  const { wire: b } = await startWire(t, 'b', { heartbeatMs: 100, linkTimeoutMs: 600 })
+  // Silence would make b suspect within 400 ms; waiting 2 s shows heartbeats keep it up.
+  const m = new Membership(a, { suspectAfterMs: 400, downAfterMs: 1200 })
   t.teardown(() => m.stop())
   const downs: string[] = []
   m.on('down', (id: string) => downs.push(id))
   a.addPeer('b', b.addresses)
   await waitFor('b up', () => m.up().includes('b'))
-  await new Promise((r) => setTimeout(r, 1200))
+  await new Promise((r) => setTimeout(r, 2000))
   t.same(downs, [])
   t.same(m.view(), { b: 'up' })
 })
