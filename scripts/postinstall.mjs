@@ -23,11 +23,5 @@ if (existsSync(fuseDir)) {
   run(process.execPath, [gyp, 'rebuild', '--silent'], fuseDir)
 }
 
-// 3. our own small addons (native/<name>/binding.gyp), e.g. tcp-tune, which
-//    sets the TCP options Node cannot (TCP_USER_TIMEOUT, keepalive interval).
-for (const name of ['tcp-tune']) {
-  const dir = join(root, 'native', name)
-  if (existsSync(join(dir, 'binding.gyp'))) {
-    run(process.execPath, [join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', '--silent'], dir)
-  }
-}
+// Our own node addons (native/<name>/binding.gyp), e.g. tcp-tune.
+await import('./build-addons.mjs')
