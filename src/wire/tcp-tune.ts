@@ -22,7 +22,7 @@ try {
   // dist/src/wire → repository root
   addon = createRequire(import.meta.url)('../../../native/tcp-tune/build/Release/tcp_tune.node') as Addon
 } catch (err) {
-  problem = `native/tcp-tune is not built (${(err as Error).message.split('\n')[0]}); run npm install. ` +
+  problem = `native/tcp-tune is not built (${(err as Error).message.split('\n')[0]}); run npm install or node scripts/build-addons.mjs. ` +
     'Links still time out by heartbeat, but TCP_USER_TIMEOUT stays at the kernel default'
 }
 
