@@ -116,3 +116,18 @@ t.test('hosts with two interfaces: found by multicast on both networks; links an
   t.ok(v.discovery!.accepted! > accepted, 'beacons still arrive over the second network')
   t.equal(v.discovery!.replayed, 0, 'a beacon heard on two networks is not taken for a replay')
 })
+
+t.test('the multicast TTL setting is applied: TTL 0 keeps beacons on the host', { skip: skip ?? false }, async (t) => {
+  const lab = new Lab(t)
+  const cookie = lab.cookieFile('cookie', SECRET)
+  const na = lab.addHost()
+  const nb = lab.addHost()
+  const a = lab.startHost('a', na.ns, [`cookie=${cookie}`, ...FAST, 'mcast_ttl=0'])
+  const b = lab.startHost('b', nb.ns, [`cookie=${cookie}`, ...FAST, 'mcast_ttl=1'])
+  await until('a hears b', async () => (await a.view()).discovery!.accepted! > 3)
+  const va = await a.view()
+  const vb = await b.view()
+  t.ok(va.discovery!.sent! > 3, `a sent beacons (${va.discovery!.sent})`)
+  t.equal(vb.discovery!.accepted, 0, 'none of them reached b')
+  t.equal(vb.discovery!.received, vb.discovery!.self, 'b received only its own')
+})
