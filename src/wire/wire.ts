@@ -105,11 +105,15 @@ export class Wire extends EventEmitter {
   private readonly sockets = new Set<Socket>()
   private server: net.Server | null = null
   private handshakes = 0
+  /** Calls waiting for a link to come up (bounded by maxBlockedSenders). */
+  private waitingCalls = 0
   private closed = false
   private advertised: string[]
 
   constructor (opts: WireOptions) {
     super()
+    // One 'peer-up' listener per call waiting for a link; bounded by maxBlockedSenders.
+    this.setMaxListeners(0)
     this.hostId = opts.hostId
     this.keys = deriveClusterKeys(opts.cookie, opts.clusterName)
     this.o = {
@@ -200,7 +204,7 @@ export class Wire extends EventEmitter {
     if (this.closed || peerId === this.hostId) return
     const p = this.peer(peerId)
     if (!p) return
-    const fresh = addrs.filter((a) => typeof a === 'string').slice(0, 16)
+    const fresh = addrs.filter((a) => { try { parseAddr(a); return true } catch { return false } }).slice(0, 16)
     if (fresh.length > 0 && fresh.join(',') !== p.addrs.join(',')) { p.addrs = fresh; p.next = 0 }
     this.maintain(p)
   }
@@ -238,8 +242,16 @@ export class Wire extends EventEmitter {
 
   private waitForLink (peerId: string, ms: number, signal?: AbortSignal): Promise<Link> {
     if (this.closed) return Promise.reject(new WireError('ECLOSED', 'wire is closed'))
+    if (signal?.aborted) return Promise.reject(new WireError('ECANCELED', `call to ${peerId} was canceled`))
+    if (this.waitingCalls >= this.o.maxBlockedSenders) {
+      return Promise.reject(new WireError('EQUEUEFULL', `${this.waitingCalls} calls already wait for links`))
+    }
+    this.waitingCalls++
     return new Promise((resolve, reject) => {
-      const done = (): void => { clearTimeout(timer); this.off('peer-up', onUp); signal?.removeEventListener('abort', onAbort) }
+      const done = (): void => {
+        this.waitingCalls--
+        clearTimeout(timer); this.off('peer-up', onUp); signal?.removeEventListener('abort', onAbort)
+      }
       const onUp = (id: string): void => {
         const link = this.peers.get(id)?.link
         if (id === peerId && link) { done(); resolve(link) }

@@ -59,6 +59,12 @@ t.test('send without a link fails fast; call to an unknown peer fails at its dea
   const { wire: a } = await startWire(t, 'a')
   await t.rejects(a.send('zz', 1), { code: 'ELINKDOWN' })
   await t.rejects(a.call('zz', 'm', 1, { deadlineMs: 50 }), { code: 'ELINKDOWN' })
+  const ac = new AbortController()
+  ac.abort()
+  await t.rejects(a.call('zz', 'm', 1, { deadlineMs: 60_000, signal: ac.signal }), { code: 'ECANCELED' }, 'an aborted signal ends the wait at once')
+  const { wire: c } = await startWire(t, 'c', { maxBlockedSenders: 3 })
+  const waiting = Array.from({ length: 5 }, () => c.call('zz', 'm', 1, { deadlineMs: 100 }).catch((e: { code: string }) => e.code))
+  t.same((await Promise.all(waiting)).sort(), ['ELINKDOWN', 'ELINKDOWN', 'ELINKDOWN', 'EQUEUEFULL', 'EQUEUEFULL'], 'waiting calls are bounded')
 })
 
 t.test('a peer that restarts is redialed and calls work again', async (t) => {
