@@ -5,8 +5,13 @@
  *
  *   dialer → listener   hello  {v, cluster, id, nonce, ephemeral pk, enc, addrs}
  *   listener → dialer   {core: hello, mac: MAC_auth("L" ‖ transcript)}
+ *                       | {ok: false, why: 'cluster'}  (another cluster name)
  *   dialer → listener   {mac: MAC_auth("D" ‖ transcript)}
- *   listener → dialer   {ok} | {ok: false, why}
+ *                       | {ok: false, why: 'auth'}  (the listener's proof failed)
+ *   listener → dialer   {ok: true} | {ok: false, why}  (why: 'auth', or e.g. itself)
+ *
+ * The refusals are said, not just done by closing, so that both sides log
+ * and count the same cause.
  *
  * transcript = hash(dialer hello ‖ listener hello): both nonces and both
  * ephemeral keys are under each MAC, so a proof cannot be replayed into

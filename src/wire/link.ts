@@ -22,12 +22,11 @@
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import PQueue from 'p-queue'
-import { FrameOpener, FrameSealer } from './cipher.js'
+import { FrameOpener, FrameSealer, TAG_BYTES } from './cipher.js'
 import { WireError } from './errors.js'
 import { FrameDecoder, frameHeader } from './framing.js'
 import type { HandshakeResult } from './handshake.js'
 import { Kind, decodeMessage, encodeMessage, type Message } from './messages.js'
-import { TAG_BYTES } from './cipher.js'
 import { socketTimeouts, tuneSocket } from './tcp-tune.js'
 
 export interface LinkSettings {
