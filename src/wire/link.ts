@@ -7,8 +7,10 @@
  * - Bounded memory: at most `maxQueued` messages wait to be written (then
  *   senders wait; beyond `maxBlockedSenders` waiting senders, send fails
  *   with EQUEUEFULL); when the kernel buffer is full the queue waits for
- *   'drain', so a slow peer slows its senders. Incoming requests beyond
- *   `maxInflight` pause reading, which in turn slows the peer.
+ *   'drain', so a slow peer slows its senders. At most `maxInflight`
+ *   requests are served at once; then reading pauses (frames already read
+ *   wait in order), which in turn slows the peer. Handlers should finish
+ *   within the link timeout: a link paused that long looks dead.
  * - A silent path is noticed: a link that hears nothing (not even a pong)
  *   for `linkTimeoutMs` destroys its socket, which also ends TCP's
  *   retransmissions. The kernel's own timeouts are aligned with it
@@ -65,6 +67,11 @@ export class Link extends EventEmitter {
   private readonly inflight = new Map<number, AbortController>()
   private readonly heartbeat: NodeJS.Timeout
   private paused = false
+  /**
+   * Frames received but not yet handled: at most one socket read's worth,
+   * because reading pauses while `maxInflight` requests are being served.
+   */
+  private backlog: Buffer[] = []
 
   constructor (private readonly socket: Socket, hs: HandshakeResult, dialer: string, addr: string,
     private readonly settings: LinkSettings, private readonly handlerFor: (method: string) => RequestHandler | undefined) {
@@ -195,16 +202,30 @@ export class Link extends EventEmitter {
     if (this.closed) return
     this.lastHeard = Date.now()
     try {
-      for (const frame of this.decoder.push(chunk)) {
-        const m = decodeMessage(this.opener ? this.opener.open(frame) : frame)
-        this.dispatch(m)
-        if (this.closed) return
+      this.backlog.push(...this.decoder.push(chunk))
+    } catch (err) {
+      this.protocolError(err)
+      return
+    }
+    this.drainBacklog()
+  }
+
+  /** Handles received frames in order, stopping while reading is paused. */
+  private drainBacklog (): void {
+    try {
+      while (this.backlog.length > 0 && !this.paused && !this.closed) {
+        const frame = this.backlog.shift()!
+        this.dispatch(decodeMessage(this.opener ? this.opener.open(frame) : frame))
       }
     } catch (err) {
-      const e = err instanceof WireError ? err : new WireError('EPROTO', (err as Error).message)
-      this.emit('protoError', e)
-      this.close(`protocol error: ${e.message}`)
+      this.protocolError(err)
     }
+  }
+
+  private protocolError (err: unknown): void {
+    const e = err instanceof WireError ? err : new WireError('EPROTO', (err as Error).message)
+    this.emit('protoError', e)
+    this.close(`protocol error: ${e.message}`)
   }
 
   private dispatch (m: Message): void {
@@ -242,7 +263,11 @@ export class Link extends EventEmitter {
     ).then((r) => {
       clearTimeout(timer)
       this.inflight.delete(id)
-      if (this.paused && this.inflight.size < this.settings.maxInflight) { this.paused = false; this.socket.resume() }
+      if (this.paused && this.inflight.size < this.settings.maxInflight) {
+        this.paused = false
+        this.socket.resume()
+        this.drainBacklog()
+      }
       if (ac.signal.aborted || this.closed) return // the caller gave up: no one reads the answer
       this.enqueue({ kind: Kind.Response, id, ok: r.ok, payload: r.payload }).catch(() => {})
     })

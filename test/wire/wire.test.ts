@@ -125,6 +125,27 @@ t.test('kernel TCP timeouts are aligned with the failure detector on both ends',
   t.same(b.peerTable()[0]!.tcp, [3000, 1, 1, 3], 'listener too')
 })
 
+t.test('at most maxInflight requests are served at once; the rest wait in order and all complete', async (t) => {
+  const { wire: a } = await startWire(t, 'a')
+  const { wire: b } = await startWire(t, 'b', { maxInflight: 3 })
+  let now = 0
+  let peak = 0
+  const order: number[] = []
+  b.handle('slow', async (n) => {
+    now++
+    peak = Math.max(peak, now)
+    order.push(n as number)
+    await new Promise((r) => setTimeout(r, 5))
+    now--
+    return n
+  })
+  a.addPeer('b', b.addresses)
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => a.call('b', 'slow', i, { deadlineMs: 10_000 })))
+  t.same(results, [...Array(200).keys()])
+  t.equal(peak, 3, 'never more than 3 handlers at once')
+  t.same(order, [...Array(200).keys()], 'served in the order sent')
+})
+
 t.test('WireError names its code', async (t) => {
   const e = new WireError('EAUTH', 'x')
   t.equal(e.code, 'EAUTH')
