@@ -1,19 +1,22 @@
 /**
  * Wire benchmark: two processes on loopback, encryption on and off side by
  * side. Figures: RPC round trips/s with one call in flight and with 64,
- * latency p50/p99 of single calls, one-way small-message rate, and bulk
- * throughput of 1 MiB messages. Options: --quick (fewer iterations).
+ * latency p50/p99 of single calls, one-way small-message rate, bulk
+ * throughput of 1 MiB messages, and the time to set up a link. Options: --quick (fewer iterations).
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import net from 'node:net'
+import { dialerHandshake } from '../src/wire/handshake.js'
+import { deriveClusterKeys } from '../src/wire/keys.js'
 import { Wire } from '../src/wire/wire.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-interface Row { rtt1: number, p50: number, p99: number, rtt64: number, oneway: number, bulk: number }
+interface Row { rtt1: number, p50: number, p99: number, rtt64: number, oneway: number, bulk: number, setup: number }
 
 async function measure (encrypt: boolean, quick: boolean): Promise<Row> {
   const cookie = randomBytes(32)
@@ -65,7 +68,20 @@ async function measure (encrypt: boolean, quick: boolean): Promise<Row> {
     const bulk = mib / (Number(process.hrtime.bigint() - t0) / 1e9)
     if (got - before !== nOne * 100 + mib * 1024 * 1024) throw new Error(`bulk: peer received ${got - before} bytes, expected ${nOne * 100 + mib * 1024 * 1024}`)
     await wire.close()
-    return { rtt1, p50: lat[Math.floor(lat.length / 2)]!, p99: lat[Math.floor(lat.length * 0.99)]!, rtt64, oneway, bulk }
+
+    // Link setup: TCP connect + the whole handshake (both proofs, key exchange).
+    const keys = deriveClusterKeys(cookie, 'bench')
+    const setups: number[] = []
+    for (let i = 0; i < (quick ? 100 : 500); i++) {
+      const s = process.hrtime.bigint()
+      const sock = net.connect({ host: '127.0.0.1', port })
+      await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
+      await dialerHandshake(sock, { hostId: `bench-${i}`, clusterHash: keys.clusterHash, authKey: keys.authKey, encrypt, addrs: [], timeoutMs: 5000 })
+      setups.push(Number(process.hrtime.bigint() - s) / 1e6)
+      sock.destroy()
+    }
+    setups.sort((a, b) => a - b)
+    return { setup: setups[Math.floor(setups.length / 2)]!, rtt1, p50: lat[Math.floor(lat.length / 2)]!, p99: lat[Math.floor(lat.length * 0.99)]!, rtt64, oneway, bulk }
   } finally {
     peer.stdin!.end()
     peer.kill()
@@ -85,4 +101,5 @@ export async function run (args: string[]): Promise<void> {
   console.log(`${'RPC round trips/s, 64 in flight'.padEnd(34)}${f(on.rtt64)}${f(off.rtt64)}`)
   console.log(`${'one-way messages/s'.padEnd(34)}${f(on.oneway)}${f(off.oneway)}`)
   console.log(`${'bulk MiB/s (1 MiB messages)'.padEnd(34)}${f(on.bulk, 1)}${f(off.bulk, 1)}`)
+  console.log(`${'link setup p50 (ms, TCP+handshake)'.padEnd(34)}${f(on.setup, 2)}${f(off.setup, 2)}`)
 }
