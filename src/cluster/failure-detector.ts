@@ -17,20 +17,25 @@ export interface DetectorSettings { suspectAfterMs: number, downAfterMs: number 
 export interface MembershipEvent { type: 'up' | 'down', peerId: string }
 
 export class FailureDetector {
-  private readonly peers = new Map<string, { state: PeerState, lastHeard: number }>()
+  private readonly peers = new Map<string, { state: PeerState, lastHeard: number, downAt: number }>()
   constructor (private readonly s: DetectorSettings) {
     if (!(s.suspectAfterMs > 0 && s.downAfterMs > s.suspectAfterMs)) {
       throw new Error(`failure detector: need 0 < suspectAfterMs (${s.suspectAfterMs}) < downAfterMs (${s.downAfterMs})`)
     }
   }
 
-  /** Something was heard from the peer at `at` (or a link came up). */
+  /**
+   * Something was heard from the peer at `at` (or a link came up). News
+   * older than the peer's death does not revive it (a dying link may still
+   * report its last frame).
+   */
   heard (peerId: string, at: number): MembershipEvent[] {
     const p = this.peers.get(peerId)
     if (!p) {
-      this.peers.set(peerId, { state: 'up', lastHeard: at })
+      this.peers.set(peerId, { state: 'up', lastHeard: at, downAt: -Infinity })
       return [{ type: 'up', peerId }]
     }
+    if (p.state === 'down' && at <= p.downAt) return []
     if (at > p.lastHeard) p.lastHeard = at
     if (p.state === 'down') { p.state = 'up'; return [{ type: 'up', peerId }] }
     p.state = 'up'
@@ -42,7 +47,7 @@ export class FailureDetector {
     for (const [peerId, p] of this.peers) {
       if (p.state === 'down') continue
       const silent = now - p.lastHeard
-      if (silent > this.s.downAfterMs) { p.state = 'down'; out.push({ type: 'down', peerId }) } else if (silent > this.s.suspectAfterMs) p.state = 'suspect'
+      if (silent > this.s.downAfterMs) { p.state = 'down'; p.downAt = now; out.push({ type: 'down', peerId }) } else if (silent > this.s.suspectAfterMs) p.state = 'suspect'
     }
     return out
   }

@@ -69,6 +69,8 @@ t.test('failure detector: up, suspect, down, up again', async (t) => {
   t.same(fd.tick(470), [{ type: 'down', peerId: 'a' }])
   t.same(fd.tick(900), [], 'down once')
   t.same(fd.up(), [])
+  t.same(fd.heard('a', 450), [], 'news from before the death does not revive')
+  t.same(fd.view(), { a: 'down' })
   t.same(fd.heard('a', 1000), [{ type: 'up', peerId: 'a' }])
   t.throws(() => new FailureDetector({ suspectAfterMs: 100, downAfterMs: 100 }))
   t.throws(() => checkTimings({ heartbeatMs: 100, linkTimeoutMs: 300, connectTimeoutMs: 200, suspectAfterMs: 300, downAfterMs: 500 }), /down_after/)
