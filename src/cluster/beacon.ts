@@ -64,20 +64,25 @@ export function checkBeacon (packet: Buffer, keys: ClusterKeys): { beacon: Beaco
  * (the host restarted), or the same incarnation with a later timestamp.
  * Senders make their timestamps strictly increasing, so a copy of any
  * beacon, replayed at any time, is refused.
+ * A host's entry is forgotten after a window without fresh beacons: a
+ * host restarted with its clock stepped back (lower incarnation) is heard
+ * again after one window, and what a replay could then bring back is at
+ * most a beacon of the last window, which tells only the truth about it.
  */
 export class ReplayGuard {
-  private readonly last = new Map<string, { incarnation: number, timestamp: number }>()
+  private readonly last = new Map<string, { incarnation: number, timestamp: number, acceptedAt: number }>()
   constructor (private readonly windowMs: number, private readonly maxHosts: number) {}
 
   check (b: Beacon, now: number): ReplayVerdict {
     if (Math.abs(now - b.timestamp) > this.windowMs) return 'stale'
-    const prev = this.last.get(b.hostId)
+    let prev = this.last.get(b.hostId)
+    if (prev && now - prev.acceptedAt > this.windowMs) prev = undefined
     if (prev && (b.incarnation < prev.incarnation || (b.incarnation === prev.incarnation && b.timestamp <= prev.timestamp))) {
       return 'replayed'
     }
     this.last.delete(b.hostId)
     if (this.last.size >= this.maxHosts) this.last.delete(this.last.keys().next().value as string)
-    this.last.set(b.hostId, { incarnation: b.incarnation, timestamp: b.timestamp })
+    this.last.set(b.hostId, { incarnation: b.incarnation, timestamp: b.timestamp, acceptedAt: now })
     return 'fresh'
   }
 

@@ -34,6 +34,8 @@ t.test('replay guard: copies, old incarnations and stale timestamps are refused;
   t.equal(g.check(b('a', 1, 100_500), 100_600), 'fresh')
   t.equal(g.check(b('a', 0, 100_700), 100_700), 'replayed', 'older incarnation')
   t.equal(g.check(b('a', 2, 90_000), 100_700), 'fresh', 'restart: new incarnation, any recent timestamp')
+  t.equal(g.check(b('a', 1, 100_800), 130_000), 'replayed', 'within a window of the last fresh one, the old incarnation is refused')
+  t.equal(g.check(b('a', 1, 110_000), 130_900), 'fresh', 'a window after the last fresh beacon, a restart with a stepped-back clock is heard')
   t.equal(g.check(b('b', 1, 10_000), 100_000), 'stale')
   t.equal(g.check(b('b', 1, 200_000), 100_000), 'stale', 'from the future')
   for (const id of ['c', 'd', 'e', 'f']) g.check(b(id, 1, 100_000), 100_000)
