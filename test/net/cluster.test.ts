@@ -34,6 +34,7 @@ t.test('three hosts by multicast; a wrong cookie is kept out; a partition heals 
     (await a!.view()).discovery!.badSignature! > 0 && (await evil.view()).discovery!.badSignature! > 0)
   const va = await a!.view()
   t.notOk(Object.keys(va.members).includes('evil'), 'evil is not a member of a')
+  t.notOk(va.links.some((l) => l.id === 'evil'), 'a never learned of evil, so never dialed it')
   t.ok(va.discovery!.badSignature! > 0, `a dropped evil's beacons (${va.discovery!.badSignature})`)
   const ve = await evil.view()
   t.same(ve.up, [], 'evil sees no one')
