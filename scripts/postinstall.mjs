@@ -5,7 +5,8 @@
 //  2. rebuild fuse-native from its (patched) C source with node-gyp, against
 //     the system libfuse2;
 //  3. build the small C programs of native/ (the mmap probe the tests use)
-//     into native/build with `cc`.
+//     into native/build with `cc`;
+//  4. build our own node addons (native/<name>/binding.gyp, e.g. tcp-tune).
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -32,3 +33,6 @@ if (existsSync(fuseDir)) {
 const nativeBuild = join(root, 'native', 'build')
 mkdirSync(nativeBuild, { recursive: true })
 run('cc', ['-O2', '-Wall', '-Werror', '-o', join(nativeBuild, 'mmap-probe'), join(root, 'native', 'mmap-probe.c')])
+
+// Our own node addons (native/<name>/binding.gyp), e.g. tcp-tune.
+await import('./build-addons.mjs')

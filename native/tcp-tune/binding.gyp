@@ -1,0 +1,5 @@
+{
+  "targets": [
+    { "target_name": "tcp_tune", "sources": ["tcp_tune.c"] }
+  ]
+}
