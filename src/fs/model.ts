@@ -353,7 +353,7 @@ export class ModelFs implements FileSystem {
   }
 
   private async freeInode (tx: Tx, n: Inode): Promise<void> {
-    await freeData(tx, n)
+    await freeData(tx, n, this.settings)
     const p = direntPrefix(n.ino)
     for (;;) {
       const xs = await tx.range('xattr', p, prefixEnd(p), { limit: 1024 })
