@@ -169,6 +169,19 @@ t.test('unlink of an open file: it keeps working until the last release frees it
   await t.rejects(fs.getattr(f.ino), { code: 'ENOENT' }, 'freed at the last release')
   t.equal(await fs.tables.countRows('block', f.ino % 4), 0, 'its blocks are gone')
   await clean(t, fs)
+
+  // a rename over an open file does the same for the replaced file
+  const victim = await fs.mknod(ROOT_INO, 'victim', REG, 0, caller)
+  await fs.write(victim.ino, 0, Buffer.from('still here'))
+  const other = await fs.mknod(ROOT_INO, 'other', REG, 0, caller)
+  await fs.open(victim.ino)
+  await fs.rename(ROOT_INO, 'other', ROOT_INO, 'victim')
+  t.equal((await fs.lookup(ROOT_INO, 'victim')).ino, other.ino)
+  t.equal((await fs.read(victim.ino, 0, 100)).toString(), 'still here')
+  await clean(t, fs)
+  await fs.release(victim.ino)
+  await t.rejects(fs.getattr(victim.ino), { code: 'ENOENT' })
+  await clean(t, fs)
 })
 
 t.test('an orphan left by a crash is freed at the next start', async (t) => {
