@@ -31,7 +31,7 @@
  * crash cannot. The replicated layer rebuilds a damaged replica from its peers.
  */
 import { open, type RootDatabase, type Database } from 'lmdb'
-import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync, statfsSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 export const STORE_DIR = 'walkenfs-store'
@@ -98,6 +98,47 @@ function checkMetaPages (envDir: string): void {
   }
 }
 
+/**
+ * One process per store: the local tables serialize transactions inside one
+ * process only, so a second process on the same data directory would break
+ * serializability. `owner.pid` names the process that has the store open; a
+ * file left by a dead process (crash, kill -9) is taken over.
+ */
+function takeOwnership (envDir: string): string {
+  const file = join(envDir, 'owner.pid')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
+      return file
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot write ${file}: ${(e as Error).message}`, { cause: e })
+      }
+    }
+    const pid = Number.parseInt(readFileSync(file, 'utf8'), 10)
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      throw new StoreError('EBUSY', `the store in ${envDir} is in use by process ${pid}${pid === process.pid ? ' (this one)' : ''}; stop it (unmount) first`)
+    }
+    rmSync(file, { force: true })
+  }
+  throw new StoreError('EBUSY', `could not take ownership of ${envDir} (another process raced us)`)
+}
+
+function processAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function releaseOwnership (file: string): void {
+  try {
+    if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true })
+  } catch {}
+}
+
 export class Store {
   readonly dataDir: string
   private readonly root: RootDatabase
@@ -110,10 +151,13 @@ export class Store {
   private commits = 0
   private flushedUpTo = 0
 
-  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>) {
+  private readonly owner: string
+
+  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>, owner: string) {
     this.dataDir = dataDir
     this.root = root
     this.rows = rows
+    this.owner = owner
   }
 
   /**
@@ -136,6 +180,7 @@ export class Store {
       throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot create ${envDir}: ${(e as Error).message}`, { cause: e })
     }
     checkMetaPages(envDir)
+    const owner = takeOwnership(envDir)
     let root: RootDatabase
     try {
       root = open({
@@ -148,6 +193,7 @@ export class Store {
         keyEncoding: 'binary'
       })
     } catch (e) {
+      releaseOwnership(owner)
       const msg = (e as Error).message
       if (isNoSpace(e)) throw new StoreError('ENOSPC', `cannot open the store in ${envDir}: disk full`, { cause: e })
       throw new StoreError('EIO', `cannot open the store in ${envDir}; lmdb says: ${msg}. ` +
@@ -157,7 +203,7 @@ export class Store {
     try {
       const meta = root.openDB<Buffer, string>('store', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never)
       const rows = root.openDB<Buffer, Buffer>('rows', { encoding: 'binary', keyEncoding: 'binary' })
-      store = new Store(dataDir, root, rows)
+      store = new Store(dataDir, root, rows, owner)
       const format = meta.getBinary('format')
       if (format === undefined) {
         root.transactionSync(() => { meta.putSync('format', Buffer.from(JSON.stringify({ magic: MAGIC, version: FORMAT_VERSION }))) })
@@ -169,6 +215,7 @@ export class Store {
       }
     } catch (e) {
       void root.close()
+      releaseOwnership(owner)
       if (e instanceof StoreError) throw e
       throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot read the store in ${envDir}; lmdb says: ${(e as Error).message}`, { cause: e })
     }
@@ -264,5 +311,6 @@ export class Store {
     await this.flush().catch(() => {})
     this.closed = true
     await this.root.close()
+    releaseOwnership(this.owner)
   }
 }

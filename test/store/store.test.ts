@@ -88,3 +88,15 @@ t.test('concurrent flushes all resolve and a flush after close rejects', async (
   await t.rejects(s.flush(), { code: 'EIO' })
   t.throws(() => s.commit([[k('a'), k('b')]]), { code: 'EIO' })
 })
+
+t.test('one process per store: a second open is refused, a dead owner is taken over', async (t) => {
+  const dir = tempDir(t)
+  const s = Store.open(dir)
+  t.throws(() => Store.open(dir), { name: 'StoreError', code: 'EBUSY', message: /in use by process/ })
+  await s.close()
+  // a pid file left by a process that is gone (a pid that cannot be alive)
+  writeFileSync(join(dir, STORE_DIR, 'owner.pid'), '2147483646\n')
+  const s2 = Store.open(dir)
+  t.equal(readFileSync(join(dir, STORE_DIR, 'owner.pid'), 'utf8').trim(), String(process.pid))
+  await s2.close()
+})
