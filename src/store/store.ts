@@ -17,6 +17,8 @@
  * - `flush()` resolves only after everything committed before the call is on
  *   disk (fdatasync of data.mdb). Concurrent flushes share one sync; a
  *   flush with nothing committed since the last sync costs nothing.
+ * - every `autoFlushMs` (default 1 s) a background flush covers whatever
+ *   was committed, so a machine crash loses at most about that much.
  * - a full disk fails the commit with code `ENOSPC`; the environment stays
  *   usable and keeps its previous state (lmdb aborts the transaction; its
  *   meta pages, already allocated, are never the write that fails).
@@ -50,6 +52,12 @@ export class StoreError extends Error {
 export interface StoreOptions {
   /** Initial lmdb map size in bytes; the map grows by itself when full. */
   mapSize?: number
+  /**
+   * Flush in the background this often (ms) when something was committed
+   * since the last flush, bounding what a machine crash can take; 0 = never.
+   * Default 1000.
+   */
+  autoFlushMs?: number
 }
 
 export interface Row { key: Buffer, value: Buffer }
@@ -152,12 +160,23 @@ export class Store {
   private flushedUpTo = 0
 
   private readonly owner: string
+  private readonly autoFlush: NodeJS.Timeout | null
 
-  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>, owner: string) {
+  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>, owner: string, autoFlushMs: number) {
     this.dataDir = dataDir
     this.root = root
     this.rows = rows
     this.owner = owner
+    this.autoFlush = autoFlushMs > 0
+      ? setInterval(() => {
+        if (this.flushedUpTo !== this.commits && !this.flushing && !this.nextFlush) this.flush().catch(() => {})
+      }, autoFlushMs).unref()
+      : null
+  }
+
+  /** Commits not yet covered by a finished flush (0 = everything is on disk). */
+  unflushedCommits (): number {
+    return this.commits - this.flushedUpTo
   }
 
   /**
@@ -203,7 +222,7 @@ export class Store {
     try {
       const meta = root.openDB<Buffer, string>('store', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never)
       const rows = root.openDB<Buffer, Buffer>('rows', { encoding: 'binary', keyEncoding: 'binary' })
-      store = new Store(dataDir, root, rows, owner)
+      store = new Store(dataDir, root, rows, owner, opts.autoFlushMs ?? 1000)
       const format = meta.getBinary('format')
       if (format === undefined) {
         root.transactionSync(() => { meta.putSync('format', Buffer.from(JSON.stringify({ magic: MAGIC, version: FORMAT_VERSION }))) })
@@ -308,6 +327,7 @@ export class Store {
 
   async close (): Promise<void> {
     if (this.closed) return
+    if (this.autoFlush) clearInterval(this.autoFlush)
     await this.flush().catch(() => {})
     this.closed = true
     await this.root.close()

@@ -100,3 +100,18 @@ t.test('one process per store: a second open is refused, a dead owner is taken o
   t.equal(readFileSync(join(dir, STORE_DIR, 'owner.pid'), 'utf8').trim(), String(process.pid))
   await s2.close()
 })
+
+t.test('flush covers every commit; the background flush catches up by itself', async (t) => {
+  const dir = tempDir(t)
+  const s = Store.open(dir, { autoFlushMs: 20 })
+  t.teardown(() => s.close())
+  s.commit([[k('a'), k('1')]])
+  s.commit([[k('b'), k('2')]])
+  t.equal(s.unflushedCommits(), 2)
+  await s.flush()
+  t.equal(s.unflushedCommits(), 0)
+  s.commit([[k('c'), k('3')]])
+  t.equal(s.unflushedCommits(), 1)
+  for (let i = 0; i < 200 && s.unflushedCommits() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(s.unflushedCommits(), 0, 'the background flush ran')
+})
