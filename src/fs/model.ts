@@ -23,7 +23,7 @@
  *   a crash. Open counts are this host's (open-files.ts).
  */
 import { statfs } from 'node:fs/promises'
-import { Store, type StoreOptions } from '../store/store.js'
+import { RESERVE_BYTES, Store, type StoreOptions } from '../store/store.js'
 import { InodeAllocator } from '../tables/ino-alloc.js'
 import { LocalTables } from '../tables/local.js'
 import { TablesFullError, TxnConflictError, prefixEnd, type Tables, type Tx } from '../tables/types.js'
@@ -560,15 +560,17 @@ export class ModelFs implements FileSystem {
     }
     const st = await statfs(this.dataDir)
     const scale = st.bsize / bsize
+    // The store keeps RESERVE_BYTES for deletes on a full disk: not available to writers.
+    const availBytes = Math.max(0, st.bavail * st.bsize - RESERVE_BYTES)
     // An inode costs one row of ~100 bytes plus lmdb overhead; 512 bytes per
     // inode is a conservative estimate of how many more fit.
-    const ffree = Math.floor(st.bavail * st.bsize / 512)
+    const ffree = Math.floor(availBytes / 512)
     return {
       bsize,
       frsize: bsize,
       blocks: Math.floor(st.blocks * scale),
       bfree: Math.floor(st.bfree * scale),
-      bavail: Math.floor(st.bavail * scale),
+      bavail: Math.floor(availBytes / bsize),
       files: used + ffree,
       ffree,
       favail: ffree,

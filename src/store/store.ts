@@ -19,9 +19,10 @@
  *   flush with nothing committed since the last sync costs nothing.
  * - every `autoFlushMs` (default 1 s) a background flush covers whatever
  *   was committed, so a machine crash loses at most about that much.
- * - a full disk fails the commit with code `ENOSPC`; the environment stays
- *   usable and keeps its previous state (lmdb aborts the transaction; its
- *   meta pages, already allocated, are never the write that fails).
+ * - a full disk fails the commit with code `ENOSPC`, normally before lmdb
+ *   sees it (checkRoom); the environment stays usable and keeps its
+ *   previous state. A reserve of RESERVE_BYTES stays usable for batches that
+ *   free space, so a full store can be emptied.
  *
  * Option choice, and why: `noSync` (commits do not fsync; `flush()` syncs
  * explicitly) because a synced commit costs ~300 µs and the filesystem only
@@ -75,6 +76,8 @@ function isNoSpace (e: unknown): boolean {
 
 const LMDB_MAGIC = 0xBEEFC0DE
 const EMPTY = Buffer.alloc(0)
+/** space kept free for batches that free space (see checkRoom) */
+export const RESERVE_BYTES = 1 << 20
 
 /**
  * lmdb trusts its two meta pages; garbage there makes the native code crash
@@ -160,9 +163,12 @@ export class Store {
   private flushedUpTo = 0
 
   private readonly owner: string
+  private readonly meta: Database<Buffer, string>
+  private roomCache: { until: number } | null = null
   private readonly autoFlush: NodeJS.Timeout | null
 
-  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>, owner: string, autoFlushMs: number) {
+  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>, meta: Database<Buffer, string>, owner: string, autoFlushMs: number) {
+    this.meta = meta
     this.dataDir = dataDir
     this.root = root
     this.rows = rows
@@ -222,7 +228,7 @@ export class Store {
     try {
       const meta = root.openDB<Buffer, string>('store', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never)
       const rows = root.openDB<Buffer, Buffer>('rows', { encoding: 'binary', keyEncoding: 'binary' })
-      store = new Store(dataDir, root, rows, owner, opts.autoFlushMs ?? 1000)
+      store = new Store(dataDir, root, rows, meta, owner, opts.autoFlushMs ?? 1000)
       const format = meta.getBinary('format')
       if (format === undefined) {
         root.transactionSync(() => { meta.putSync('format', Buffer.from(JSON.stringify({ magic: MAGIC, version: FORMAT_VERSION }))) })
@@ -262,10 +268,57 @@ export class Store {
     return this.rows.getKeysCount({ start, end })
   }
 
+  /**
+   * Refuse a batch that cannot fit before lmdb tries it: lmdb-js survives
+   * one failed commit on a full disk, but repeated failures corrupted its
+   * heap in our tests (malloc abort). Room = free space of the filesystem +
+   * pages lmdb can reuse inside data.mdb (file pages minus pages in use).
+   * The estimate of the need is generous (copy-on-write of the tree path
+   * for every row); the statfs result is cached while space is plentiful.
+   */
+  private checkRoom (writes: Write[]): void {
+    const now = Date.now()
+    if (this.roomCache && this.roomCache.until > now) return
+    // Puts need their bytes plus new tree pages; deletes only copies of the
+    // leaves they touch (neighbouring keys share leaves, hence the cap), so
+    // freeing space stays possible on a full disk.
+    let bytes = 0
+    let puts = 0
+    let deletes = 0
+    for (const [k, v] of writes) {
+      if (v) { bytes += k.length + v.length; puts++ } else deletes++
+    }
+    const st = statfsSync(join(this.dataDir, STORE_DIR))
+    const fsFree = st.bavail * st.bsize
+    const psize = 4096
+    // A reserve that only batches which free space may use (mostly deletes,
+    // like unlink), so that a full disk can always be emptied again.
+    const freeing = deletes > 0 && deletes >= puts && bytes <= (128 << 10)
+    const reserve = freeing ? 0 : RESERVE_BYTES
+    const need = (bytes + (puts * 3 + Math.min(deletes, 64) + 16) * psize) * 1.25 + (128 << 10) + reserve
+    if (fsFree > 64 * 1024 * 1024) {
+      this.roomCache = { until: now + 100 }
+      return
+    }
+    this.roomCache = null
+    if (fsFree >= need) return
+    if (fsFree + this.reusableBytes() >= need) return
+    throw new StoreError('ENOSPC', `no space left for the store in ${this.dataDir} (${fsFree} bytes free on disk)`)
+  }
+
+  private reusableBytes (): number {
+    const pages = (st: { treeBranchPageCount?: number, treeLeafPageCount?: number, overflowPages?: number }): number =>
+      (st.treeBranchPageCount ?? 0) + (st.treeLeafPageCount ?? 0) + (st.overflowPages ?? 0)
+    const env = (this.root as unknown as { env: { info (): { lastPageNumber: number }, freeStat (): object } }).env
+    const used = 2 + pages(this.rows.getStats() as object) + pages(this.root.getStats() as object) + pages(this.meta.getStats() as object) + pages(env.freeStat())
+    return Math.max(0, env.info().lastPageNumber + 1 - used) * 4096
+  }
+
   /** Apply the batch atomically (see the module doc for what it promises). */
   commit (writes: Write[]): void {
     if (this.closed) throw new StoreError('EIO', 'the store is closed')
     if (writes.length === 0) return
+    this.checkRoom(writes)
     try {
       this.root.transactionSync(() => {
         for (const [k, v] of writes) {

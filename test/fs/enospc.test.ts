@@ -37,6 +37,23 @@ t.test('ENOSPC on a really full small filesystem leaves the store usable and cle
   t.match(full, { name: 'FsError', code: 'ENOSPC' }, 'the write that does not fit fails with ENOSPC')
   t.ok(written > 2 << 20 && written < 8 << 20, `wrote ${written} bytes before the disk was full`)
   t.same(await checkFs(fs.tables), [], 'check is clean after ENOSPC')
+  // Other operations on the full disk either fit in lmdb's free pages or fail with ENOSPC, never anything else.
+  const codes = new Set<string>()
+  for (let i = 0; i < 50; i++) {
+    try {
+      const f = await fs.mknod(ROOT_INO, `late${i}`, REG, 0, caller)
+      await fs.setxattr(f.ino, 'user.k', Buffer.alloc(4000, 1), 0)
+      await fs.write(f.ino, 0, chunk)
+      codes.add('ok')
+    } catch (e) {
+      codes.add(String((e as { code?: string }).code))
+    }
+  }
+  t.ok([...codes].every((c) => c === 'ok' || c === 'ENOSPC'), `only success or ENOSPC (${[...codes].join(', ')})`)
+  t.ok(codes.has('ENOSPC'))
+  const st = await fs.statfs()
+  t.ok(st.bavail * st.bsize < 1 << 20, `statfs shows the disk full (${st.bavail} blocks of ${st.bsize} available)`)
+  t.same(await checkFs(fs.tables), [], 'still clean')
   t.ok((await fs.read(files[0], 0, chunk.length)).equals(chunk), 'earlier data reads back')
   await fs.fsync()
 
