@@ -3,7 +3,7 @@
  * small-file create+write+read/s, sequential write and read MiB/s in 128 KiB
  * chunks (what the adapter sends), and fsync latency, on a real lmdb store in
  * a temp dir, for several block sizes and with/without inlining. These are
- * the figures behind the defaults (64 KiB blocks, 2 KiB inline).
+ * the figures behind the defaults (64 KiB blocks, 1920 B inline).
  * `npm run bench -- fs-model [--quick]`.
  */
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
@@ -116,7 +116,7 @@ function rawFdatasync (n: number): { p50: number, p99: number } {
 export async function run (args: string[]): Promise<void> {
   const quick = args.includes('--quick')
   const reps = quick ? 1 : 3
-  const configs: Array<[number, number]> = [[16384, 2048], [65536, 0], [65536, 2048], [262144, 2048]]
+  const configs: Array<[number, number]> = [[16384, 1920], [65536, 0], [65536, 1920], [262144, 1920]]
   // Rounds interleave the configurations so that a noisy moment of the
   // machine does not land on one configuration only; each figure is the
   // median over the rounds.

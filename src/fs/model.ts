@@ -13,7 +13,8 @@
  *   replicated). A new directory goes to the next fragment in a round robin,
  *   so that directories, and the entries they hold, spread over fragments.
  * - Data: blocks of `blockSize` (default 64 KiB) and files up to `inlineMax`
- *   bytes (default 2 KiB, under lmdb's overflow threshold) held inside the
+ *   bytes (default 1920: the largest round size that keeps the inode row an
+ *   ordinary lmdb leaf entry, see DEFAULT_INLINE_MAX) held inside the
  *   inode row; bench/fs-model.bench.ts gives the figures behind both.
  * - Permissions are the kernel's job (`default_permissions`); the model
  *   checks none. Reads do not update atime (as with `noatime`): a read must
@@ -40,6 +41,15 @@ import {
 } from './types.js'
 
 export const NAME_MAX = 255
+/**
+ * lmdb puts a value on its own overflow page(s) when the leaf node (header +
+ * key + value) exceeds about half a 4 KiB page. An inode row is 72 bytes +
+ * inline data under an 11-byte store key; measured with lmdb-js 3.5: up to
+ * 1944 bytes of inline data stay in the leaf, 1945 overflow. 1920 leaves a
+ * margin.
+ */
+export const DEFAULT_INLINE_MAX = 1920
+export const DEFAULT_BLOCK_SIZE = 65536
 export const XATTR_NAME_MAX = 255
 export const XATTR_SIZE_MAX = 65536
 const SYMLINK_MAX = 4096
@@ -166,8 +176,8 @@ export class ModelFs implements FileSystem {
 
   /** Create the root and the settings on first use; return the settings. */
   static async init (tables: Tables, opts: ModelOptions, clock: () => bigint): Promise<FsSettings> {
-    const blockSize = opts.blockSize ?? 65536
-    const inlineMax = opts.inlineMax ?? 2048
+    const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE
+    const inlineMax = opts.inlineMax ?? DEFAULT_INLINE_MAX
     if (!Number.isInteger(blockSize) || blockSize < 512 || blockSize > 1 << 22) throw new FsError('EINVAL', `block size ${blockSize} not in 512..4 MiB`)
     if (!Number.isInteger(inlineMax) || inlineMax < 0 || inlineMax > blockSize) throw new FsError('EINVAL', `inlineMax ${inlineMax} not in 0..blockSize`)
     return await tables.txn(async (tx) => {
