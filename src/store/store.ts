@@ -27,28 +27,25 @@
  * Option choice, and why: `noSync` (commits do not fsync; `flush()` syncs
  * explicitly) because a synced commit costs ~300 µs and the filesystem only
  * owes durability at fsync; no `useWritemap` (a write map turns a full disk
- * into SIGBUS, while pwrite turns it into a clean ENOSPC from the commit);
+ * into SIGBUS, while pwrite turns it into a failed commit);
  * `noMemInit` is left off so that stale heap bytes never reach the file.
  * The cost of `noSync`, as lmdb documents it: a machine crash between two
- * flushes can lose or damage the transactions since the last flush; a process
- * crash cannot. The replicated layer rebuilds a damaged replica from its peers.
+ * flushes can lose the transactions since the last flush, and in the worst
+ * case damage the store; a process crash cannot. The replicated layer will
+ * rebuild a damaged replica from its peers.
  */
 import { open, type RootDatabase, type Database } from 'lmdb'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, statSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
+import { StoreError } from './errors.js'
+import { checkMetaPages } from './meta-pages.js'
+import { releaseOwnership, takeOwnership } from './ownership.js'
 
 export const STORE_DIR = 'walkenfs-store'
 const MAGIC = 'walkenfs-store'
 const FORMAT_VERSION = 1
 
-export class StoreError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options)
-    this.code = code
-    this.name = 'StoreError'
-  }
-}
+export { StoreError }
 
 export interface StoreOptions {
   /** Initial lmdb map size in bytes; the map grows by itself when full. */
@@ -74,81 +71,10 @@ function isNoSpace (e: unknown): boolean {
     /ENOSPC|No space left on device|MDB_MAP_FULL/.test(msg)
 }
 
-const LMDB_MAGIC = 0xBEEFC0DE
 const EMPTY = Buffer.alloc(0)
 /** space kept free for batches that free space (see checkRoom) */
 export const RESERVE_BYTES = 1 << 20
 
-/**
- * lmdb trusts its two meta pages; garbage there makes the native code crash
- * the process instead of returning an error. So we look at them first: each
- * must carry lmdb's magic, and the page size must be sane. Damage deeper in
- * the file is not detected here (lmdb's own checks apply).
- */
-function checkMetaPages (envDir: string): void {
-  const file = join(envDir, 'data.mdb')
-  if (!existsSync(file)) return
-  const size = statSync(file).size
-  if (size === 0) return
-  const damaged = (why: string): never => {
-    throw new StoreError('EIO', `the store file ${file} is damaged (${why}). ` +
-      'Restore this host from its replicas, or move the data directory away to start empty.')
-  }
-  const fd = openSync(file, 'r')
-  try {
-    const head = Buffer.alloc(64)
-    if (size < 8192 || readSync(fd, head, 0, 64, 0) < 64) damaged('truncated')
-    const psize = head.readUInt32LE(48)
-    if (head.readUInt32LE(24) !== LMDB_MAGIC) damaged('first meta page has no lmdb magic')
-    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0 || size < 2 * psize) damaged(`bad page size ${psize}`)
-    const second = Buffer.alloc(64)
-    readSync(fd, second, 0, 64, psize)
-    if (second.readUInt32LE(24) !== LMDB_MAGIC) damaged('second meta page has no lmdb magic')
-  } finally {
-    closeSync(fd)
-  }
-}
-
-/**
- * One process per store: the local tables serialize transactions inside one
- * process only, so a second process on the same data directory would break
- * serializability. `owner.pid` names the process that has the store open; a
- * file left by a dead process (crash, kill -9) is taken over.
- */
-function takeOwnership (envDir: string): string {
-  const file = join(envDir, 'owner.pid')
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
-      return file
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot write ${file}: ${(e as Error).message}`, { cause: e })
-      }
-    }
-    const pid = Number.parseInt(readFileSync(file, 'utf8'), 10)
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-      throw new StoreError('EBUSY', `the store in ${envDir} is in use by process ${pid}${pid === process.pid ? ' (this one)' : ''}; stop it (unmount) first`)
-    }
-    rmSync(file, { force: true })
-  }
-  throw new StoreError('EBUSY', `could not take ownership of ${envDir} (another process raced us)`)
-}
-
-function processAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-function releaseOwnership (file: string): void {
-  try {
-    if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true })
-  } catch {}
-}
 
 export class Store {
   readonly dataDir: string
