@@ -284,6 +284,16 @@ t.test('rename: move, replace, noreplace, exchange, and the directory rules', as
   t.equal((await fs.getattr(ROOT_INO)).nlink, rootLinks - 1)
   t.equal((await fs.getattr(b.ino)).nlink, bLinks + 1)
   t.equal((await fs.lookup(mover.ino, '..')).ino, b.ino)
+  // a directory replacing an empty directory in another parent
+  const target = await fs.mkdir(b.ino, 'target', 0o755, caller)
+  const bBefore = (await fs.getattr(b.ino)).nlink
+  const rootBefore = (await fs.getattr(ROOT_INO)).nlink
+  await fs.rename(b.ino, 'moved', ROOT_INO, 'target-parent-swap')
+  await fs.rename(ROOT_INO, 'target-parent-swap', b.ino, 'target')
+  t.equal((await fs.lookup(b.ino, 'target')).ino, mover.ino)
+  await t.rejects(fs.getattr(target.ino), { code: 'ENOENT' }, 'the replaced directory is freed')
+  t.equal((await fs.getattr(b.ino)).nlink, bBefore - 1, 'b lost one subdirectory (moved, target became one)')
+  t.equal((await fs.getattr(ROOT_INO)).nlink, rootBefore)
   // the same inode under both names: nothing happens
   await fs.link(f.ino, ROOT_INO, 'hard')
   await fs.rename(a.ino, 'sub', ROOT_INO, 'hard')
