@@ -143,6 +143,7 @@ export class ModelFs implements FileSystem {
   private readonly now: () => bigint
   private nextDirFragment: number
   private closed = false
+  private usedCache: { count: number, until: number } | null = null
 
   constructor (tables: Tables, settings: FsSettings, dataDir: string | null, clock?: () => bigint) {
     this.tables = tables
@@ -561,9 +562,18 @@ export class ModelFs implements FileSystem {
     }
   }
 
+  /** Inodes in use; counting walks the inode keys, so the count is kept for a second. */
+  private async usedInodes (): Promise<number> {
+    const now = Date.now()
+    if (this.usedCache && this.usedCache.until > now) return this.usedCache.count
+    let count = 0
+    for (let f = 0; f < this.tables.fragments; f++) count += await this.tables.countRows('inode', f)
+    this.usedCache = { count, until: now + 1000 }
+    return count
+  }
+
   async statfs (): Promise<StatFs> {
-    let used = 0
-    for (let f = 0; f < this.tables.fragments; f++) used += await this.tables.countRows('inode', f)
+    const used = await this.usedInodes()
     const bsize = this.settings.blockSize
     if (!this.dataDir) {
       return { bsize, frsize: bsize, blocks: 0, bfree: 0, bavail: 0, files: used, ffree: 0, favail: 0, namemax: NAME_MAX }
