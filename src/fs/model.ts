@@ -50,6 +50,8 @@ export const NAME_MAX = 255
  */
 export const DEFAULT_INLINE_MAX = 1920
 export const DEFAULT_BLOCK_SIZE = 65536
+/** largest read served in one call (FUSE asks for at most 128 KiB) */
+export const MAX_READ = 16 * 1024 * 1024
 export const XATTR_NAME_MAX = 255
 export const XATTR_SIZE_MAX = 65536
 const SYMLINK_MAX = 4096
@@ -534,10 +536,12 @@ export class ModelFs implements FileSystem {
 
   async read (ino: number, offset: number, length: number): Promise<Buffer> {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) fail('EINVAL', `read at ${offset} of ${length}`)
+    // A short read is allowed; this bounds the buffer one call can allocate.
+    const len = Math.min(length, MAX_READ)
     return await this.op(async (tx) => {
       const n = await getInode(tx, ino)
       if (isDir(n.mode)) fail('EISDIR', `inode ${ino} is a directory`)
-      return await readData(tx, n, this.settings, offset, length)
+      return await readData(tx, n, this.settings, offset, len)
     })
   }
 

@@ -86,6 +86,8 @@ t.test('sequential writes in 128 KiB chunks read back exactly; overwrites and EO
   const blocks = (await fs.getattr(f.ino)).blocks
   t.equal(blocks, Math.ceil(data.length / 512))
   await t.rejects(fs.read(ROOT_INO, 0, 10), { code: 'EISDIR' })
+  await t.rejects(fs.read(f.ino, -1, 10), { code: 'EINVAL' })
+  await t.rejects(fs.write(f.ino, 2 ** 53 - 2, Buffer.from('xyz')), { code: 'EFBIG' })
   await t.rejects(fs.write(ROOT_INO, 0, patch), { code: 'EISDIR' })
   await clean(t, fs)
 })
