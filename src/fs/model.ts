@@ -21,7 +21,9 @@
  *   not cost a write.
  * - Unlink of an open inode keeps it (nlink 0) with an `orphan` row in its
  *   fragment; the last `release` frees it, and so does the next start after
- *   a crash. Open counts are this host's (open-files.ts).
+ *   a crash. Open counts are this host's (open-files.ts). Left for the
+ *   replicated tables: an orphan record must then name the host holding the
+ *   handle, so that one host's restart does not free another host's file.
  */
 import { statfs } from 'node:fs/promises'
 import { RESERVE_BYTES, Store, type StoreOptions } from '../store/store.js'
