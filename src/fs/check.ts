@@ -11,8 +11,9 @@
  * - nlink: a non-directory's equals the entries naming it; a directory's is
  *   2 + its subdirectories; an inode with nlink 0 has an orphan record;
  * - every block, xattr and symlink row belongs to an existing inode of the
- *   right type; no block lies past EOF or is larger than the block size; the
- *   stored-byte count matches the blocks; a symlink has its target row.
+ *   right type; no block lies past EOF or is larger than the block size;
+ *   only a file's last block may be short; the stored-byte count matches the
+ *   blocks; a symlink has its target row.
  * Memory grows with the number of inodes (one small record each).
  */
 import { decodeOwner, encodeOwner } from '../tables/fragments.js'
@@ -25,7 +26,7 @@ import { ROOT_INO } from './types.js'
 
 export interface Problem {
   kind: 'bad-row' | 'dangling-entry' | 'entry-in-non-directory' | 'nlink' | 'unreferenced-inode' | 'directory-links' |
-  'orphan-block' | 'block-past-eof' | 'stored-bytes' | 'orphan-xattr' | 'orphan-symlink' | 'missing-symlink-target' |
+  'orphan-block' | 'block-past-eof' | 'short-block' | 'stored-bytes' | 'orphan-xattr' | 'orphan-symlink' | 'missing-symlink-target' |
   'missing-root' | 'stale-orphan-record' | 'missing-settings'
   ino?: number
   message: string
@@ -106,8 +107,11 @@ export async function checkFs (tables: Tables): Promise<Problem[]> {
         continue
       }
       n.blockBytes += r.value.length
-      if (r.value.length > settings.blockSize || i * settings.blockSize + r.value.length > n.size) {
+      const B = settings.blockSize
+      if (r.value.length > B || i * B + r.value.length > n.size) {
         problems.push({ kind: 'block-past-eof', ino, message: `block ${i} of inode ${ino} (${r.value.length} bytes) reaches past EOF ${n.size} or the block size` })
+      } else if (r.value.length < B && i < Math.floor((n.size - 1) / B)) {
+        problems.push({ kind: 'short-block', ino, message: `block ${i} of inode ${ino} holds ${r.value.length} bytes but is not the last block (needs ${B})` })
       }
     }
     for await (const r of scan(tx, 'xattr', F)) {

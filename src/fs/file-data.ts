@@ -6,8 +6,12 @@
  * (size, stored, inline) and leave writing the inode row to the caller, so
  * that one operation writes its inode once.
  *
- * Invariants: no block holds bytes at or past `size`; `stored` is the sum of
- * the lengths of the stored blocks (or of the inline data).
+ * Invariants: no block holds bytes at or past `size`; every stored block
+ * but the file's last (index floor((size-1)/B)) is exactly B bytes long (a
+ * short last block is zero-padded to B when the file grows past it); and
+ * `stored` is the sum of the lengths of the stored blocks (or of the inline
+ * data). So the length of a block follows from its index and the size, and
+ * truncating or freeing a file reads keys only, never the data.
  */
 import type { Tx } from '../tables/types.js'
 import { blockIndexOf, blockKey, type FsSettings, type Inode } from './rows.js'
@@ -42,6 +46,22 @@ function uninline (tx: Tx, n: Inode): void {
   if (data && data.length > 0) tx.put('block', blockKey(n.ino, 0), data)
 }
 
+/** Index of the last block a file of `size` bytes can hold (-1 when empty). */
+const lastIndex = (size: number, B: number): number => size === 0 ? -1 : Math.floor((size - 1) / B)
+
+/** The file grows to `newSize`: a short last block that becomes a middle block is padded to B. */
+async function padLastBlock (tx: Tx, n: Inode, B: number, newSize: number): Promise<void> {
+  const L = lastIndex(n.size, B)
+  if (L < 0 || lastIndex(newSize, B) === L) return
+  const key = blockKey(n.ino, L)
+  const old = await tx.get('block', key)
+  if (!old || old.length >= B) return
+  const padded = Buffer.alloc(B)
+  old.copy(padded)
+  tx.put('block', key, padded)
+  n.stored += B - old.length
+}
+
 export async function writeData (tx: Tx, n: Inode, s: FsSettings, offset: number, data: Buffer): Promise<void> {
   if (data.length === 0) return
   const end = offset + data.length
@@ -60,8 +80,10 @@ export async function writeData (tx: Tx, n: Inode, s: FsSettings, offset: number
     uninline(tx, n)
   }
   const B = s.blockSize
+  await padLastBlock(tx, n, B, newSize)
   const first = Math.floor(offset / B)
   const last = Math.floor((end - 1) / B)
+  const newLast = lastIndex(newSize, B)
   for (let i = first; i <= last; i++) {
     const blockStart = i * B
     const from = Math.max(offset, blockStart) - blockStart
@@ -71,11 +93,13 @@ export async function writeData (tx: Tx, n: Inode, s: FsSettings, offset: number
     // Nothing is stored at or past EOF, so a block starting there needs no read.
     const old = blockStart < n.size ? await tx.get('block', key) : undefined
     const oldLen = old ? old.length : 0
+    // Only the last block may be short (see the invariants above).
+    const len = i < newLast ? B : Math.max(oldLen, to)
     let value: Buffer
-    if (from === 0 && to >= oldLen) {
+    if (from === 0 && to === len) {
       value = Buffer.from(src) // the caller may reuse its buffer
     } else {
-      value = Buffer.alloc(Math.max(oldLen, to))
+      value = Buffer.alloc(len)
       if (old) old.copy(value)
       src.copy(value, from)
     }
@@ -98,16 +122,18 @@ export async function truncateData (tx: Tx, n: Inode, s: FsSettings, size: numbe
       return
     }
     uninline(tx, n)
+    await padLastBlock(tx, n, s.blockSize, size)
     n.size = size // growing: the rest is a hole
     return
   }
+  const B = s.blockSize
   if (size > n.size) {
+    await padLastBlock(tx, n, B, size)
     n.size = size
     return
   }
-  const B = s.blockSize
   const keep = Math.ceil(size / B) // blocks [0, keep) may keep bytes
-  await deleteBlocksFrom(tx, n, keep)
+  await deleteBlocksFrom(tx, n, B, keep)
   if (size % B !== 0) {
     const key = blockKey(n.ino, keep - 1)
     const old = await tx.get('block', key)
@@ -125,18 +151,20 @@ export async function truncateData (tx: Tx, n: Inode, s: FsSettings, size: numbe
 }
 
 /**
- * Delete the blocks with index >= from, in bounded pages. `count` keeps
- * `stored` right (it needs the values' lengths); a whole-file free skips
- * reading the values.
+ * Delete the blocks with index >= from, in bounded pages, reading keys only:
+ * by the invariant a block is B bytes long unless it is the last one, whose
+ * length is read.
  */
-async function deleteBlocksFrom (tx: Tx, n: Inode, from: number, count = true): Promise<void> {
+async function deleteBlocksFrom (tx: Tx, n: Inode, B: number, from: number): Promise<void> {
   const end = blockKey(n.ino, Number.MAX_SAFE_INTEGER)
+  const L = lastIndex(n.size, B)
   let start = blockKey(n.ino, from)
   for (;;) {
-    const rows = await tx.range('block', start, end, { limit: 4096, keysOnly: !count })
+    const rows = await tx.range('block', start, end, { limit: 4096, keysOnly: true })
     for (const r of rows) {
+      const i = blockIndexOf(r.key)
+      n.stored -= i === L ? ((await tx.get('block', r.key))?.length ?? 0) : B
       tx.delete('block', r.key)
-      if (count) n.stored -= r.value.length
     }
     if (rows.length < 4096) return
     start = blockKey(n.ino, blockIndexOf(rows[rows.length - 1].key) + 1)
@@ -144,9 +172,9 @@ async function deleteBlocksFrom (tx: Tx, n: Inode, from: number, count = true): 
 }
 
 /** Remove every row of the inode's data (blocks or inline). */
-export async function freeData (tx: Tx, n: Inode): Promise<void> {
+export async function freeData (tx: Tx, n: Inode, s: FsSettings): Promise<void> {
   n.inline = null
-  await deleteBlocksFrom(tx, n, 0, false)
+  await deleteBlocksFrom(tx, n, s.blockSize, 0)
   n.size = 0
   n.stored = 0
 }

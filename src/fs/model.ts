@@ -13,17 +13,20 @@
  *   replicated). A new directory goes to the next fragment in a round robin,
  *   so that directories, and the entries they hold, spread over fragments.
  * - Data: blocks of `blockSize` (default 64 KiB) and files up to `inlineMax`
- *   bytes (default 2 KiB, under lmdb's overflow threshold) held inside the
+ *   bytes (default 1920: the largest round size that keeps the inode row an
+ *   ordinary lmdb leaf entry, see DEFAULT_INLINE_MAX) held inside the
  *   inode row; bench/fs-model.bench.ts gives the figures behind both.
  * - Permissions are the kernel's job (`default_permissions`); the model
  *   checks none. Reads do not update atime (as with `noatime`): a read must
  *   not cost a write.
  * - Unlink of an open inode keeps it (nlink 0) with an `orphan` row in its
  *   fragment; the last `release` frees it, and so does the next start after
- *   a crash. Open counts are this host's (open-files.ts).
+ *   a crash. Open counts are this host's (open-files.ts). Left for the
+ *   replicated tables: an orphan record must then name the host holding the
+ *   handle, so that one host's restart does not free another host's file.
  */
 import { statfs } from 'node:fs/promises'
-import { Store, type StoreOptions } from '../store/store.js'
+import { RESERVE_BYTES, Store, type StoreOptions } from '../store/store.js'
 import { InodeAllocator } from '../tables/ino-alloc.js'
 import { LocalTables } from '../tables/local.js'
 import { TablesFullError, TxnConflictError, prefixEnd, type Tables, type Tx } from '../tables/types.js'
@@ -40,6 +43,17 @@ import {
 } from './types.js'
 
 export const NAME_MAX = 255
+/**
+ * lmdb puts a value on its own overflow page(s) when the leaf node (header +
+ * key + value) exceeds about half a 4 KiB page. An inode row is 72 bytes +
+ * inline data under an 11-byte store key; measured with lmdb-js 3.5: up to
+ * 1944 bytes of inline data stay in the leaf, 1945 overflow. 1920 leaves a
+ * margin.
+ */
+export const DEFAULT_INLINE_MAX = 1920
+export const DEFAULT_BLOCK_SIZE = 65536
+/** largest read served in one call (FUSE asks for at most 128 KiB) */
+export const MAX_READ = 16 * 1024 * 1024
 export const XATTR_NAME_MAX = 255
 export const XATTR_SIZE_MAX = 65536
 const SYMLINK_MAX = 4096
@@ -133,6 +147,7 @@ export class ModelFs implements FileSystem {
   private readonly now: () => bigint
   private nextDirFragment: number
   private closed = false
+  private usedCache: { count: number, until: number } | null = null
 
   constructor (tables: Tables, settings: FsSettings, dataDir: string | null, clock?: () => bigint) {
     this.tables = tables
@@ -166,8 +181,8 @@ export class ModelFs implements FileSystem {
 
   /** Create the root and the settings on first use; return the settings. */
   static async init (tables: Tables, opts: ModelOptions, clock: () => bigint): Promise<FsSettings> {
-    const blockSize = opts.blockSize ?? 65536
-    const inlineMax = opts.inlineMax ?? 2048
+    const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE
+    const inlineMax = opts.inlineMax ?? DEFAULT_INLINE_MAX
     if (!Number.isInteger(blockSize) || blockSize < 512 || blockSize > 1 << 22) throw new FsError('EINVAL', `block size ${blockSize} not in 512..4 MiB`)
     if (!Number.isInteger(inlineMax) || inlineMax < 0 || inlineMax > blockSize) throw new FsError('EINVAL', `inlineMax ${inlineMax} not in 0..blockSize`)
     return await tables.txn(async (tx) => {
@@ -353,7 +368,7 @@ export class ModelFs implements FileSystem {
   }
 
   private async freeInode (tx: Tx, n: Inode): Promise<void> {
-    await freeData(tx, n)
+    await freeData(tx, n, this.settings)
     const p = direntPrefix(n.ino)
     for (;;) {
       const xs = await tx.range('xattr', p, prefixEnd(p), { limit: 1024 })
@@ -523,10 +538,12 @@ export class ModelFs implements FileSystem {
 
   async read (ino: number, offset: number, length: number): Promise<Buffer> {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) fail('EINVAL', `read at ${offset} of ${length}`)
+    // A short read is allowed; this bounds the buffer one call can allocate.
+    const len = Math.min(length, MAX_READ)
     return await this.op(async (tx) => {
       const n = await getInode(tx, ino)
       if (isDir(n.mode)) fail('EISDIR', `inode ${ino} is a directory`)
-      return await readData(tx, n, this.settings, offset, length)
+      return await readData(tx, n, this.settings, offset, len)
     })
   }
 
@@ -551,24 +568,35 @@ export class ModelFs implements FileSystem {
     }
   }
 
+  /** Inodes in use; counting walks the inode keys, so the count is kept for a second. */
+  private async usedInodes (): Promise<number> {
+    const now = Date.now()
+    if (this.usedCache && this.usedCache.until > now) return this.usedCache.count
+    let count = 0
+    for (let f = 0; f < this.tables.fragments; f++) count += await this.tables.countRows('inode', f)
+    this.usedCache = { count, until: now + 1000 }
+    return count
+  }
+
   async statfs (): Promise<StatFs> {
-    let used = 0
-    for (let f = 0; f < this.tables.fragments; f++) used += await this.tables.countRows('inode', f)
+    const used = await this.usedInodes()
     const bsize = this.settings.blockSize
     if (!this.dataDir) {
       return { bsize, frsize: bsize, blocks: 0, bfree: 0, bavail: 0, files: used, ffree: 0, favail: 0, namemax: NAME_MAX }
     }
     const st = await statfs(this.dataDir)
     const scale = st.bsize / bsize
+    // The store keeps RESERVE_BYTES for deletes on a full disk: not available to writers.
+    const availBytes = Math.max(0, st.bavail * st.bsize - RESERVE_BYTES)
     // An inode costs one row of ~100 bytes plus lmdb overhead; 512 bytes per
     // inode is a conservative estimate of how many more fit.
-    const ffree = Math.floor(st.bavail * st.bsize / 512)
+    const ffree = Math.floor(availBytes / 512)
     return {
       bsize,
       frsize: bsize,
       blocks: Math.floor(st.blocks * scale),
       bfree: Math.floor(st.bfree * scale),
-      bavail: Math.floor(st.bavail * scale),
+      bavail: Math.floor(availBytes / bsize),
       files: used + ffree,
       ffree,
       favail: ffree,

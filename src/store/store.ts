@@ -17,39 +17,45 @@
  * - `flush()` resolves only after everything committed before the call is on
  *   disk (fdatasync of data.mdb). Concurrent flushes share one sync; a
  *   flush with nothing committed since the last sync costs nothing.
- * - a full disk fails the commit with code `ENOSPC`; the environment stays
- *   usable and keeps its previous state (lmdb aborts the transaction; its
- *   meta pages, already allocated, are never the write that fails).
+ * - every `autoFlushMs` (default 1 s) a background flush covers whatever
+ *   was committed, so a machine crash loses at most about that much.
+ * - a full disk fails the commit with code `ENOSPC`, normally before lmdb
+ *   sees it (checkRoom); the environment stays usable and keeps its
+ *   previous state. A reserve of RESERVE_BYTES stays usable for batches that
+ *   free space, so a full store can be emptied.
  *
  * Option choice, and why: `noSync` (commits do not fsync; `flush()` syncs
  * explicitly) because a synced commit costs ~300 µs and the filesystem only
  * owes durability at fsync; no `useWritemap` (a write map turns a full disk
- * into SIGBUS, while pwrite turns it into a clean ENOSPC from the commit);
+ * into SIGBUS, while pwrite turns it into a failed commit);
  * `noMemInit` is left off so that stale heap bytes never reach the file.
  * The cost of `noSync`, as lmdb documents it: a machine crash between two
- * flushes can lose or damage the transactions since the last flush; a process
- * crash cannot. The replicated layer rebuilds a damaged replica from its peers.
+ * flushes can lose the transactions since the last flush, and in the worst
+ * case damage the store; a process crash cannot. The replicated layer will
+ * rebuild a damaged replica from its peers.
  */
 import { open, type RootDatabase, type Database } from 'lmdb'
-import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync, statfsSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, statSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
+import { StoreError } from './errors.js'
+import { checkMetaPages } from './meta-pages.js'
+import { releaseOwnership, takeOwnership } from './ownership.js'
 
 export const STORE_DIR = 'walkenfs-store'
 const MAGIC = 'walkenfs-store'
 const FORMAT_VERSION = 1
 
-export class StoreError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options)
-    this.code = code
-    this.name = 'StoreError'
-  }
-}
+export { StoreError }
 
 export interface StoreOptions {
   /** Initial lmdb map size in bytes; the map grows by itself when full. */
   mapSize?: number
+  /**
+   * Flush in the background this often (ms) when something was committed
+   * since the last flush, bounding what a machine crash can take; 0 = never.
+   * Default 1000.
+   */
+  autoFlushMs?: number
 }
 
 export interface Row { key: Buffer, value: Buffer }
@@ -65,38 +71,10 @@ function isNoSpace (e: unknown): boolean {
     /ENOSPC|No space left on device|MDB_MAP_FULL/.test(msg)
 }
 
-const LMDB_MAGIC = 0xBEEFC0DE
 const EMPTY = Buffer.alloc(0)
+/** space kept free for batches that free space (see checkRoom) */
+export const RESERVE_BYTES = 1 << 20
 
-/**
- * lmdb trusts its two meta pages; garbage there makes the native code crash
- * the process instead of returning an error. So we look at them first: each
- * must carry lmdb's magic, and the page size must be sane. Damage deeper in
- * the file is not detected here (lmdb's own checks apply).
- */
-function checkMetaPages (envDir: string): void {
-  const file = join(envDir, 'data.mdb')
-  if (!existsSync(file)) return
-  const size = statSync(file).size
-  if (size === 0) return
-  const damaged = (why: string): never => {
-    throw new StoreError('EIO', `the store file ${file} is damaged (${why}). ` +
-      'Restore this host from its replicas, or move the data directory away to start empty.')
-  }
-  const fd = openSync(file, 'r')
-  try {
-    const head = Buffer.alloc(64)
-    if (size < 8192 || readSync(fd, head, 0, 64, 0) < 64) damaged('truncated')
-    const psize = head.readUInt32LE(48)
-    if (head.readUInt32LE(24) !== LMDB_MAGIC) damaged('first meta page has no lmdb magic')
-    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0 || size < 2 * psize) damaged(`bad page size ${psize}`)
-    const second = Buffer.alloc(64)
-    readSync(fd, second, 0, 64, psize)
-    if (second.readUInt32LE(24) !== LMDB_MAGIC) damaged('second meta page has no lmdb magic')
-  } finally {
-    closeSync(fd)
-  }
-}
 
 export class Store {
   readonly dataDir: string
@@ -110,10 +88,27 @@ export class Store {
   private commits = 0
   private flushedUpTo = 0
 
-  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>) {
+  private readonly owner: string
+  private readonly meta: Database<Buffer, string>
+  private roomCache: { until: number } | null = null
+  private readonly autoFlush: NodeJS.Timeout | null
+
+  private constructor (dataDir: string, root: RootDatabase, rows: Database<Buffer, Buffer>, meta: Database<Buffer, string>, owner: string, autoFlushMs: number) {
+    this.meta = meta
     this.dataDir = dataDir
     this.root = root
     this.rows = rows
+    this.owner = owner
+    this.autoFlush = autoFlushMs > 0
+      ? setInterval(() => {
+        if (this.flushedUpTo !== this.commits && !this.flushing && !this.nextFlush) this.flush().catch(() => {})
+      }, autoFlushMs).unref()
+      : null
+  }
+
+  /** Commits not yet covered by a finished flush (0 = everything is on disk). */
+  unflushedCommits (): number {
+    return this.commits - this.flushedUpTo
   }
 
   /**
@@ -136,6 +131,7 @@ export class Store {
       throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot create ${envDir}: ${(e as Error).message}`, { cause: e })
     }
     checkMetaPages(envDir)
+    const owner = takeOwnership(envDir)
     let root: RootDatabase
     try {
       root = open({
@@ -148,6 +144,7 @@ export class Store {
         keyEncoding: 'binary'
       })
     } catch (e) {
+      releaseOwnership(owner)
       const msg = (e as Error).message
       if (isNoSpace(e)) throw new StoreError('ENOSPC', `cannot open the store in ${envDir}: disk full`, { cause: e })
       throw new StoreError('EIO', `cannot open the store in ${envDir}; lmdb says: ${msg}. ` +
@@ -157,7 +154,7 @@ export class Store {
     try {
       const meta = root.openDB<Buffer, string>('store', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never)
       const rows = root.openDB<Buffer, Buffer>('rows', { encoding: 'binary', keyEncoding: 'binary' })
-      store = new Store(dataDir, root, rows)
+      store = new Store(dataDir, root, rows, meta, owner, opts.autoFlushMs ?? 1000)
       const format = meta.getBinary('format')
       if (format === undefined) {
         root.transactionSync(() => { meta.putSync('format', Buffer.from(JSON.stringify({ magic: MAGIC, version: FORMAT_VERSION }))) })
@@ -169,6 +166,7 @@ export class Store {
       }
     } catch (e) {
       void root.close()
+      releaseOwnership(owner)
       if (e instanceof StoreError) throw e
       throw new StoreError(isNoSpace(e) ? 'ENOSPC' : 'EIO', `cannot read the store in ${envDir}; lmdb says: ${(e as Error).message}`, { cause: e })
     }
@@ -196,10 +194,57 @@ export class Store {
     return this.rows.getKeysCount({ start, end })
   }
 
+  /**
+   * Refuse a batch that cannot fit before lmdb tries it: lmdb-js survives
+   * one failed commit on a full disk, but repeated failures corrupted its
+   * heap in our tests (malloc abort). Room = free space of the filesystem +
+   * pages lmdb can reuse inside data.mdb (file pages minus pages in use).
+   * The estimate of the need is generous (copy-on-write of the tree path
+   * for every row); the statfs result is cached while space is plentiful.
+   */
+  private checkRoom (writes: Write[]): void {
+    const now = Date.now()
+    if (this.roomCache && this.roomCache.until > now) return
+    // Puts need their bytes plus new tree pages; deletes only copies of the
+    // leaves they touch (neighbouring keys share leaves, hence the cap), so
+    // freeing space stays possible on a full disk.
+    let bytes = 0
+    let puts = 0
+    let deletes = 0
+    for (const [k, v] of writes) {
+      if (v) { bytes += k.length + v.length; puts++ } else deletes++
+    }
+    const st = statfsSync(join(this.dataDir, STORE_DIR))
+    const fsFree = st.bavail * st.bsize
+    const psize = 4096
+    // A reserve that only batches which free space may use (mostly deletes,
+    // like unlink), so that a full disk can always be emptied again.
+    const freeing = deletes > 0 && deletes >= puts && bytes <= (128 << 10)
+    const reserve = freeing ? 0 : RESERVE_BYTES
+    const need = (bytes + (puts * 3 + Math.min(deletes, 64) + 16) * psize) * 1.25 + (128 << 10) + reserve
+    if (fsFree > 64 * 1024 * 1024) {
+      this.roomCache = { until: now + 100 }
+      return
+    }
+    this.roomCache = null
+    if (fsFree >= need) return
+    if (fsFree + this.reusableBytes() >= need) return
+    throw new StoreError('ENOSPC', `no space left for the store in ${this.dataDir} (${fsFree} bytes free on disk)`)
+  }
+
+  private reusableBytes (): number {
+    const pages = (st: { treeBranchPageCount?: number, treeLeafPageCount?: number, overflowPages?: number }): number =>
+      (st.treeBranchPageCount ?? 0) + (st.treeLeafPageCount ?? 0) + (st.overflowPages ?? 0)
+    const env = (this.root as unknown as { env: { info (): { lastPageNumber: number }, freeStat (): object } }).env
+    const used = 2 + pages(this.rows.getStats() as object) + pages(this.root.getStats() as object) + pages(this.meta.getStats() as object) + pages(env.freeStat())
+    return Math.max(0, env.info().lastPageNumber + 1 - used) * 4096
+  }
+
   /** Apply the batch atomically (see the module doc for what it promises). */
   commit (writes: Write[]): void {
     if (this.closed) throw new StoreError('EIO', 'the store is closed')
     if (writes.length === 0) return
+    this.checkRoom(writes)
     try {
       this.root.transactionSync(() => {
         for (const [k, v] of writes) {
@@ -261,8 +306,10 @@ export class Store {
 
   async close (): Promise<void> {
     if (this.closed) return
+    if (this.autoFlush) clearInterval(this.autoFlush)
     await this.flush().catch(() => {})
     this.closed = true
     await this.root.close()
+    releaseOwnership(this.owner)
   }
 }

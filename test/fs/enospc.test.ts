@@ -1,5 +1,8 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ModelFs } from '../../src/fs/model.js'
 import { checkFs } from '../../src/fs/check.js'
 import { ROOT_INO } from '../../src/fs/types.js'
@@ -8,7 +11,22 @@ import { caller, pattern } from '../helpers/fs.js'
 
 const REG = 0o100644
 
-t.test('ENOSPC on a really full small filesystem leaves the store usable and clean', { skip: process.getuid?.() !== 0 ? 'needs root to mount a tmpfs' : false }, async (t) => {
+/** Can this process mount a tmpfs (root with CAP_SYS_ADMIN)? Probed once, cleaned up at once. */
+function mountProblem (): string | false {
+  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs'
+  const probe = mkdtempSync(join(tmpdir(), 'walkenfs-probe-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' })
+    execFileSync('umount', [probe], { stdio: 'ignore' })
+    return false
+  } catch (e) {
+    return `cannot mount a tmpfs here: ${(e as Error).message}`
+  } finally {
+    rmSync(probe, { recursive: true, force: true })
+  }
+}
+
+t.test('ENOSPC on a really full small filesystem leaves the store usable and clean', { skip: mountProblem() }, async (t) => {
   const mnt = tempDir(t, 'walkenfs-full-')
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt])
   let fs: ModelFs | null = null
@@ -37,6 +55,23 @@ t.test('ENOSPC on a really full small filesystem leaves the store usable and cle
   t.match(full, { name: 'FsError', code: 'ENOSPC' }, 'the write that does not fit fails with ENOSPC')
   t.ok(written > 2 << 20 && written < 8 << 20, `wrote ${written} bytes before the disk was full`)
   t.same(await checkFs(fs.tables), [], 'check is clean after ENOSPC')
+  // Other operations on the full disk either fit in lmdb's free pages or fail with ENOSPC, never anything else.
+  const codes = new Set<string>()
+  for (let i = 0; i < 50; i++) {
+    try {
+      const f = await fs.mknod(ROOT_INO, `late${i}`, REG, 0, caller)
+      await fs.setxattr(f.ino, 'user.k', Buffer.alloc(4000, 1), 0)
+      await fs.write(f.ino, 0, chunk)
+      codes.add('ok')
+    } catch (e) {
+      codes.add(String((e as { code?: string }).code))
+    }
+  }
+  t.ok([...codes].every((c) => c === 'ok' || c === 'ENOSPC'), `only success or ENOSPC (${[...codes].join(', ')})`)
+  t.ok(codes.has('ENOSPC'))
+  const st = await fs.statfs()
+  t.ok(st.bavail * st.bsize < 1 << 20, `statfs shows the disk full (${st.bavail} blocks of ${st.bsize} available)`)
+  t.same(await checkFs(fs.tables), [], 'still clean')
   t.ok((await fs.read(files[0], 0, chunk.length)).equals(chunk), 'earlier data reads back')
   await fs.fsync()
 

@@ -86,6 +86,8 @@ t.test('sequential writes in 128 KiB chunks read back exactly; overwrites and EO
   const blocks = (await fs.getattr(f.ino)).blocks
   t.equal(blocks, Math.ceil(data.length / 512))
   await t.rejects(fs.read(ROOT_INO, 0, 10), { code: 'EISDIR' })
+  await t.rejects(fs.read(f.ino, -1, 10), { code: 'EINVAL' })
+  await t.rejects(fs.write(f.ino, 2 ** 53 - 2, Buffer.from('xyz')), { code: 'EFBIG' })
   await t.rejects(fs.write(ROOT_INO, 0, patch), { code: 'EISDIR' })
   await clean(t, fs)
 })
@@ -168,6 +170,19 @@ t.test('unlink of an open file: it keeps working until the last release frees it
   await fs.release(f.ino)
   await t.rejects(fs.getattr(f.ino), { code: 'ENOENT' }, 'freed at the last release')
   t.equal(await fs.tables.countRows('block', f.ino % 4), 0, 'its blocks are gone')
+  await clean(t, fs)
+
+  // a rename over an open file does the same for the replaced file
+  const victim = await fs.mknod(ROOT_INO, 'victim', REG, 0, caller)
+  await fs.write(victim.ino, 0, Buffer.from('still here'))
+  const other = await fs.mknod(ROOT_INO, 'other', REG, 0, caller)
+  await fs.open(victim.ino)
+  await fs.rename(ROOT_INO, 'other', ROOT_INO, 'victim')
+  t.equal((await fs.lookup(ROOT_INO, 'victim')).ino, other.ino)
+  t.equal((await fs.read(victim.ino, 0, 100)).toString(), 'still here')
+  await clean(t, fs)
+  await fs.release(victim.ino)
+  await t.rejects(fs.getattr(victim.ino), { code: 'ENOENT' })
   await clean(t, fs)
 })
 
@@ -271,6 +286,16 @@ t.test('rename: move, replace, noreplace, exchange, and the directory rules', as
   t.equal((await fs.getattr(ROOT_INO)).nlink, rootLinks - 1)
   t.equal((await fs.getattr(b.ino)).nlink, bLinks + 1)
   t.equal((await fs.lookup(mover.ino, '..')).ino, b.ino)
+  // a directory replacing an empty directory in another parent
+  const target = await fs.mkdir(b.ino, 'target', 0o755, caller)
+  const bBefore = (await fs.getattr(b.ino)).nlink
+  const rootBefore = (await fs.getattr(ROOT_INO)).nlink
+  await fs.rename(b.ino, 'moved', ROOT_INO, 'target-parent-swap')
+  await fs.rename(ROOT_INO, 'target-parent-swap', b.ino, 'target')
+  t.equal((await fs.lookup(b.ino, 'target')).ino, mover.ino)
+  await t.rejects(fs.getattr(target.ino), { code: 'ENOENT' }, 'the replaced directory is freed')
+  t.equal((await fs.getattr(b.ino)).nlink, bBefore - 1, 'b lost one subdirectory (moved, target became one)')
+  t.equal((await fs.getattr(ROOT_INO)).nlink, rootBefore)
   // the same inode under both names: nothing happens
   await fs.link(f.ino, ROOT_INO, 'hard')
   await fs.rename(a.ino, 'sub', ROOT_INO, 'hard')
