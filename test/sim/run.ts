@@ -9,7 +9,8 @@ export const FAULTS = {
   'reply-before-flush': { replyBeforeFlush: true },
   'double-vote': { faults: { doubleVote: true } },
   'apply-uncommitted': { faults: { applyUncommitted: true } },
-  'skip-prevote': { faults: { skipPreVote: true } }
+  'skip-prevote': { faults: { skipPreVote: true } },
+  'local-reads': { localReads: true }
 } satisfies Record<string, Partial<SimConfig> & { faults?: RaftFaults }>
 export type FaultName = keyof typeof FAULTS
 

@@ -32,6 +32,8 @@ export interface SimConfig {
   faults?: RaftFaults
   /** Test-only fault: send a Ready's messages before its writes are flushed. */
   replyBeforeFlush?: boolean
+  /** Test-only fault: answer reads from the local state machine, skipping ReadIndex. */
+  localReads?: boolean
   /** Length of the chaos phase, in simulated milliseconds. */
   chaosTime?: number
   /** Bound on reaching progress after the network heals. */
@@ -633,6 +635,14 @@ class Simulation {
     } else {
       const op: RegisterOp = { client: cl.id, kind: 'read', key, value: null, invoke: this.now, response: Infinity }
       const ctx = `${cl.id}.${opSeq}`
+      if (this.cfg.localReads) {
+        op.value = h.sm.get(key) ?? null
+        op.response = this.now
+        this.history.push(op)
+        this.stats.ops++
+        this.at(5 + this.rng.int(40), { kind: 'client', client: cl.id })
+        return
+      }
       try {
         h.raft!.readIndex(ctx)
         h.reads.set(ctx, { op, client: cl.id, index: undefined })
