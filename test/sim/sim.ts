@@ -90,6 +90,8 @@ type Event =
   | { time: number, seq: number, kind: 'crash' }
   | { time: number, seq: number, kind: 'restart', host: number }
   | { time: number, seq: number, kind: 'conf' }
+  | { time: number, seq: number, kind: 'transfer' }
+  | { time: number, seq: number, kind: 'noise' }
   | { time: number, seq: number, kind: 'heal' }
   | { time: number, seq: number, kind: 'probe' }
 
@@ -184,6 +186,8 @@ class Simulation {
     this.at(200 + this.rng.int(400), { kind: 'partition' })
     this.at(300 + this.rng.int(600), { kind: 'crash' })
     if (this.membership) this.at(300 + this.rng.int(400), { kind: 'conf' })
+    if (this.rng.next() < 0.5) this.at(300 + this.rng.int(600), { kind: 'transfer' })
+    if (this.rng.next() < 0.5) this.at(50 + this.rng.int(200), { kind: 'noise' })
     this.at(this.chaosTime, { kind: 'heal' })
 
     while (!this.done && this.checkers.violation === undefined) {
@@ -305,6 +309,8 @@ class Simulation {
       case 'crash': this.crash(); return
       case 'restart': this.restart(this.host(ev.host)); return
       case 'conf': this.confStep(); return
+      case 'transfer': this.transfer(); return
+      case 'noise': this.noise(); return
       case 'heal': this.heal(); return
       case 'probe': this.probe(); return
     }
@@ -371,7 +377,9 @@ class Simulation {
     h.disk.applied = e.index
     if (e.kind === 'normal' && e.data) {
       const txt = dec.decode(e.data)
-      if (txt.startsWith('marker:')) {
+      if (txt.startsWith('noise:')) {
+        // filler: no state change
+      } else if (txt.startsWith('marker:')) {
         if (this.healed && this.markerIndex === 0) this.markerIndex = e.index
       } else {
         const w = JSON.parse(txt) as { t: string, k: string, v: string }
@@ -573,6 +581,36 @@ class Simulation {
     try {
       options[this.rng.int(options.length)]()
       this.stats.confChanges++
+    } catch (e) {
+      if (!(e instanceof RaftError)) throw e
+    }
+    this.afterStep(l)
+  }
+
+  /** Hands leadership to a random voter now and then. */
+  private transfer (): void {
+    if (this.healed) return
+    this.at(300 + this.rng.int(700), { kind: 'transfer' })
+    const l = this.currentLeader()
+    if (!l) return
+    const voters = l.raft!.log.config().voters
+    try {
+      l.raft!.transferLeadership(voters[this.rng.int(voters.length)])
+    } catch (e) {
+      if (!(e instanceof RaftError)) throw e
+    }
+    this.afterStep(l)
+  }
+
+  /** Batched proposals of filler entries of random sizes: exercises batching and the per-message byte bound. */
+  private noise (): void {
+    if (this.healed) return
+    this.at(50 + this.rng.int(300), { kind: 'noise' })
+    const l = this.currentLeader()
+    if (!l) return
+    const batch = Array.from({ length: 1 + this.rng.int(8) }, (_, i) => enc.encode(`noise:${this.now}.${i}:${'z'.repeat(this.rng.int(300))}`))
+    try {
+      l.raft!.propose(batch)
     } catch (e) {
       if (!(e instanceof RaftError)) throw e
     }
