@@ -36,6 +36,8 @@ import {
 export interface RaftFaults {
   /** Skip the once-per-term rule: grant a vote to every candidate whose log is up to date. */
   doubleVote?: boolean
+  /** Skip the term step on votes: grant an up-to-date candidate of a newer term without adopting that term, so the vote is not bound to it. */
+  voteIgnoringTerm?: boolean
   /** Hand entries to the state machine before they are committed. */
   applyUncommitted?: boolean
   /** Campaign without the pre-vote round even when preVote is on. */
@@ -202,6 +204,10 @@ export class Raft {
       if (m.type === 'vote' || m.type === 'preVote') {
         const inLease = this.opts.checkQuorum && this.lead !== NONE && this.electionElapsed < this.opts.electionTicks
         if (inLease && !m.transfer) return
+      }
+      if (m.type === 'vote' && this.opts.faults.voteIgnoringTerm === true) {
+        if (this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0)) this.send({ type: 'voteResp', to: m.from, term: m.term })
+        return
       }
       if (m.type === 'preVote') {
         // Never raise our term for a pre-vote.

@@ -3,8 +3,8 @@
  * schedules starting at seed S, prints every violation with the seed that
  * reproduces it, and ends with `schedules: N, violations: V`. Exit code 1
  * when any schedule failed. `--fault` turns on one test-only rule breaker
- * (reply-before-flush, double-vote, apply-uncommitted, skip-prevote,
- * local-reads) to show
+ * (reply-before-flush, double-vote, vote-ignoring-term, apply-uncommitted,
+ * skip-prevote, local-reads) to show
  * the checkers catch it.
  */
 import { runSimulation, FAULTS, type FaultName } from './run.js'

@@ -8,6 +8,7 @@ import { runSchedule, type SimConfig } from './sim.js'
 export const FAULTS = {
   'reply-before-flush': { replyBeforeFlush: true },
   'double-vote': { faults: { doubleVote: true } },
+  'vote-ignoring-term': { faults: { voteIgnoringTerm: true } },
   'apply-uncommitted': { faults: { applyUncommitted: true } },
   'skip-prevote': { faults: { skipPreVote: true } },
   'local-reads': { localReads: true }

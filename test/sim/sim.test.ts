@@ -17,6 +17,7 @@ t.test('2000 simulated schedules keep every safety and liveness promise', async 
 const expected: Record<FaultName, RegExp> = {
   'reply-before-flush': /lost|divergent|two leaders|applied a different/,
   'double-vote': /two leaders/,
+  'vote-ignoring-term': /two leaders/,
   'apply-uncommitted': /applied/,
   'skip-prevote': /cut off from a quorum/,
   'local-reads': /not linearizable/
