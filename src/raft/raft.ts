@@ -502,7 +502,10 @@ export class Raft {
     const matches = c.voters.map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a)
     const n = matches[quorum(c) - 1] ?? 0
     if (n > this.log.committed && this.log.term(n) === this.term) {
-      for (let i = this.log.committed + 1; i <= n; i++) this.uncommittedBytes -= entrySize(this.log.entry(i)!)
+      for (let i = this.log.committed + 1; i <= n; i++) {
+        const e = this.log.entry(i)
+        if (e) this.uncommittedBytes -= entrySize(e)
+      }
       if (this.uncommittedBytes < 0) this.uncommittedBytes = 0
       this.log.commitTo(n)
       this.onCommitAdvanced()

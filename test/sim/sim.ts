@@ -203,6 +203,7 @@ class Simulation {
       } catch (e) {
         // The core's own assertions (e.g. a conflict below the commit point) count as violations.
         this.checkers.fail(`exception at ${this.now}: ${(e as Error).message}`)
+        if (process.env.SIM_DEBUG) console.log((e as Error).stack)
         break
       }
       if (this.healed && this.now > this.chaosTime + this.healBound && !this.done) {
