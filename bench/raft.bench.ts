@@ -48,6 +48,28 @@ async function row (name: string, batching: boolean, inflight: number, n: number
   }
 }
 
+/** CPU and network cost of idle groups: elected, then left alone. */
+async function idle (groups: number, seconds: number): Promise<string> {
+  const c = new TestCluster({ tickMs: 100 })
+  try {
+    for (const id of [1, 2, 3]) c.openHost(id)
+    const names = Array.from({ length: groups }, (_, i) => `idle${i}`)
+    for (const g of names) await c.createGroup(g, [1, 2, 3])
+    c.startAll()
+    await c.until(() => names.every((g) => c.leaderOf(g) !== undefined), 'leaders', 6000)
+    await new Promise((r) => setTimeout(r, 500))
+    const b0 = c.net.batches
+    const m0 = c.net.messages
+    const cpu0 = process.cpuUsage()
+    await new Promise((r) => setTimeout(r, seconds * 1000))
+    const cpu = process.cpuUsage(cpu0)
+    const cpuPct = (cpu.user + cpu.system) / 1e4 / seconds
+    return `${String(groups).padStart(6)} ${(cpuPct).toFixed(1).padStart(12)} ${((c.net.batches - b0) / seconds).toFixed(0).padStart(14)} ${((c.net.messages - m0) / seconds).toFixed(0).padStart(16)}`
+  } finally {
+    await c.cleanup()
+  }
+}
+
 export async function run (args: string[]): Promise<void> {
   const opt = (k: string, d: number): number => { const i = args.indexOf(k); return i >= 0 ? Number(args[i + 1]) : d }
   const n = opt('--raft-n', 3000)
@@ -57,4 +79,7 @@ export async function run (args: string[]): Promise<void> {
   console.log(await row('1 in flight (no batching)', false, 1, Math.min(n, 500), size))
   console.log(await row('256 in flight, batching off', false, 256, n, size))
   console.log(await row('256 in flight, batching on', true, 256, n, size))
+  console.log('\nidle groups on 3 hosts (100 ms ticks, heartbeat every tick), measured over 5 s')
+  console.log(`${'groups'.padStart(6)} ${'CPU % (all)'.padStart(12)} ${'batches/s'.padStart(14)} ${'raft msgs/s'.padStart(16)}`)
+  for (const g of [10, 300]) console.log(await idle(g, 5))
 }

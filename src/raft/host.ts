@@ -148,7 +148,8 @@ export class RaftHost {
 
   /** Proposes `data` to group g; resolves with the state machine's result once applied on this host. */
   propose (g: GroupId, data: Uint8Array): Promise<unknown> {
-    const grp = this.group(g)
+    let grp: Group
+    try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
     if (grp.raft.role !== 'leader') return Promise.reject(this.notLeader(grp))
     if (grp.queue.length + grp.waiting.size >= this.o.maxPendingProposals) {
       return Promise.reject(new RaftError('BUSY', `${this.o.maxPendingProposals} proposals pending in group ${g}`))
@@ -162,7 +163,8 @@ export class RaftHost {
 
   /** Resolves once this host's state machine of g reflects every write committed before the call (ReadIndex). */
   read (g: GroupId): Promise<void> {
-    const grp = this.group(g)
+    let grp: Group
+    try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
     if (grp.reads.size >= this.o.maxPendingProposals) return Promise.reject(new RaftError('BUSY', `too many reads pending in group ${g}`))
     const ctx = `${this.id}.${++this.readSeq}`
     return new Promise<void>((resolve, reject) => {
@@ -179,9 +181,10 @@ export class RaftHost {
 
   /** Proposes one membership step; resolves with its log index once applied here. */
   changeMembership (g: GroupId, cc: ConfChange): Promise<number> {
-    const grp = this.group(g)
+    let grp: Group
     let index: number
     try {
+      grp = this.group(g)
       index = grp.raft.proposeConfChange(cc)
     } catch (e) {
       return Promise.reject(e as Error)

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RaftHost, type HostOptions } from '../../src/raft/host.js'
 import { LocalNetwork } from '../../src/raft/transport.js'
+import { RaftError } from '../../src/raft/types.js'
 import { KvMachine } from './kv-machine.js'
 
 export interface TestHost {
@@ -29,7 +30,8 @@ export class TestCluster {
   openHost (id: number): TestHost {
     const dir = join(this.base, `host${id}`)
     const root = open({ path: dir })
-    const host = new RaftHost({ id, root, transport: this.net.endpoint(id), tickMs: 10, ...this.opts })
+    // 10 ms ticks, 300 ms election timeout: fast, yet tolerant of a loaded 2-core CI machine.
+    const host = new RaftHost({ id, root, transport: this.net.endpoint(id), tickMs: 10, electionTicks: 30, ...this.opts })
     const th: TestHost = { id, dir, root, host, machines: new Map() }
     this.hosts.set(id, th)
     return th
@@ -73,6 +75,24 @@ export class TestCluster {
       if (s.role === 'leader' && (!best || s.term > best.host.status(g).term)) best = th
     }
     return best
+  }
+
+  /** Proposes through whichever host leads, retrying (bounded) across leader changes. */
+  async propose (g: string, data: Uint8Array, attempts = 50): Promise<unknown> {
+    let last: unknown
+    for (let i = 0; i < attempts; i++) {
+      const l = this.leaderOf(g)
+      if (l) {
+        try {
+          return await l.host.propose(g, data)
+        } catch (e) {
+          if (!(e instanceof RaftError) || e.code !== 'NOT_LEADER') throw e
+          last = e
+        }
+      }
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    throw new Error(`no leader accepted the proposal in group ${g}: ${String(last)}`)
   }
 
   /** Polls until `pred` holds; gives up after `maxWaits` polls of 10 ms (a bound, not a timing assertion). */
