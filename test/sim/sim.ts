@@ -538,24 +538,31 @@ class Simulation {
   private crash (): void {
     if (this.healed) return
     const up = this.hosts.filter((h) => h.up)
-    if (up.length > 0) {
+    if (up.length > 1 && this.rng.next() < 0.08) {
+      // Power loss: every host goes down at once; only flushed state survives anywhere.
+      for (const h of up) this.crashHost(h)
+    } else if (up.length > 0) {
       // Bias toward leaders and toward hosts in the middle of a write: those crashes are the interesting ones.
       const l = this.currentLeader()
       const writing = up.filter((x) => x.flushing !== undefined)
       const dice = this.rng.next()
       const h = l && dice < 0.4 ? l : writing.length > 0 && dice < 0.8 ? writing[this.rng.int(writing.length)] : up[this.rng.int(up.length)]
-      h.up = false
-      h.epoch++
-      h.flushing = undefined
-      h.raft = undefined
-      for (const w of h.writes.values()) this.giveUp(this.clients[w.client], w.op)
-      for (const rd of h.reads.values()) this.finishOp(this.clients[rd.client], rd.op)
-      h.writes.clear()
-      h.reads.clear()
-      this.stats.crashes++
-      this.at(50 + this.rng.int(600), { kind: 'restart', host: h.id })
+      this.crashHost(h)
     }
     this.at(200 + this.rng.int(800), { kind: 'crash' })
+  }
+
+  private crashHost (h: Host): void {
+    h.up = false
+    h.epoch++
+    h.flushing = undefined
+    h.raft = undefined
+    for (const w of h.writes.values()) this.giveUp(this.clients[w.client], w.op)
+    for (const rd of h.reads.values()) this.finishOp(this.clients[rd.client], rd.op)
+    h.writes.clear()
+    h.reads.clear()
+    this.stats.crashes++
+    this.at(50 + this.rng.int(600), { kind: 'restart', host: h.id })
   }
 
   private restart (h: Host): void {
