@@ -236,8 +236,7 @@ export class RaftHost {
     await this.idle()
     this.closed = true
     this.o.transport.close()
-    const err = new RaftError('NOT_LEADER', `host ${this.id} is shutting down`)
-    for (const grp of this.groups.values()) this.failAll(grp, err)
+    for (const grp of this.groups.values()) this.failAll(grp, `host ${this.id} is shutting down`)
   }
 
   // ---- internals ----------------------------------------------------------------
@@ -351,8 +350,7 @@ export class RaftHost {
       }
     } catch (e) {
       this.failure = e as Error
-      const err = new Error(`host ${this.id} stopped after a storage failure: ${(e as Error).message}`)
-      for (const grp of this.groups.values()) this.failAll(grp, err)
+      for (const grp of this.groups.values()) this.failAll(grp, `host ${this.id} stopped after a storage failure: ${(e as Error).message}`)
       if (this.timer) clearInterval(this.timer)
       this.timer = undefined
     } finally {
@@ -379,7 +377,7 @@ export class RaftHost {
     for (const [i, w] of grp.waiting) {
       if (i <= upTo) {
         grp.waiting.delete(i)
-        w.reject(new RaftError('BUSY', `outcome of entry ${i} in group ${grp.id} is unknown (a snapshot replaced the log)`))
+        w.reject(new RaftError('UNKNOWN', `outcome of entry ${i} in group ${grp.id} is unknown (a snapshot replaced the log)`))
       }
     }
   }
@@ -397,7 +395,7 @@ export class RaftHost {
     for (const [i, w] of grp.waiting) {
       if (w.deadline <= this.ticks) {
         grp.waiting.delete(i)
-        w.reject(new RaftError('BUSY', `proposal at index ${i} in group ${grp.id} timed out; its outcome is unknown`))
+        w.reject(new RaftError('UNKNOWN', `proposal at index ${i} in group ${grp.id} timed out; its outcome is unknown`))
       }
     }
     for (const [ctx, r] of grp.reads) {
@@ -412,11 +410,12 @@ export class RaftHost {
     }
   }
 
-  private failAll (grp: Group, err: Error): void {
-    for (const q of grp.queue.splice(0)) q.reject(err)
-    for (const w of grp.waiting.values()) w.reject(err)
+  /** Fails every request of a group: queued ones never reached the log; appended ones may still commit. */
+  private failAll (grp: Group, why: string): void {
+    for (const q of grp.queue.splice(0)) q.reject(new RaftError('BUSY', `${why}; the proposal was not made`))
+    for (const w of grp.waiting.values()) w.reject(new RaftError('UNKNOWN', `${why}; the outcome of the proposal is unknown`))
     grp.waiting.clear()
-    for (const r of grp.reads.values()) r.reject(err)
+    for (const r of grp.reads.values()) r.reject(new RaftError('BUSY', `${why}; the read was abandoned`))
     grp.reads.clear()
   }
 }

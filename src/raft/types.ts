@@ -121,8 +121,15 @@ export interface Ready {
   readStates: ReadState[]
 }
 
+/**
+ * Why a request failed. Every code except UNKNOWN means the request had no
+ * effect; UNKNOWN (timeout, shutdown, a snapshot that replaced the log)
+ * means it may or may not have been applied.
+ */
+export type RaftErrorCode = 'NOT_LEADER' | 'BUSY' | 'TRANSFERRING' | 'CONF_PENDING' | 'BAD_CONF' | 'READ_NOT_READY' | 'TOO_MANY' | 'UNKNOWN'
+
 export class RaftError extends Error {
-  constructor (readonly code: 'NOT_LEADER' | 'BUSY' | 'TRANSFERRING' | 'CONF_PENDING' | 'BAD_CONF' | 'READ_NOT_READY' | 'TOO_MANY', message: string, readonly leader: NodeId = NONE) {
+  constructor (readonly code: RaftErrorCode, message: string, readonly leader: NodeId = NONE) {
     super(`${code}: ${message}`)
     this.name = 'RaftError'
   }
