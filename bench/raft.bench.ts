@@ -79,7 +79,7 @@ export async function run (args: string[]): Promise<void> {
   console.log(await row('1 in flight (no batching)', false, 1, Math.min(n, 500), size))
   console.log(await row('256 in flight, batching off', false, 256, n, size))
   console.log(await row('256 in flight, batching on', true, 256, n, size))
-  console.log('\nidle groups on 3 hosts (100 ms ticks, heartbeat every tick), measured over 5 s')
+  console.log('\nidle groups on 3 hosts (100 ms ticks, heartbeat every 2 ticks), measured over 5 s')
   console.log(`${'groups'.padStart(6)} ${'CPU % (all)'.padStart(12)} ${'batches/s'.padStart(14)} ${'raft msgs/s'.padStart(16)}`)
   for (const g of [10, 300]) console.log(await idle(g, 5))
 }

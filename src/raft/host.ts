@@ -109,7 +109,7 @@ export class RaftHost {
     this.o = {
       tickMs: 100,
       electionTicks: 10,
-      heartbeatTicks: 1,
+      heartbeatTicks: 2,
       compactAfter: 10_000,
       maxPendingProposals: 10_000,
       maxBatch: 1024,
