@@ -4,9 +4,14 @@
  * what the issue allows: the network (drop, delay, reorder, duplication,
  * symmetric / asymmetric / leader-isolating / flapping partitions) and time
  * (per-host tick skew, disk latency with slow disks, crash and restart that
- * lose whatever was not flushed yet). A key-value register workload runs
- * through propose and ReadIndex; membership steps run in some schedules;
+ * lose whatever was not flushed yet, including power loss of every host at
+ * once). A key-value register workload runs through propose and ReadIndex
+ * (clients talk to any host, so follower reads are forwarded); membership
+ * steps, leadership transfers and batched proposals run in some schedules;
  * nodes compact their logs, so snapshots travel.
+ *
+ * Debug aids: SIM_DEBUG=1 dumps every host and the failing key's history on
+ * a violation; SIM_TRACE=<client.seq> follows one write.
  *
  * A schedule has a chaos phase, then heals (network reliable, every host up)
  * and must make progress — commit a marker entry and have every voter apply
