@@ -167,3 +167,14 @@ t.test('flow control: proposals beyond the uncommitted budget are refused with a
   t.ok(refused instanceof RaftError && refused.code === 'BUSY', 'refused')
   t.match(String(refused), /uncommitted bytes at the leader/)
 })
+
+t.test('a single-voter group elects itself, commits alone and serves reads at once', async (t) => {
+  const h = new Harness([1], [1])
+  t.equal(h.electLeader(), 1)
+  const idx = h.node(1).propose([enc('solo')])
+  h.settle()
+  t.equal(h.node(1).log.committed, idx)
+  h.node(1).readIndex('r')
+  h.settle()
+  t.same(h.nodes.get(1)!.reads, [{ context: 'r', index: idx }])
+})
