@@ -30,6 +30,8 @@ export class LocalNetwork {
   private cut = new Set<string>()
   batches = 0
   messages = 0
+  /** Called as each batch is handed over, before delivery (tests check what the sender had persisted). */
+  observer: ((from: NodeId, to: NodeId, batch: Envelope[]) => void) | undefined
 
   endpoint (id: NodeId): Transport {
     return {
@@ -37,6 +39,7 @@ export class LocalNetwork {
         if (this.cut.has(`${id}>${to}`)) return
         this.batches++
         this.messages += batch.length
+        this.observer?.(id, to, batch)
         const bytes = pack(batch)
         setImmediate(() => {
           const h = this.handlers.get(to)
