@@ -97,6 +97,7 @@ export class RaftHost {
   private dirty = new Set<Group>()
   private ticks = 0
   private readSeq = 0
+  private readonly nonce = randomInt(2 ** 47).toString(36)
   private running = false
   private scheduled = false
   private closed = false
@@ -166,7 +167,8 @@ export class RaftHost {
     let grp: Group
     try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
     if (grp.reads.size >= this.o.maxPendingProposals) return Promise.reject(new RaftError('BUSY', `too many reads pending in group ${g}`))
-    const ctx = `${this.id}.${++this.readSeq}`
+    // The nonce keeps a late answer to a read from before a restart from matching a new read.
+    const ctx = `${this.id}.${this.nonce}.${++this.readSeq}`
     return new Promise<void>((resolve, reject) => {
       try {
         grp.raft.readIndex(ctx)
