@@ -193,8 +193,18 @@ export class RaftHost {
     }
     this.markDirty(grp)
     return new Promise<number>((resolve, reject) => {
-      grp.waiting.set(index, { term: grp.raft.term, deadline: this.ticks + this.o.requestTimeoutTicks, resolve: () => resolve(index), reject })
+      this.wait(grp, index, { term: grp.raft.term, deadline: this.ticks + this.o.requestTimeoutTicks, resolve: () => resolve(index), reject })
     })
+  }
+
+  /**
+   * Registers a proposal at `index`. An older proposal waiting at the same
+   * index was truncated from this log, yet another host may still commit it.
+   */
+  private wait (grp: Group, index: number, w: Waiter): void {
+    const older = grp.waiting.get(index)
+    if (older) older.reject(new RaftError('UNKNOWN', `entry ${index} of group ${grp.id} was overwritten here after a leader change; its outcome is unknown`))
+    grp.waiting.set(index, w)
   }
 
   transferLeadership (g: GroupId, to: NodeId): void {
@@ -293,7 +303,7 @@ export class RaftHost {
         continue
       }
       const first = last - batch.length + 1
-      batch.forEach((q, k) => grp.waiting.set(first + k, { term: grp.raft.term, deadline: q.deadline, resolve: q.resolve, reject: q.reject }))
+      batch.forEach((q, k) => this.wait(grp, first + k, { term: grp.raft.term, deadline: q.deadline, resolve: q.resolve, reject: q.reject }))
     }
   }
 
