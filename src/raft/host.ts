@@ -1,0 +1,433 @@
+/**
+ * The host driver: binds every Raft group a host holds to the host's lmdb
+ * environment (src/store/raft-storage.ts) and to a Transport, and exposes
+ * propose / read / membership change / leadership transfer to the layers
+ * above.
+ *
+ * One cycle serves all groups: it collects every group's Ready, writes them
+ * all — log, hard state, snapshots, and the state machines' changes with
+ * their applied indexes — in ONE lmdb write transaction, waits until that
+ * transaction is flushed, and only then sends the cycle's messages, one
+ * batch per destination host (so heartbeats of many groups to one host are
+ * one transport message). Cycles never overlap; messages and proposals that
+ * arrive during a flush are stepped at once and go out with the next cycle.
+ *
+ * Idle groups cost one tick call per tick and a heartbeat entry in the
+ * per-host batch every heartbeat interval; nothing else.
+ *
+ * Bounds: proposals waiting per group (`maxPendingProposals`), entries per
+ * proposal batch (`maxBatch`), reads waiting per group, and a timeout on
+ * every proposal and read (outcome reported as unknown).
+ */
+import type { RootDatabase } from 'lmdb'
+import { randomInt } from 'node:crypto'
+import { RaftStorage, type GroupId } from '../store/raft-storage.js'
+import { Raft, type RaftFaults } from './raft.js'
+import { seededRng } from './rng.js'
+import type { Envelope, Transport } from './transport.js'
+import { RaftError, type ConfChange, type Config, type Entry, type NodeId, type Ready } from './types.js'
+
+/** A group's replicated state machine. Its methods run inside the host's write transaction and must be synchronous. */
+export interface GroupStateMachine {
+  /** Applies one committed application entry; the return value resolves the proposal. */
+  apply (entry: Entry): unknown
+  /** Replaces the whole state by a snapshot's data. */
+  restore (data: Uint8Array): void
+  /** The state as of the last applied entry, for compaction. */
+  snapshot (): Uint8Array
+}
+
+export interface HostOptions {
+  id: NodeId
+  root: RootDatabase
+  transport: Transport
+  /** Milliseconds per tick when started with start(). */
+  tickMs?: number
+  electionTicks?: number
+  heartbeatTicks?: number
+  /** Compact a group's log once this many entries are applied past its snapshot. */
+  compactAfter?: number
+  maxPendingProposals?: number
+  maxBatch?: number
+  /** Ticks before a proposal or read gives up with an unknown outcome. */
+  requestTimeoutTicks?: number
+  /** Batch proposals that arrive in the same cycle into one append (on by default). */
+  batching?: boolean
+  /** Test-only rule breakers passed to every group's core. */
+  faults?: RaftFaults
+}
+
+interface Waiter {
+  term: number
+  deadline: number
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+}
+
+interface Queued {
+  data: Uint8Array
+  deadline: number
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+}
+
+interface Group {
+  id: GroupId
+  raft: Raft
+  sm: GroupStateMachine
+  queue: Queued[]
+  waiting: Map<number, Waiter>
+  reads: Map<string, { index: number | undefined, deadline: number, resolve: () => void, reject: (e: Error) => void }>
+}
+
+export interface HostStats {
+  cycles: number
+  transactions: number
+  batchesSent: number
+  messagesSent: number
+  droppedUnknownGroup: number
+}
+
+export class RaftHost {
+  readonly id: NodeId
+  readonly storage: RaftStorage
+  readonly stats: HostStats = { cycles: 0, transactions: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
+  private readonly o: Required<Omit<HostOptions, 'faults'>> & { faults: RaftFaults }
+  private groups = new Map<GroupId, Group>()
+  private dirty = new Set<Group>()
+  private ticks = 0
+  private readSeq = 0
+  private readonly nonce = randomInt(2 ** 47).toString(36)
+  private running = false
+  private scheduled = false
+  private closed = false
+  private timer: NodeJS.Timeout | undefined
+  private idleWaiters: Array<() => void> = []
+  /** The first storage failure; the host stops rather than run on with a state it cannot persist. */
+  failure: Error | undefined
+
+  constructor (options: HostOptions) {
+    this.o = {
+      tickMs: 100,
+      electionTicks: 10,
+      heartbeatTicks: 2,
+      compactAfter: 10_000,
+      maxPendingProposals: 10_000,
+      maxBatch: 1024,
+      requestTimeoutTicks: 100,
+      batching: true,
+      faults: {},
+      ...options
+    }
+    this.id = options.id
+    this.storage = new RaftStorage(options.root)
+    options.transport.listen((from, batch) => this.receive(from, batch))
+  }
+
+  /** Creates a new group on this host with its first configuration (all founding members call this). */
+  async createGroup (g: GroupId, config: Config, sm: GroupStateMachine): Promise<void> {
+    await this.o.root.transaction(() => this.storage.bootstrap(g, config))
+    await this.o.root.flushed
+    this.openGroup(g, sm)
+  }
+
+  /** Opens a group that has state on this host (after a restart, or after createGroup). */
+  openGroup (g: GroupId, sm: GroupStateMachine): void {
+    if (this.groups.has(g)) throw new Error(`raft group ${g} is already open on host ${this.id}`)
+    const init = this.storage.load(g)
+    const raft = new Raft({
+      id: this.id,
+      electionTicks: this.o.electionTicks,
+      heartbeatTicks: this.o.heartbeatTicks,
+      preVote: true,
+      checkQuorum: true,
+      rng: seededRng(randomInt(2 ** 31)),
+      faults: this.o.faults
+    }, init)
+    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map() })
+  }
+
+  /** Proposes `data` to group g; resolves with the state machine's result once applied on this host. */
+  propose (g: GroupId, data: Uint8Array): Promise<unknown> {
+    let grp: Group
+    try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
+    if (grp.raft.role !== 'leader') return Promise.reject(this.notLeader(grp))
+    if (grp.queue.length + grp.waiting.size >= this.o.maxPendingProposals) {
+      return Promise.reject(new RaftError('BUSY', `${this.o.maxPendingProposals} proposals pending in group ${g}`))
+    }
+    return new Promise((resolve, reject) => {
+      grp.queue.push({ data, deadline: this.ticks + this.o.requestTimeoutTicks, resolve, reject })
+      if (!this.o.batching) this.flushQueue(grp)
+      this.markDirty(grp)
+    })
+  }
+
+  /** Resolves once this host's state machine of g reflects every write committed before the call (ReadIndex). */
+  read (g: GroupId): Promise<void> {
+    let grp: Group
+    try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
+    if (grp.reads.size >= this.o.maxPendingProposals) return Promise.reject(new RaftError('BUSY', `too many reads pending in group ${g}`))
+    // The nonce keeps a late answer to a read from before a restart from matching a new read.
+    const ctx = `${this.id}.${this.nonce}.${++this.readSeq}`
+    return new Promise<void>((resolve, reject) => {
+      try {
+        grp.raft.readIndex(ctx)
+      } catch (e) {
+        reject(e as Error)
+        return
+      }
+      grp.reads.set(ctx, { index: undefined, deadline: this.ticks + this.o.requestTimeoutTicks, resolve, reject })
+      this.markDirty(grp)
+    })
+  }
+
+  /** Proposes one membership step; resolves with its log index once applied here. */
+  changeMembership (g: GroupId, cc: ConfChange): Promise<number> {
+    let grp: Group
+    let index: number
+    try {
+      grp = this.group(g)
+      index = grp.raft.proposeConfChange(cc)
+    } catch (e) {
+      return Promise.reject(e as Error)
+    }
+    this.markDirty(grp)
+    return new Promise<number>((resolve, reject) => {
+      this.wait(grp, index, { term: grp.raft.term, deadline: this.ticks + this.o.requestTimeoutTicks, resolve: () => resolve(index), reject })
+    })
+  }
+
+  /**
+   * Registers a proposal at `index`. An older proposal waiting at the same
+   * index was truncated from this log, yet another host may still commit it.
+   */
+  private wait (grp: Group, index: number, w: Waiter): void {
+    const older = grp.waiting.get(index)
+    if (older) older.reject(new RaftError('UNKNOWN', `entry ${index} of group ${grp.id} was overwritten here after a leader change; its outcome is unknown`))
+    grp.waiting.set(index, w)
+  }
+
+  transferLeadership (g: GroupId, to: NodeId): void {
+    const grp = this.group(g)
+    grp.raft.transferLeadership(to)
+    this.markDirty(grp)
+  }
+
+  status (g: GroupId): { role: string, term: number, lead: NodeId, commit: number, applied: number, config: Config } {
+    const r = this.group(g).raft
+    return { role: r.role, term: r.term, lead: r.lead, commit: r.log.committed, applied: r.log.applied, config: r.config() }
+  }
+
+  groupIds (): GroupId[] { return [...this.groups.keys()] }
+
+  start (): void {
+    if (this.timer) return
+    this.timer = setInterval(() => this.tick(), this.o.tickMs)
+  }
+
+  /** Advances every group's logical clock by one tick. */
+  tick (): void {
+    if (this.closed) return
+    this.ticks++
+    for (const grp of this.groups.values()) {
+      grp.raft.tick()
+      this.expire(grp)
+      if (grp.raft.hasReady() || grp.queue.length > 0) this.markDirty(grp)
+    }
+  }
+
+  /** Resolves when no cycle is running or pending (tests, shutdown). */
+  idle (): Promise<void> {
+    if (!this.running && !this.scheduled) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  async close (): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    await this.idle()
+    this.closed = true
+    this.o.transport.close()
+    for (const grp of this.groups.values()) this.failAll(grp, `host ${this.id} is shutting down`)
+  }
+
+  // ---- internals ----------------------------------------------------------------
+
+  private group (g: GroupId): Group {
+    const grp = this.groups.get(g)
+    if (!grp) throw new Error(`raft group ${g} is not open on host ${this.id}`)
+    if (this.failure) throw new Error(`host ${this.id} stopped after a storage failure: ${this.failure.message}`)
+    return grp
+  }
+
+  private notLeader (grp: Group): RaftError {
+    const l = grp.raft.lead
+    return new RaftError('NOT_LEADER', l ? `host ${l} leads group ${grp.id}` : `group ${grp.id} has no leader right now`, l)
+  }
+
+  private receive (_from: NodeId, batch: Envelope[]): void {
+    if (this.closed || this.failure) return
+    for (const env of batch) {
+      const grp = this.groups.get(env.group)
+      if (!grp) {
+        this.stats.droppedUnknownGroup++
+        continue
+      }
+      grp.raft.step(env.msg)
+      this.markDirty(grp)
+    }
+  }
+
+  private markDirty (grp: Group): void {
+    this.dirty.add(grp)
+    if (!this.scheduled && !this.running && !this.closed) {
+      this.scheduled = true
+      setImmediate(() => { void this.cycle() })
+    }
+  }
+
+  /** Hands queued proposals to the core as one batch (bounded by maxBatch). */
+  private flushQueue (grp: Group): void {
+    while (grp.queue.length > 0) {
+      const batch = grp.queue.splice(0, this.o.maxBatch)
+      if (grp.raft.role !== 'leader') {
+        const err = this.notLeader(grp)
+        for (const q of batch) q.reject(err)
+        continue
+      }
+      let last: number
+      try {
+        last = grp.raft.propose(batch.map((q) => q.data))
+      } catch (e) {
+        for (const q of batch) q.reject(e as Error)
+        continue
+      }
+      const first = last - batch.length + 1
+      batch.forEach((q, k) => this.wait(grp, first + k, { term: grp.raft.term, deadline: q.deadline, resolve: q.resolve, reject: q.reject }))
+    }
+  }
+
+  private async cycle (): Promise<void> {
+    this.scheduled = false
+    if (this.running || this.closed) return
+    this.running = true
+    try {
+      const work: Array<[Group, Ready]> = []
+      for (const grp of this.dirty) {
+        this.flushQueue(grp)
+        if (grp.raft.hasReady()) work.push([grp, grp.raft.ready()])
+      }
+      this.dirty.clear()
+      if (work.length === 0) return
+      this.stats.cycles++
+      const results: Array<[Group, Entry, unknown]> = []
+      // One transaction for every group: log, hard state, snapshots, state machines and applied indexes.
+      await this.o.root.transaction(() => {
+        for (const [grp, rd] of work) {
+          this.storage.writeReady(grp.id, rd)
+          if (rd.snapshot) grp.sm.restore(rd.snapshot.data)
+          for (const e of rd.committed) results.push([grp, e, e.kind === 'normal' ? grp.sm.apply(e) : undefined])
+          const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1].index : rd.snapshot?.meta.index
+          if (applied !== undefined) this.storage.setApplied(grp.id, applied)
+        }
+      })
+      await this.o.root.flushed
+      this.stats.transactions++
+      // Nothing that depends on this cycle's writes left before the flush; now send, one batch per host.
+      const byHost = new Map<NodeId, Envelope[]>()
+      for (const [grp, rd] of work) {
+        for (const m of rd.messages) {
+          let b = byHost.get(m.to)
+          if (!b) byHost.set(m.to, b = [])
+          b.push({ group: grp.id, msg: m })
+        }
+      }
+      for (const [to, batch] of byHost) {
+        this.stats.batchesSent++
+        this.stats.messagesSent += batch.length
+        this.o.transport.send(to, batch)
+      }
+      for (const [grp, e, result] of results) this.settle(grp, e, result)
+      for (const [grp, rd] of work) {
+        if (rd.snapshot) this.settleSkipped(grp, rd.snapshot.meta.index)
+        for (const rs of rd.readStates) {
+          const r = grp.reads.get(rs.context)
+          if (r) r.index = rs.index
+        }
+        this.serveReads(grp)
+        grp.raft.advance()
+        const raft = grp.raft
+        if (raft.log.applied - raft.log.snapIndex >= this.o.compactAfter) raft.compact(raft.log.applied, grp.sm.snapshot())
+        if (raft.hasReady()) this.dirty.add(grp)
+      }
+    } catch (e) {
+      this.failure = e as Error
+      for (const grp of this.groups.values()) this.failAll(grp, `host ${this.id} stopped after a storage failure: ${(e as Error).message}`)
+      if (this.timer) clearInterval(this.timer)
+      this.timer = undefined
+    } finally {
+      this.running = false
+      if (this.dirty.size > 0 && !this.closed && !this.failure) {
+        this.scheduled = true
+        setImmediate(() => { void this.cycle() })
+      } else {
+        for (const w of this.idleWaiters.splice(0)) w()
+      }
+    }
+  }
+
+  private settle (grp: Group, e: Entry, result: unknown): void {
+    const w = grp.waiting.get(e.index)
+    if (!w) return
+    grp.waiting.delete(e.index)
+    if (e.term === w.term) w.resolve(result)
+    else w.reject(new RaftError('NOT_LEADER', `entry ${e.index} of group ${grp.id} was replaced after a leader change; it was not applied`, grp.raft.lead))
+  }
+
+  /** A snapshot jumped over waiting proposals: whether they made it is unknown here. */
+  private settleSkipped (grp: Group, upTo: number): void {
+    for (const [i, w] of grp.waiting) {
+      if (i <= upTo) {
+        grp.waiting.delete(i)
+        w.reject(new RaftError('UNKNOWN', `outcome of entry ${i} in group ${grp.id} is unknown (a snapshot replaced the log)`))
+      }
+    }
+  }
+
+  private serveReads (grp: Group): void {
+    for (const [ctx, r] of grp.reads) {
+      if (r.index !== undefined && grp.raft.log.applied >= r.index) {
+        grp.reads.delete(ctx)
+        r.resolve()
+      }
+    }
+  }
+
+  private expire (grp: Group): void {
+    for (const [i, w] of grp.waiting) {
+      if (w.deadline <= this.ticks) {
+        grp.waiting.delete(i)
+        w.reject(new RaftError('UNKNOWN', `proposal at index ${i} in group ${grp.id} timed out; its outcome is unknown`))
+      }
+    }
+    for (const [ctx, r] of grp.reads) {
+      if (r.deadline <= this.ticks) {
+        grp.reads.delete(ctx)
+        r.reject(new RaftError('BUSY', `read in group ${grp.id} timed out`))
+      }
+    }
+    if (grp.queue.length > 0 && grp.raft.role !== 'leader') {
+      const err = this.notLeader(grp)
+      for (const q of grp.queue.splice(0)) q.reject(err)
+    }
+  }
+
+  /** Fails every request of a group: queued ones never reached the log; appended ones may still commit. */
+  private failAll (grp: Group, why: string): void {
+    for (const q of grp.queue.splice(0)) q.reject(new RaftError('BUSY', `${why}; the proposal was not made`))
+    for (const w of grp.waiting.values()) w.reject(new RaftError('UNKNOWN', `${why}; the outcome of the proposal is unknown`))
+    grp.waiting.clear()
+    for (const r of grp.reads.values()) r.reject(new RaftError('BUSY', `${why}; the read was abandoned`))
+    grp.reads.clear()
+  }
+}

@@ -1,0 +1,761 @@
+/**
+ * One member of one Raft group as a pure state machine (the shape of etcd's
+ * raft): `tick()`, `step(message)`, `propose()`, `readIndex()`,
+ * `transferLeadership()`, `proposeConfChange()` and `compact()` go in;
+ * `ready()` hands out what to persist, send and apply; `advance()` closes
+ * the batch. No timers, clocks, I/O or ambient randomness: the only random
+ * source is the injected seeded `rng`.
+ *
+ * Promises (checked by test/sim):
+ * - at most one leader per term; a vote is given once per term and is part
+ *   of the hard state the driver persists before sending the reply;
+ * - an entry is committed only by a quorum of the current configuration and
+ *   only when it belongs to the leader's term (earlier ones follow);
+ * - pre-vote: a node that cannot reach a quorum never raises its term;
+ *   check-quorum: a leader that has not heard from a quorum for an election
+ *   timeout steps down, and followers that hear from a leader ignore votes;
+ * - membership takes effect on append, one step at a time, and only once the
+ *   leader has committed an entry of its own term;
+ * - ReadIndex: a read point is released only after a quorum confirmed the
+ *   leadership in the current term, and only once the leader has committed
+ *   an entry of its term.
+ * Bounds: inflight appends per follower, bytes per append, uncommitted bytes
+ * at the leader, entries per proposal and pending read requests.
+ */
+import { checkChange, cloneConfig, isMember, isVoter, members, quorum } from './config.js'
+import { RaftLog } from './log.js'
+import { Progress } from './progress.js'
+import type { Rng } from './rng.js'
+import {
+  entrySize, NONE, RaftError,
+  type ConfChange, type Entry, type HardState, type Message, type NodeId, type ReadState,
+  type Ready, type Role, type Snapshot, type SnapshotMeta
+} from './types.js'
+
+/** Test-only switches that each break one rule; the simulator must catch every one. */
+export interface RaftFaults {
+  /** Skip the once-per-term rule: grant a vote to every candidate whose log is up to date. */
+  doubleVote?: boolean
+  /** Skip the term step on votes: grant an up-to-date candidate of a newer term without adopting that term, so the vote is not bound to it. */
+  voteIgnoringTerm?: boolean
+  /** Hand entries to the state machine before they are committed. */
+  applyUncommitted?: boolean
+  /** Campaign without the pre-vote round even when preVote is on. */
+  skipPreVote?: boolean
+}
+
+export interface RaftOptions {
+  id: NodeId
+  /** Ticks without a leader before campaigning (randomized in [n, 2n)). */
+  electionTicks: number
+  heartbeatTicks: number
+  preVote: boolean
+  checkQuorum: boolean
+  rng: Rng
+  /** Appends in flight per follower in replicate state. */
+  maxInflight?: number
+  /** Bytes of entries per append message (at least one entry is sent). */
+  maxMsgBytes?: number
+  /** Bytes of entries the leader holds uncommitted before refusing proposals. */
+  maxUncommittedBytes?: number
+  /** Read requests waiting for confirmation at the leader. */
+  maxPendingReads?: number
+  /** A learner is promoted only if it lags the leader's commit by at most this many entries. */
+  promoteLag?: number
+  faults?: RaftFaults
+}
+
+/** What the driver recovered from disk. */
+export interface RaftInit {
+  hardState: HardState
+  /** The last snapshot; at bootstrap a snapshot at index 0 holding the initial configuration. */
+  snapshot: Snapshot
+  entries: Entry[]
+  /** The state machine's applied index (>= snapshot index). */
+  applied: number
+}
+
+interface PendingRead {
+  seq: number
+  context: string
+  index: number
+  from: NodeId
+  acks: Set<NodeId>
+}
+
+export class Raft {
+  readonly id: NodeId
+  term = 0
+  vote: NodeId = NONE
+  lead: NodeId = NONE
+  role: Role = 'follower'
+  readonly log: RaftLog
+  /** Why this node last became a candidate; the simulator's disruption checker reads it. */
+  lastCampaign: 'election' | 'transfer' | 'none' = 'none'
+
+  private readonly opts: Required<Omit<RaftOptions, 'faults'>> & { faults: RaftFaults }
+  private progress = new Map<NodeId, Progress>()
+  private votes = new Map<NodeId, boolean>()
+  private electionElapsed = 0
+  private heartbeatElapsed = 0
+  private randomizedTimeout = 0
+  private transferee: NodeId = NONE
+  private transferElapsed = 0
+  private uncommittedBytes = 0
+  private reads: PendingRead[] = []
+  private readSeq = 0
+  private snapshot: Snapshot
+
+  private msgs: Message[] = []
+  private readStates: ReadState[] = []
+  private pendingInstall: Snapshot | undefined
+  private pendingCompacted: Snapshot | undefined
+  private prevHard: HardState
+
+  constructor (options: RaftOptions, init: RaftInit) {
+    this.opts = {
+      maxInflight: 64,
+      maxMsgBytes: 1 << 20,
+      maxUncommittedBytes: 64 << 20,
+      maxPendingReads: 4096,
+      promoteLag: 0,
+      faults: {},
+      ...options
+    }
+    this.id = options.id
+    this.snapshot = init.snapshot
+    this.log = new RaftLog(init.snapshot.meta, init.entries, init.hardState.commit, init.applied)
+    this.term = init.hardState.term
+    this.vote = init.hardState.vote
+    this.prevHard = this.hardState()
+    this.resetRandomizedTimeout()
+  }
+
+  // ---- inputs ---------------------------------------------------------------
+
+  tick (): void {
+    if (this.role === 'leader') this.tickLeader()
+    else this.tickElection()
+  }
+
+  /** Proposes application entries; all or none are appended. Returns the last index. */
+  propose (datas: Uint8Array[]): number {
+    this.mustLead()
+    if (this.transferee !== NONE) throw new RaftError('TRANSFERRING', `leadership is moving to ${this.transferee}`, this.lead)
+    if (datas.length > 10000) throw new RaftError('TOO_MANY', `${datas.length} entries in one proposal (max 10000)`)
+    const es: Entry[] = datas.map((data) => ({ index: 0, term: 0, kind: 'normal' as const, data }))
+    this.appendAsLeader(es)
+    return this.log.lastIndex()
+  }
+
+  proposeConfChange (cc: ConfChange): number {
+    this.mustLead()
+    if (this.transferee !== NONE) throw new RaftError('TRANSFERRING', `leadership is moving to ${this.transferee}`, this.lead)
+    if (this.log.configIndex() > this.log.committed) throw new RaftError('CONF_PENDING', 'a membership change is still uncommitted')
+    if (this.log.term(this.log.committed) !== this.term) throw new RaftError('CONF_PENDING', 'the leader has not committed an entry of its term yet')
+    const bad = checkChange(this.log.config(), cc)
+    if (bad) throw new RaftError('BAD_CONF', bad)
+    if (cc.type === 'promote') {
+      const pr = this.progress.get(cc.node)
+      if (!pr || pr.match + this.opts.promoteLag < this.log.committed) {
+        throw new RaftError('BUSY', `learner ${cc.node} has not caught up (match ${pr?.match ?? 0}, commit ${this.log.committed})`)
+      }
+    }
+    this.appendAsLeader([{ index: 0, term: 0, kind: 'conf', conf: cc }])
+    return this.log.lastIndex()
+  }
+
+  /**
+   * Asks for a linearizable read point. The answer arrives as a ReadState in
+   * a later Ready (on this node, also when it is a follower).
+   */
+  readIndex (context: string): void {
+    if (this.role === 'leader') {
+      this.leaderRead(context, this.id)
+      return
+    }
+    if (this.lead === NONE) throw new RaftError('NOT_LEADER', 'no leader known')
+    this.send({ type: 'readIndex', to: this.lead, term: this.term, context })
+  }
+
+  transferLeadership (to: NodeId): void {
+    this.mustLead()
+    if (to === this.id) return
+    if (!isVoter(this.log.config(), to)) throw new RaftError('BAD_CONF', `node ${to} is not a voter`)
+    this.transferee = to
+    this.transferElapsed = 0
+    const pr = this.progress.get(to)!
+    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to, term: this.term })
+    else this.sendAppend(to, true)
+  }
+
+  /**
+   * Records a snapshot of the state machine at `index` (<= applied) and drops
+   * the log up to it. The driver persists it from the next Ready.
+   */
+  compact (index: number, data: Uint8Array): void {
+    const meta = this.log.compact(index)
+    this.snapshot = { meta, data }
+    this.pendingCompacted = this.snapshot
+  }
+
+  step (m: Message): void {
+    if (m.term > this.term) {
+      if (m.type === 'vote' || m.type === 'preVote') {
+        const inLease = this.opts.checkQuorum && this.lead !== NONE && this.electionElapsed < this.opts.electionTicks
+        if (inLease && !m.transfer) return
+      }
+      if (m.type === 'vote' && this.opts.faults.voteIgnoringTerm === true) {
+        if (this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0)) this.send({ type: 'voteResp', to: m.from, term: m.term })
+        return
+      }
+      if (m.type === 'preVote') {
+        // Never raise our term for a pre-vote.
+      } else if (m.type === 'preVoteResp' && !m.reject) {
+        // A grant carries the term we would campaign in.
+      } else {
+        const lead = (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') ? m.from : NONE
+        this.becomeFollower(m.term, lead)
+      }
+    } else if (m.term < this.term) {
+      if ((this.opts.checkQuorum || this.opts.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
+        // Tell a stale leader about the newer term so it steps down.
+        this.send({ type: 'appResp', to: m.from, term: this.term })
+      } else if (m.type === 'preVote') {
+        this.send({ type: 'preVoteResp', to: m.from, term: this.term, reject: true })
+      }
+      return
+    }
+
+    switch (m.type) {
+      case 'preVote':
+      case 'vote': {
+        const canVote = this.vote === m.from || (this.opts.faults.doubleVote === true && m.type === 'vote') ||
+          (this.vote === NONE && this.lead === NONE) ||
+          (m.type === 'preVote' && m.term > this.term)
+        const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp'
+        if (canVote && this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0)) {
+          this.send({ type: respType, to: m.from, term: m.term })
+          if (m.type === 'vote') {
+            this.electionElapsed = 0
+            this.vote = m.from
+          }
+        } else {
+          this.send({ type: respType, to: m.from, term: this.term, reject: true })
+        }
+        return
+      }
+      default:
+        break
+    }
+
+    switch (this.role) {
+      case 'leader': this.stepLeader(m); break
+      case 'candidate':
+      case 'preCandidate': this.stepCandidate(m); break
+      case 'follower': this.stepFollower(m); break
+    }
+  }
+
+  // ---- outputs --------------------------------------------------------------
+
+  hardState (): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed }
+  }
+
+  hasReady (): boolean {
+    const hs = this.hardState()
+    return this.msgs.length > 0 || this.readStates.length > 0 ||
+      this.pendingInstall !== undefined || this.pendingCompacted !== undefined ||
+      this.log.unstableFrom <= this.log.lastIndex() ||
+      this.applyLimit() > this.log.applied ||
+      hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit
+  }
+
+  ready (): Ready {
+    const hs = this.hardState()
+    const rd: Ready = {
+      entries: this.log.takeUnstable(),
+      messages: this.msgs,
+      committed: [],
+      readStates: this.readStates
+    }
+    if (hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit) {
+      rd.hardState = hs
+      this.prevHard = hs
+    }
+    if (this.pendingInstall) rd.snapshot = this.pendingInstall
+    if (this.pendingCompacted && !this.pendingInstall) rd.compacted = this.pendingCompacted
+    this.pendingInstall = undefined
+    this.pendingCompacted = undefined
+    const limit = this.applyLimit()
+    if (limit > this.log.applied) {
+      rd.committed = this.log.slice(this.log.applied + 1, limit)
+      this.log.applied = limit
+    }
+    this.msgs = []
+    this.readStates = []
+    return rd
+  }
+
+  /** The driver finished a Ready. Kept for the etcd-shaped contract; all bookkeeping happens in ready(). */
+  advance (): void {}
+
+  private applyLimit (): number {
+    return this.opts.faults.applyUncommitted ? this.log.lastIndex() : this.log.committed
+  }
+
+  /** The latest snapshot (for drivers that serve it and for tests). */
+  currentSnapshot (): Snapshot { return this.snapshot }
+
+  config () { return cloneConfig(this.log.config()) }
+
+  // ---- roles ----------------------------------------------------------------
+
+  private reset (term: number): void {
+    if (term !== this.term) {
+      this.term = term
+      this.vote = NONE
+    }
+    this.lead = NONE
+    this.electionElapsed = 0
+    this.heartbeatElapsed = 0
+    this.resetRandomizedTimeout()
+    this.transferee = NONE
+    this.votes.clear()
+    this.reads = []
+    this.uncommittedBytes = 0
+    this.progress.clear()
+  }
+
+  private becomeFollower (term: number, lead: NodeId): void {
+    this.reset(term)
+    this.lead = lead
+    this.role = 'follower'
+  }
+
+  private becomePreCandidate (): void {
+    // Keeps term and vote: a pre-vote changes nothing durable.
+    this.votes.clear()
+    this.lead = NONE
+    this.resetRandomizedTimeout()
+    this.role = 'preCandidate'
+  }
+
+  private becomeCandidate (): void {
+    this.reset(this.term + 1)
+    this.vote = this.id
+    this.role = 'candidate'
+  }
+
+  private becomeLeader (): void {
+    this.reset(this.term)
+    this.lead = this.id
+    this.role = 'leader'
+    const last = this.log.lastIndex()
+    for (const id of members(this.log.config())) this.progress.set(id, new Progress(last + 1, this.opts.maxInflight))
+    if (!this.progress.has(this.id)) this.progress.set(this.id, new Progress(last + 1, this.opts.maxInflight))
+    const self = this.progress.get(this.id)!
+    self.match = last
+    self.becomeReplicate()
+    // An entry of the new term lets earlier entries commit and opens reads and membership changes.
+    this.appendAsLeader([{ index: 0, term: 0, kind: 'noop' }], true)
+  }
+
+  private promotable (): boolean {
+    return isVoter(this.log.config(), this.id)
+  }
+
+  private campaign (reason: 'election' | 'transfer'): void {
+    if (!this.promotable()) return
+    if (reason === 'election' && this.opts.preVote && !this.opts.faults.skipPreVote) {
+      this.becomePreCandidate()
+      this.requestVotes('preVote', this.term + 1, false)
+    } else {
+      this.becomeCandidate()
+      this.lastCampaign = reason
+      this.requestVotes('vote', this.term, reason === 'transfer')
+    }
+  }
+
+  private requestVotes (type: 'preVote' | 'vote', term: number, transfer: boolean): void {
+    this.votes.set(this.id, true)
+    if (this.tally() === 'won') {
+      this.winVote()
+      return
+    }
+    for (const id of this.log.config().voters) {
+      if (id === this.id) continue
+      const m: Message = { type, from: this.id, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() }
+      if (transfer) m.transfer = true
+      this.send(m)
+    }
+  }
+
+  private tally (): 'won' | 'lost' | 'pending' {
+    const c = this.log.config()
+    let yes = 0
+    let no = 0
+    for (const id of c.voters) {
+      const v = this.votes.get(id)
+      if (v === true) yes++
+      else if (v === false) no++
+    }
+    const q = quorum(c)
+    if (yes >= q) return 'won'
+    if (no > c.voters.length - q) return 'lost'
+    return 'pending'
+  }
+
+  private winVote (): void {
+    if (this.role === 'preCandidate') {
+      this.becomeCandidate()
+      this.lastCampaign = 'election'
+      this.requestVotes('vote', this.term, false)
+    } else {
+      this.becomeLeader()
+    }
+  }
+
+  // ---- ticks ----------------------------------------------------------------
+
+  private resetRandomizedTimeout (): void {
+    this.randomizedTimeout = this.opts.electionTicks + this.opts.rng.int(this.opts.electionTicks)
+  }
+
+  private tickElection (): void {
+    this.electionElapsed++
+    if (this.promotable() && this.electionElapsed >= this.randomizedTimeout) {
+      this.electionElapsed = 0
+      this.campaign('election')
+    }
+  }
+
+  private tickLeader (): void {
+    this.heartbeatElapsed++
+    this.electionElapsed++
+    if (this.transferee !== NONE && ++this.transferElapsed >= this.opts.electionTicks) this.transferee = NONE
+    if (this.electionElapsed >= this.opts.electionTicks) {
+      this.electionElapsed = 0
+      if (this.opts.checkQuorum) {
+        const c = this.log.config()
+        let active = 0
+        for (const id of c.voters) {
+          const pr = this.progress.get(id)
+          if (id === this.id || pr?.recentActive) active++
+          if (pr) pr.recentActive = false
+        }
+        if (active < quorum(c)) {
+          this.becomeFollower(this.term, NONE)
+          return
+        }
+      }
+    }
+    if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
+      this.heartbeatElapsed = 0
+      this.broadcastHeartbeat()
+    }
+  }
+
+  // ---- leader ---------------------------------------------------------------
+
+  private mustLead (): void {
+    if (this.role !== 'leader') throw new RaftError('NOT_LEADER', this.lead !== NONE ? `node ${this.lead} leads` : 'no leader known', this.lead)
+  }
+
+  private appendAsLeader (es: Entry[], force = false): void {
+    let bytes = 0
+    for (const e of es) bytes += entrySize(e)
+    if (!force && this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > this.opts.maxUncommittedBytes) {
+      throw new RaftError('BUSY', `${this.uncommittedBytes} uncommitted bytes at the leader (max ${this.opts.maxUncommittedBytes})`)
+    }
+    this.uncommittedBytes += bytes
+    let i = this.log.lastIndex()
+    for (const e of es) {
+      e.index = ++i
+      e.term = this.term
+    }
+    const before = this.log.config()
+    this.log.append(es)
+    if (this.log.config() !== before) this.onConfigChanged()
+    const self = this.progress.get(this.id)
+    if (self) self.maybeUpdate(this.log.lastIndex())
+    this.maybeCommit()
+    this.broadcastAppend()
+  }
+
+  private onConfigChanged (): void {
+    if (this.role !== 'leader') return
+    const c = this.log.config()
+    const last = this.log.lastIndex()
+    for (const id of members(c)) {
+      if (!this.progress.has(id)) this.progress.set(id, new Progress(last + 1, this.opts.maxInflight))
+    }
+    for (const id of [...this.progress.keys()]) {
+      if (id !== this.id && !isMember(c, id)) this.progress.delete(id)
+    }
+    if (this.transferee !== NONE && !isVoter(c, this.transferee)) this.transferee = NONE
+  }
+
+  private maybeCommit (): boolean {
+    const c = this.log.config()
+    const matches = c.voters.map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a)
+    const n = matches[quorum(c) - 1] ?? 0
+    if (n > this.log.committed && this.log.term(n) === this.term) {
+      for (let i = this.log.committed + 1; i <= n; i++) {
+        const e = this.log.entry(i)
+        if (e) this.uncommittedBytes -= entrySize(e)
+      }
+      if (this.uncommittedBytes < 0) this.uncommittedBytes = 0
+      this.log.commitTo(n)
+      this.onCommitAdvanced()
+      return true
+    }
+    return false
+  }
+
+  private onCommitAdvanced (): void {
+    // A leader removed from the configuration leads until the removal commits, then steps down.
+    if (this.role === 'leader' && !isVoter(this.log.config(), this.id) && this.log.configIndex() <= this.log.committed) {
+      this.broadcastAppend()
+      this.becomeFollower(this.term, NONE)
+      return
+    }
+    this.releaseReads()
+  }
+
+  private broadcastAppend (): void {
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true)
+  }
+
+  private broadcastHeartbeat (): void {
+    const readSeq = this.reads.length > 0 ? this.reads[this.reads.length - 1].seq : undefined
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue
+      const m: Message = { type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed) }
+      if (readSeq !== undefined) m.readSeq = readSeq
+      this.send(m)
+    }
+  }
+
+  /** Sends what `to` needs next; returns true if it sent entries (so the caller may send more). */
+  private sendAppend (to: NodeId, allowEmpty: boolean): boolean {
+    const pr = this.progress.get(to)
+    if (!pr || pr.isPaused()) return false
+    const prevIndex = pr.next - 1
+    const prevTerm = this.log.term(prevIndex)
+    if (prevTerm === undefined || pr.next < this.log.firstIndex()) {
+      const snap = this.snapshot
+      pr.becomeSnapshot(snap.meta.index)
+      this.send({ type: 'snap', to, term: this.term, snapshot: snap })
+      return false
+    }
+    const entries = this.log.slice(pr.next, this.log.lastIndex(), this.opts.maxMsgBytes, entrySize)
+    if (entries.length === 0 && !allowEmpty) return false
+    this.send({ type: 'app', to, term: this.term, index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed })
+    pr.sentAppend(prevIndex + entries.length, entries.length)
+    return entries.length > 0
+  }
+
+  private stepLeader (m: Message): void {
+    if (m.type === 'readIndex') {
+      try {
+        this.leaderRead(m.context ?? '', m.from)
+      } catch {
+        // The follower's client times out and retries; nothing to answer.
+      }
+      return
+    }
+    const pr = this.progress.get(m.from)
+    if (!pr) return
+    switch (m.type) {
+      case 'appResp': {
+        pr.recentActive = true
+        const index = m.index ?? 0
+        if (m.reject) {
+          if (pr.maybeDecrTo(index, m.rejectHint ?? 0)) {
+            if (pr.state === 'replicate') pr.becomeProbe()
+            this.sendAppend(m.from, true)
+          }
+          return
+        }
+        const wasPaused = pr.isPaused()
+        if (!pr.maybeUpdate(index)) {
+          if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe()
+          return
+        }
+        if (pr.state === 'probe') pr.becomeReplicate()
+        else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+          pr.becomeProbe()
+          pr.becomeReplicate()
+        } else if (pr.state === 'replicate') pr.freeUpTo(index)
+        if (this.maybeCommit()) {
+          if (this.role !== 'leader') return
+          this.broadcastAppend()
+        } else if (wasPaused) {
+          this.sendAppend(m.from, true)
+        }
+        // Stream more while the window allows; bounded by maxInflight.
+        for (let n = 0; n < this.opts.maxInflight && this.sendAppend(m.from, false); n++) { /* keep sending */ }
+        if (m.from === this.transferee && pr.match === this.log.lastIndex()) {
+          this.send({ type: 'timeoutNow', to: m.from, term: this.term })
+        }
+        return
+      }
+      case 'heartbeatResp': {
+        pr.recentActive = true
+        pr.probeSent = false
+        // A lost append would otherwise hold its window slot forever: free one per heartbeat.
+        if (pr.state === 'replicate' && pr.inflightFull()) pr.freeFirst()
+        if (pr.state === 'snapshot' && ++pr.snapshotWait >= 2 * this.opts.electionTicks / Math.max(1, this.opts.heartbeatTicks)) {
+          pr.becomeProbe()
+        }
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true)
+        if (m.readSeq !== undefined) this.ackReads(m.from, m.readSeq)
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  private leaderRead (context: string, from: NodeId): void {
+    if (this.log.term(this.log.committed) !== this.term) {
+      throw new RaftError('READ_NOT_READY', 'the leader has not committed an entry of its term yet', this.id)
+    }
+    if (this.reads.length >= this.opts.maxPendingReads) throw new RaftError('BUSY', `${this.reads.length} reads pending`, this.id)
+    const r: PendingRead = { seq: ++this.readSeq, context, index: this.log.committed, from, acks: new Set([this.id]) }
+    this.reads.push(r)
+    if (!isVoter(this.log.config(), this.id)) r.acks.delete(this.id)
+    this.releaseReads()
+    if (this.reads.length > 0) this.broadcastHeartbeat()
+  }
+
+  private ackReads (from: NodeId, seq: number): void {
+    if (!isVoter(this.log.config(), from)) return
+    for (const r of this.reads) if (r.seq <= seq) r.acks.add(from)
+    this.releaseReads()
+  }
+
+  private releaseReads (): void {
+    const c = this.log.config()
+    const q = quorum(c)
+    let n = 0
+    while (n < this.reads.length) {
+      const r = this.reads[n]
+      let acks = 0
+      for (const id of r.acks) if (isVoter(c, id)) acks++
+      if (acks < q) break
+      n++
+    }
+    if (n === 0) return
+    for (const r of this.reads.splice(0, n)) {
+      if (r.from === this.id) this.readStates.push({ context: r.context, index: r.index })
+      else this.send({ type: 'readIndexResp', to: r.from, term: this.term, index: r.index, context: r.context })
+    }
+  }
+
+  // ---- candidate and follower -------------------------------------------------
+
+  private stepCandidate (m: Message): void {
+    const want = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp'
+    switch (m.type) {
+      case 'app':
+      case 'heartbeat':
+      case 'snap':
+        this.becomeFollower(m.term, m.from)
+        this.stepFollower(m)
+        return
+      case 'preVoteResp':
+      case 'voteResp': {
+        if (m.type !== want) return
+        if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject)
+        const r = this.tally()
+        if (r === 'won') this.winVote()
+        else if (r === 'lost') this.becomeFollower(this.term, NONE)
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  private stepFollower (m: Message): void {
+    switch (m.type) {
+      case 'app':
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.handleAppend(m)
+        return
+      case 'heartbeat':
+        this.electionElapsed = 0
+        this.lead = m.from
+        if ((m.commit ?? 0) > this.log.committed) this.log.commitTo(Math.min(m.commit!, this.log.lastIndex()))
+        {
+          const r: Message = { type: 'heartbeatResp', from: this.id, to: m.from, term: this.term }
+          if (m.readSeq !== undefined) r.readSeq = m.readSeq
+          this.send(r)
+        }
+        return
+      case 'snap':
+        this.electionElapsed = 0
+        this.lead = m.from
+        this.handleSnapshot(m)
+        return
+      case 'timeoutNow':
+        this.campaign('transfer')
+        return
+      case 'readIndexResp':
+        this.readStates.push({ context: m.context ?? '', index: m.index ?? 0 })
+        return
+      default:
+        return
+    }
+  }
+
+  private handleAppend (m: Message): void {
+    const prev = m.index ?? 0
+    if (prev < this.log.committed) {
+      this.send({ type: 'appResp', to: m.from, term: this.term, index: this.log.committed })
+      return
+    }
+    if (this.log.matchTerm(prev, m.logTerm ?? 0)) {
+      const es = m.entries ?? []
+      const lastNew = this.log.appendAfter(prev, es)
+      this.log.commitTo(Math.min(m.commit ?? 0, lastNew))
+      this.send({ type: 'appResp', to: m.from, term: this.term, index: lastNew })
+      return
+    }
+    // Hint: the highest index at or below `prev` whose term is <= the leader's term there.
+    let hint = Math.min(prev, this.log.lastIndex())
+    const lt = m.logTerm ?? 0
+    while (hint > this.log.committed && (this.log.term(hint) ?? 0) > lt) hint--
+    this.send({ type: 'appResp', to: m.from, term: this.term, index: prev, reject: true, rejectHint: hint })
+  }
+
+  private handleSnapshot (m: Message): void {
+    const s = m.snapshot!
+    const meta: SnapshotMeta = s.meta
+    if (meta.index <= this.log.committed) {
+      this.send({ type: 'appResp', to: m.from, term: this.term, index: this.log.committed })
+      return
+    }
+    if (this.log.matchTerm(meta.index, meta.term)) {
+      // We hold the snapshot's last entry: keep our log, just learn the commit.
+      this.log.commitTo(meta.index)
+      this.send({ type: 'appResp', to: m.from, term: this.term, index: meta.index })
+      return
+    }
+    this.log.restore(meta)
+    this.snapshot = s
+    this.pendingInstall = s
+    this.pendingCompacted = undefined
+    this.send({ type: 'appResp', to: m.from, term: this.term, index: this.log.lastIndex() })
+  }
+
+  private send (m: Omit<Message, 'from'> & { from?: NodeId }): void {
+    const full = m as Message
+    full.from = this.id
+    this.msgs.push(full)
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Builds hosts in one process for driver tests and benchmarks: each host has
+ * its own lmdb environment in a temporary directory and talks through a
+ * LocalNetwork. `cleanup()` closes and deletes everything.
+ */
+import { open, type RootDatabase } from 'lmdb'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { RaftHost, type HostOptions } from '../../src/raft/host.js'
+import { LocalNetwork } from '../../src/raft/transport.js'
+import { RaftError } from '../../src/raft/types.js'
+import { KvMachine } from './kv-machine.js'
+
+export interface TestHost {
+  id: number
+  dir: string
+  root: RootDatabase
+  host: RaftHost
+  machines: Map<string, KvMachine>
+}
+
+export class TestCluster {
+  readonly net = new LocalNetwork()
+  readonly hosts = new Map<number, TestHost>()
+  readonly base = mkdtempSync(join(tmpdir(), 'walkenfs-raft-'))
+
+  constructor (readonly opts: Partial<HostOptions> = {}) {}
+
+  openHost (id: number): TestHost {
+    const dir = join(this.base, `host${id}`)
+    const root = open({ path: dir })
+    // 10 ms ticks, 300 ms election timeout: fast, yet tolerant of a loaded 2-core CI machine.
+    const host = new RaftHost({ id, root, transport: this.net.endpoint(id), tickMs: 10, electionTicks: 30, ...this.opts })
+    const th: TestHost = { id, dir, root, host, machines: new Map() }
+    this.hosts.set(id, th)
+    return th
+  }
+
+  async createGroup (g: string, voters: number[]): Promise<void> {
+    for (const id of voters) {
+      const th = this.hosts.get(id)!
+      const sm = new KvMachine(th.root, g)
+      th.machines.set(g, sm)
+      await th.host.createGroup(g, { voters, learners: [] }, sm)
+    }
+  }
+
+  /** Reopens a stopped host's groups from its lmdb files. */
+  reopenGroups (th: TestHost): void {
+    for (const g of th.host.storage.groups()) {
+      const sm = new KvMachine(th.root, g)
+      th.machines.set(g, sm)
+      th.host.openGroup(g, sm)
+    }
+  }
+
+  async stopHost (id: number): Promise<void> {
+    const th = this.hosts.get(id)
+    if (!th) return
+    await th.host.close()
+    await th.root.close()
+    this.hosts.delete(id)
+  }
+
+  startAll (): void {
+    for (const th of this.hosts.values()) th.host.start()
+  }
+
+  leaderOf (g: string): TestHost | undefined {
+    let best: TestHost | undefined
+    for (const th of this.hosts.values()) {
+      if (!th.host.groupIds().includes(g)) continue
+      const s = th.host.status(g)
+      if (s.role === 'leader' && (!best || s.term > best.host.status(g).term)) best = th
+    }
+    return best
+  }
+
+  /** Proposes through whichever host leads, retrying (bounded) across leader changes. */
+  async propose (g: string, data: Uint8Array, attempts = 50): Promise<unknown> {
+    let last: unknown
+    for (let i = 0; i < attempts; i++) {
+      const l = this.leaderOf(g)
+      if (l) {
+        try {
+          return await l.host.propose(g, data)
+        } catch (e) {
+          if (!(e instanceof RaftError) || e.code !== 'NOT_LEADER') throw e
+          last = e
+        }
+      }
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    throw new Error(`no leader accepted the proposal in group ${g}: ${String(last)}`)
+  }
+
+  /** Polls until `pred` holds; gives up after `maxWaits` polls of 10 ms (a bound, not a timing assertion). */
+  async until (pred: () => boolean, what: string, maxWaits = 1000): Promise<void> {
+    for (let i = 0; i < maxWaits; i++) {
+      if (pred()) return
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    throw new Error(`gave up waiting for ${what}`)
+  }
+
+  async cleanup (): Promise<void> {
+    for (const id of [...this.hosts.keys()]) await this.stopHost(id)
+    rmSync(this.base, { recursive: true, force: true })
+  }
+}

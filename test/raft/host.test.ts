@@ -1,0 +1,153 @@
+import t from 'tap'
+import { RaftError } from '../../src/raft/types.js'
+import { TestCluster } from './cluster.js'
+import { KvMachine } from './kv-machine.js'
+
+t.test('three hosts on real lmdb replicate, apply and read linearizably', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2, 3])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  const leader = c.leaderOf('g')!
+  const writes = []
+  for (let i = 0; i < 50; i++) writes.push(leader.host.propose('g', KvMachine.encode(`k${i}`, `v${i}`)))
+  const results = await Promise.all(writes)
+  t.same(results, Array.from({ length: 50 }, (_, i) => `v${i}`), 'each proposal resolves with its applied result')
+  // A follower's read waits for a read point confirmed by the leader, so it sees every acknowledged write.
+  const follower = [...c.hosts.values()].find((h) => h !== leader)!
+  // A follower that has not heard from the leader yet refuses reads (NOT_LEADER); wait until it has.
+  await c.until(() => follower.host.status('g').lead === leader.id, 'follower knows the leader')
+  await follower.host.read('g')
+  t.equal(follower.machines.get('g')!.get('k49'), 'v49')
+  await c.until(() => [...c.hosts.values()].every((h) => h.machines.get('g')!.get('k49') === 'v49'), 'all hosts applied')
+  for (const h of c.hosts.values()) {
+    await h.host.idle()
+    const init = h.host.storage.load('g')
+    t.ok(init.hardState.commit >= 51, `host ${h.id} persisted commit ${init.hardState.commit}`)
+    t.ok(init.applied >= 51, `host ${h.id} persisted applied ${init.applied} with its rows`)
+  }
+})
+
+t.test('a follower refuses proposals and names the leader', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2, 3])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  const leader = c.leaderOf('g')!
+  await c.until(() => [...c.hosts.values()].every((h) => h.host.status('g').lead === leader.id), 'followers know the leader')
+  const follower = [...c.hosts.values()].find((h) => h !== leader)!
+  const err = await follower.host.propose('g', KvMachine.encode('x', 'y')).then(() => undefined, (e: unknown) => e)
+  t.ok(err instanceof RaftError, 'a RaftError')
+  t.equal((err as RaftError).code, 'NOT_LEADER')
+  t.equal((err as RaftError).leader, leader.id)
+  t.match((err as RaftError).message, new RegExp(`host ${leader.id} leads group g`))
+})
+
+t.test('a restarted host recovers its log, hard state and state machine exactly, then catches up', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2, 3])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  let leader = c.leaderOf('g')!
+  for (let i = 0; i < 20; i++) await c.propose('g', KvMachine.encode(`a${i}`, `${i}`))
+  leader = c.leaderOf('g')!
+  const victim = [...c.hosts.values()].find((h) => h !== leader)!
+  await c.until(() => victim.machines.get('g')!.get('a19') === '19', 'victim applied')
+  await victim.host.idle()
+  const before = victim.host.storage.load('g')
+  await c.stopHost(victim.id)
+  // Writes continue on the remaining majority.
+  for (let i = 0; i < 20; i++) await c.propose('g', KvMachine.encode(`b${i}`, `${i}`))
+  const back = c.openHost(victim.id)
+  const after = back.host.storage.load('g')
+  t.same(after.hardState, before.hardState, 'hard state read back unchanged')
+  t.same(after.entries.map((e) => [e.index, e.term]), before.entries.map((e) => [e.index, e.term]), 'log read back unchanged')
+  t.equal(after.applied, before.applied, 'applied index read back unchanged')
+  c.reopenGroups(back)
+  t.equal(back.machines.get('g')!.get('a19'), '19', 'state machine rows survived')
+  back.host.start()
+  await c.propose('g', KvMachine.encode('c', 'done'))
+  await c.until(() => back.machines.get('g')!.get('c') === 'done' && back.machines.get('g')!.get('b19') === '19', 'restarted host caught up')
+  t.pass('caught up')
+})
+
+t.test('hundreds of groups share one flush per cycle and one batch per host pair', async (t) => {
+  const c = new TestCluster({ tickMs: 20 })
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  const groups = Array.from({ length: 200 }, (_, i) => `frag${i}`)
+  for (const g of groups) await c.createGroup(g, [1, 2, 3])
+  c.startAll()
+  await c.until(() => groups.every((g) => c.leaderOf(g) !== undefined), 'a leader in every group', 3000)
+  const before = [...c.hosts.values()].map((h) => ({ ...h.host.stats }))
+  await Promise.all(groups.map((g) => c.propose(g, KvMachine.encode('k', g))))
+  const after = [...c.hosts.values()].map((h) => ({ ...h.host.stats }))
+  let tx = 0; let batches = 0; let msgs = 0
+  after.forEach((a, i) => { tx += a.transactions - before[i].transactions; batches += a.batchesSent - before[i].batchesSent; msgs += a.messagesSent - before[i].messagesSent })
+  t.comment(`200 proposals in 200 groups: ${tx} lmdb transactions, ${batches} batches carrying ${msgs} messages`)
+  t.ok(tx < 200, `fewer transactions (${tx}) than groups written`)
+  t.ok(msgs / batches > 2, `messages coalesced per batch (${(msgs / Math.max(1, batches)).toFixed(1)})`)
+  for (const g of groups.slice(0, 5)) {
+    await c.until(() => [...c.hosts.values()].every((h) => h.machines.get(g)!.get('k') === g), `group ${g} applied everywhere`)
+  }
+})
+
+t.test('membership: a learner catches up, is promoted, and a voter is removed', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3, 4]) c.openHost(id)
+  await c.createGroup('g', [1, 2, 3])
+  // Host 4 joins with the same initial snapshot; it learns its role from the log.
+  const h4 = c.hosts.get(4)!
+  const sm4 = new KvMachine(h4.root, 'g')
+  h4.machines.set('g', sm4)
+  await h4.host.createGroup('g', { voters: [1, 2, 3], learners: [] }, sm4)
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  const leader = c.leaderOf('g')!
+  for (let i = 0; i < 10; i++) await c.propose('g', KvMachine.encode(`m${i}`, `${i}`))
+  await t.rejects(leader.host.changeMembership('g', { type: 'promote', node: 4 }), /not a learner/)
+  await leader.host.changeMembership('g', { type: 'addLearner', node: 4 })
+  await c.until(() => sm4.get('m9') === '9', 'learner caught up')
+  let promoted = false
+  for (let i = 0; i < 100 && !promoted; i++) {
+    try {
+      await leader.host.changeMembership('g', { type: 'promote', node: 4 })
+      promoted = true
+    } catch (e) {
+      if (!(e instanceof RaftError) || e.code !== 'BUSY') throw e
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  t.ok(promoted, 'learner promoted once caught up')
+  t.same(leader.host.status('g').config.voters, [1, 2, 3, 4])
+  const victim = [1, 2, 3].find((id) => id !== leader.id)!
+  await leader.host.changeMembership('g', { type: 'remove', node: victim })
+  t.same(leader.host.status('g').config.voters, [1, 2, 3, 4].filter((id) => id !== victim))
+  await c.propose('g', KvMachine.encode('after', 'yes'))
+  await c.until(() => sm4.get('after') === 'yes', 'new voter applies')
+})
+
+t.test('leadership transfer through the driver, and clear errors for unknown groups', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2, 3])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  const leader = c.leaderOf('g')!
+  await c.propose('g', KvMachine.encode('t', '1'))
+  const to = [1, 2, 3].find((id) => id !== leader.id)!
+  leader.host.transferLeadership('g', to)
+  await c.until(() => c.leaderOf('g')?.id === to, `host ${to} leads`)
+  t.equal(await c.hosts.get(to)!.host.propose('g', KvMachine.encode('t', '2')), '2', 'the new leader takes proposals')
+  t.throws(() => leader.host.status('missing'), /raft group missing is not open on host/)
+  await t.rejects(leader.host.propose('missing', new Uint8Array()), /raft group missing is not open on host/)
+  await t.rejects(leader.host.read('missing'), /raft group missing is not open on host/)
+})

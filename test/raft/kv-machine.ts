@@ -1,0 +1,42 @@
+/**
+ * A key-value state machine over a real lmdb database, for driver tests and
+ * benchmarks: rows live in the `kv` database under [group, key] and change
+ * in the host's write transaction, next to the applied index.
+ */
+import type { Database, RootDatabase } from 'lmdb'
+import { pack, unpack } from 'msgpackr'
+import type { GroupStateMachine } from '../../src/raft/host.js'
+import type { Entry } from '../../src/raft/types.js'
+
+export class KvMachine implements GroupStateMachine {
+  readonly db: Database
+  constructor (root: RootDatabase, readonly group: string) {
+    this.db = root.openDB({ name: 'kv' })
+  }
+
+  apply (e: Entry): unknown {
+    const { k, v } = unpack(e.data!) as { k: string, v: string }
+    this.db.put([this.group, k], v)
+    return v
+  }
+
+  restore (data: Uint8Array): void {
+    for (const { key } of this.db.getRange({ start: [this.group, ''], end: [this.group, '\uffff'] })) this.db.remove(key)
+    if (data.length === 0) return
+    for (const [k, v] of unpack(data) as Array<[string, string]>) this.db.put([this.group, k], v)
+  }
+
+  snapshot (): Uint8Array {
+    const rows: Array<[string, string]> = []
+    for (const { key, value } of this.db.getRange({ start: [this.group, ''], end: [this.group, '\uffff'] })) rows.push([(key as unknown as string[])[1], value as string])
+    return pack(rows)
+  }
+
+  get (k: string): string | undefined {
+    return this.db.get([this.group, k]) as string | undefined
+  }
+
+  static encode (k: string, v: string): Uint8Array {
+    return pack({ k, v })
+  }
+}

@@ -1,0 +1,180 @@
+import t from 'tap'
+import { RaftError } from '../../src/raft/types.js'
+import { Harness } from './harness.js'
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+t.test('pre-vote: a rejoining minority does not disrupt the leader', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const leader = h.electLeader()
+  const term = h.node(leader).term
+  const loner = [1, 2, 3].find((id) => id !== leader)!
+  h.isolate(loner)
+  h.tick(100)
+  t.equal(h.node(loner).term, term, 'the isolated node never raised its term')
+  t.equal(h.node(loner).role, 'preCandidate', 'it keeps trying pre-votes only')
+  h.healAll()
+  h.tick(30)
+  t.equal(h.leader(), leader, 'same leader after rejoin')
+  t.equal(h.node(leader).term, term, 'same term after rejoin')
+})
+
+t.test('without pre-vote the same rejoin deposes the leader (what pre-vote prevents)', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], { skipPreVote: true })
+  const leader = h.electLeader()
+  const term = h.node(leader).term
+  const loner = [1, 2, 3].find((id) => id !== leader)!
+  h.isolate(loner)
+  h.tick(100)
+  t.ok(h.node(loner).term > term + 3, `isolated node inflated its term to ${h.node(loner).term}`)
+  h.healAll()
+  h.tick(60)
+  t.ok(h.node(leader).term > term, 'the cluster had to move to a higher term')
+})
+
+t.test('check-quorum: a leader cut off from its quorum steps down; reads there are never confirmed', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const old = h.electLeader()
+  h.node(old).propose([enc('x')])
+  h.settle()
+  h.isolate(old)
+  h.node(old).readIndex('stale-read')
+  h.tick(25)
+  t.not(h.node(old).role, 'leader', 'isolated leader stepped down')
+  t.same(h.nodes.get(old)!.reads, [], 'its pending read was never confirmed')
+  const fresh = h.leader()
+  t.ok(fresh !== undefined && fresh !== old, 'the majority elected a new leader')
+})
+
+t.test('ReadIndex: a read point covers every write committed before it', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const l = h.electLeader()
+  const last = h.node(l).propose([enc('a'), enc('b')])
+  h.settle()
+  const follower = [1, 2, 3].find((id) => id !== l)!
+  h.node(follower).readIndex('r1')
+  h.settle()
+  t.same(h.nodes.get(follower)!.reads, [{ context: 'r1', index: last }])
+})
+
+t.test('leadership transfer hands over to an up-to-date voter', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const l = h.electLeader()
+  const to = [1, 2, 3].find((id) => id !== l)!
+  h.node(l).transferLeadership(to)
+  h.settle()
+  t.equal(h.leader(), to)
+  t.throws(() => h.node(l).propose([enc('x')]), RaftError)
+})
+
+t.test('leader removed from the configuration steps down once the removal commits', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const l = h.electLeader()
+  h.tick(2)
+  h.node(l).proposeConfChange({ type: 'remove', node: l })
+  h.settle()
+  t.not(h.node(l).role, 'leader', 'old leader stepped down')
+  t.same(h.config(l).voters, [1, 2, 3].filter((id) => id !== l))
+  h.tick(60)
+  const nl = h.leader()
+  t.ok(nl !== undefined && nl !== l, `remaining voters elected ${nl}`)
+  t.equal(h.node(l).role, 'follower', 'the removed node never campaigns')
+  h.node(nl!).propose([enc('after')])
+  h.settle()
+  const others = [1, 2, 3].filter((id) => id !== l)
+  for (const id of others) t.ok(h.nodes.get(id)!.applied.some((e) => e.data && new TextDecoder().decode(e.data) === 'after'))
+})
+
+t.test('snapshot during a membership change carries the configuration', async (t) => {
+  const h = new Harness([1, 2, 3, 4], [1, 2, 3])
+  const l = h.electLeader()
+  h.isolate(4)
+  h.tick(2)
+  h.node(l).proposeConfChange({ type: 'addLearner', node: 4 })
+  h.settle()
+  for (let i = 0; i < 20; i++) h.node(l).propose([enc(`e${i}`)])
+  h.settle()
+  // Compact past the configuration entry: host 4 can only learn of its membership through the snapshot.
+  const ln = h.node(l)
+  ln.compact(ln.log.applied, enc('state'))
+  h.settle()
+  h.healAll()
+  h.tick(5)
+  const n4 = h.nodes.get(4)!
+  t.equal(n4.installed.length, 1, 'host 4 installed a snapshot')
+  t.same(n4.installed[0].meta.config, { voters: [1, 2, 3], learners: [4] }, 'the snapshot holds the new configuration')
+  t.same(h.config(4), { voters: [1, 2, 3], learners: [4] })
+  // Promotion after catching up; host 4 then counts as a voter.
+  h.node(l).proposeConfChange({ type: 'promote', node: 4 })
+  h.settle()
+  t.same(h.config(4).voters, [1, 2, 3, 4])
+  t.equal(h.node(4).log.committed, h.node(l).log.committed)
+})
+
+t.test('a second membership step waits until the first commits', async (t) => {
+  const h = new Harness([1, 2, 3, 4, 5], [1, 2, 3])
+  const l = h.electLeader()
+  h.tick(2)
+  const followers = [1, 2, 3].filter((id) => id !== l)
+  for (const f of followers) h.isolate(f)
+  h.node(l).proposeConfChange({ type: 'addLearner', node: 4 })
+  t.throws(() => h.node(l).proposeConfChange({ type: 'addLearner', node: 5 }), /CONF_PENDING/)
+  t.throws(() => h.node(l).proposeConfChange({ type: 'promote', node: 5 }), /CONF_PENDING/)
+})
+
+t.test('a follower overwrites a conflicting uncommitted suffix and rolls back its configuration', async (t) => {
+  const h = new Harness([1, 2, 3, 4], [1, 2, 3])
+  const l = h.electLeader()
+  h.tick(2)
+  h.isolate(l)
+  // The cut-off leader appends a configuration entry nobody else receives.
+  h.node(l).proposeConfChange({ type: 'addLearner', node: 4 })
+  h.settle()
+  t.same(h.config(l).learners, [4])
+  h.tick(40, [1, 2, 3].filter((id) => id !== l))
+  const nl = h.leader()!
+  t.not(nl, l)
+  h.node(nl).propose([enc('winner')])
+  h.settle()
+  h.healAll()
+  h.tick(30)
+  t.same(h.config(l).learners, [], 'the uncommitted configuration entry was truncated and rolled back')
+  t.equal(h.node(l).log.committed, h.node(nl).log.committed)
+})
+
+t.test('restart recovers term, vote and log from what was persisted', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const l = h.electLeader()
+  h.node(l).propose([enc('p')])
+  h.settle()
+  const f = [1, 2, 3].find((id) => id !== l)!
+  const before = { term: h.node(f).term, vote: h.node(f).vote, last: h.node(f).log.lastIndex(), commit: h.node(f).log.committed }
+  h.restart(f)
+  t.same({ term: h.node(f).term, vote: h.node(f).vote, last: h.node(f).log.lastIndex(), commit: h.node(f).log.committed }, before)
+  h.settle()
+  h.tick(3)
+  t.equal(h.leader(), l, 'a restarted follower does not disturb the leader')
+})
+
+t.test('flow control: proposals beyond the uncommitted budget are refused with a clear error', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const l = h.electLeader()
+  for (const id of [1, 2, 3]) if (id !== l) h.isolate(id)
+  let refused: unknown
+  for (let i = 0; i < 100000 && refused === undefined; i++) {
+    try { h.node(l).propose([new Uint8Array(64 << 10)]) } catch (e) { refused = e }
+  }
+  t.ok(refused instanceof RaftError && refused.code === 'BUSY', 'refused')
+  t.match(String(refused), /uncommitted bytes at the leader/)
+})
+
+t.test('a single-voter group elects itself, commits alone and serves reads at once', async (t) => {
+  const h = new Harness([1], [1])
+  t.equal(h.electLeader(), 1)
+  const idx = h.node(1).propose([enc('solo')])
+  h.settle()
+  t.equal(h.node(1).log.committed, idx)
+  h.node(1).readIndex('r')
+  h.settle()
+  t.same(h.nodes.get(1)!.reads, [{ context: 'r', index: idx }])
+})

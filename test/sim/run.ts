@@ -1,0 +1,58 @@
+/**
+ * Runs a range of simulator seeds and sums what happened; shared by the
+ * `npm run sim` command and the tests.
+ */
+import type { RaftFaults } from '../../src/raft/raft.js'
+import { runSchedule, type SimConfig } from './sim.js'
+
+export const FAULTS = {
+  'reply-before-flush': { replyBeforeFlush: true },
+  'double-vote': { faults: { doubleVote: true } },
+  'vote-ignoring-term': { faults: { voteIgnoringTerm: true } },
+  'apply-uncommitted': { faults: { applyUncommitted: true } },
+  'skip-prevote': { faults: { skipPreVote: true } },
+  'local-reads': { localReads: true }
+} satisfies Record<string, Partial<SimConfig> & { faults?: RaftFaults }>
+export type FaultName = keyof typeof FAULTS
+
+export interface RunOptions {
+  seeds: number
+  from: number
+  fault?: FaultName
+  /** Stop at the first violation (used to show a fault is caught). */
+  stopAtFirst?: boolean
+  onViolation?: (seed: number, violation: string) => void
+}
+
+export interface RunSummary {
+  schedules: number
+  violations: number
+  firstViolation?: { seed: number, violation: string }
+  events: number
+  elections: number
+  snapshotsSent: number
+  crashes: number
+  confChanges: number
+  ops: number
+}
+
+export function runSimulation (o: RunOptions): RunSummary {
+  const s: RunSummary = { schedules: 0, violations: 0, events: 0, elections: 0, snapshotsSent: 0, crashes: 0, confChanges: 0, ops: 0 }
+  for (let seed = o.from; seed < o.from + o.seeds; seed++) {
+    const r = runSchedule({ seed, ...(o.fault ? FAULTS[o.fault] : {}) })
+    s.schedules++
+    s.events += r.stats.events
+    s.elections += r.stats.elections
+    s.snapshotsSent += r.stats.snapshotsSent
+    s.crashes += r.stats.crashes
+    s.confChanges += r.stats.confChanges
+    s.ops += r.stats.ops
+    if (r.violation !== undefined) {
+      s.violations++
+      s.firstViolation ??= { seed, violation: r.violation }
+      o.onViolation?.(seed, r.violation)
+      if (o.stopAtFirst) break
+    }
+  }
+  return s
+}

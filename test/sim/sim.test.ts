@@ -1,0 +1,34 @@
+import t from 'tap'
+import { FAULTS, runSimulation, type FaultName } from './run.js'
+
+// The CI share of the simulator: 2,000 schedules must show no violation.
+t.test('2000 simulated schedules keep every safety and liveness promise', async (t) => {
+  const r = runSimulation({ seeds: 2000, from: 1, onViolation: (seed, v) => t.comment(`seed ${seed}: ${v}`) })
+  t.equal(r.schedules, 2000)
+  t.equal(r.violations, 0, 'violations')
+  // The schedules really exercise the hard paths.
+  t.ok(r.crashes > 1000, `crashes: ${r.crashes}`)
+  t.ok(r.snapshotsSent > 100, `snapshots sent: ${r.snapshotsSent}`)
+  t.ok(r.confChanges > 100, `membership steps: ${r.confChanges}`)
+  t.ok(r.elections > 2000, `elections: ${r.elections}`)
+})
+
+// Each test-only rule breaker must be caught, and by the checker meant for it.
+const expected: Record<FaultName, RegExp> = {
+  'reply-before-flush': /lost|divergent|two leaders|applied a different/,
+  'double-vote': /two leaders/,
+  'vote-ignoring-term': /two leaders/,
+  'apply-uncommitted': /applied/,
+  'skip-prevote': /cut off from a quorum/,
+  'local-reads': /not linearizable/
+}
+for (const fault of Object.keys(FAULTS) as FaultName[]) {
+  t.test(`the simulator catches the ${fault} fault`, async (t) => {
+    const r = runSimulation({ seeds: 1500, from: 1, fault, stopAtFirst: true })
+    t.ok(r.firstViolation, `caught within ${r.schedules} schedules`)
+    if (r.firstViolation) {
+      t.match(r.firstViolation.violation, expected[fault])
+      t.comment(`seed ${r.firstViolation.seed}: ${r.firstViolation.violation}`)
+    }
+  })
+}
