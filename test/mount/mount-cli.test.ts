@@ -4,7 +4,7 @@
  * a second mount of the same point, bad options, an external umount.
  */
 import t from 'tap'
-import { readFileSync, realpathSync, writeFileSync, existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findMount } from '../../src/fuse/mount-table.js'
@@ -85,4 +85,26 @@ t.test('mount -t fuse.walkenfs and an fstab line', async (t) => {
   const pid = readRecord(m.mnt)!.pid
   sh(`umount ${m.mnt}`)
   t.ok(await waitFor(() => !isAlive(pid), 10_000), 'daemon exited after plain umount')
+})
+
+t.test('check refuses a data directory in use; a damaged store refuses to mount', async (t) => {
+  const m = makeMount(t)
+  m.mount()
+  writeFileSync(join(m.mnt, 'f'), 'x')
+  const busy = walkenfs(['check', m.data])
+  t.equal(busy.status, 2)
+  t.match(busy.stderr, /in use by process \d+; stop it \(unmount\) first/)
+  m.umount()
+  t.equal(walkenfs(['check', m.data]).status, 0, 'clean once unmounted')
+  // garbage over lmdb's meta pages
+  const file = join(m.data, 'walkenfs-store', 'data.mdb')
+  const fd = openSync(file, 'r+')
+  writeSync(fd, Buffer.alloc(8192, 0x5a), 0, 8192, 0)
+  closeSync(fd)
+  const r = walkenfs(['mount', m.mnt, '-o', `data=${m.data}`])
+  t.equal(r.status, 32)
+  t.match(r.stderr, /data\.mdb is damaged .*Restore this host from its replicas, or move the data directory away/)
+  t.equal(findMount(m.mnt), undefined, 'nothing mounted')
+  const c = walkenfs(['check', m.data])
+  t.equal(c.status, 2, 'check says it cannot read the store, not "clean"')
 })
