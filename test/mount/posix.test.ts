@@ -95,6 +95,12 @@ t.test('directories: mkdir, readdir, nlink, rmdir, ENOTEMPTY, ENOTDIR, EEXIST', 
   rmdirSync(p('d', 'sub2'))
   t.equal(statSync(p('d')).nlink, 3)
   t.same(sh(`ls -a ${p('d')}`).trim().split('\n'), ['.', '..', 'f', 'sub1'])
+  // readdir's d_ino (ls -i reads it without a stat) is each entry's st_ino
+  const dIno = new Map(sh(`ls -ai -f ${p('d')}`).trim().split('\n').map((l) => l.trim().split(/\s+/)).map(([i, n]) => [n!, Number(i)]))
+  t.equal(dIno.get('f'), statSync(p('d', 'f')).ino)
+  t.equal(dIno.get('sub1'), statSync(p('d', 'sub1')).ino)
+  t.equal(dIno.get('.'), statSync(p('d')).ino)
+  t.equal(dIno.get('..'), statSync(m.mnt).ino)
 })
 
 t.test('names longer than 255 bytes: ENAMETOOLONG', async (t) => {
