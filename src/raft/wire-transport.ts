@@ -51,6 +51,8 @@ export interface WireTransportOptions {
   maxAssemblies?: number
   assemblyTimeoutMs?: number
   maxSnapshotTransfers?: number
+  /** Where unexpected send failures (e.g. a message over the wire's frame limit) are reported, at most one line per 10 s. */
+  log?: (line: string) => void
 }
 
 export const WIRE_TRANSPORT_COUNTERS = ['batchesSent', 'batchesReceived', 'messagesReceived', 'droppedBusy', 'droppedNoLink',
@@ -97,6 +99,7 @@ export class WireTransport implements Transport {
   private readonly outgoing = new Set<string>()
   private handler: ((from: NodeId, batch: Envelope[]) => void) | undefined
   private nextTransfer = 1
+  private lastLog = 0
   private closed = false
   private readonly onMessage = (peerId: string, body: unknown): void => this.receive(peerId, body)
 
@@ -113,6 +116,7 @@ export class WireTransport implements Transport {
       maxAssemblies: 16,
       assemblyTimeoutMs: 30_000,
       maxSnapshotTransfers: 4,
+      log: (line) => { console.error(line) },
       ...options
     }
     if (this.o.snapshotChunkBytes >= this.o.maxMessageBytes) {
@@ -166,10 +170,7 @@ export class WireTransport implements Transport {
     load.messages++
     load.bytes += bytes
     this.counters.batchesSent++
-    this.wire.send(peer, [BATCH, part]).catch((err: { code?: string }) => {
-      if (err.code === 'ELINKDOWN') this.counters.droppedNoLink++
-      else this.counters.droppedError++
-    }).finally(() => { load.messages--; load.bytes -= bytes })
+    this.wire.send(peer, [BATCH, part]).catch((err: Error) => this.failed(peer, err)).finally(() => { load.messages--; load.bytes -= bytes })
   }
 
   /** Streams one snapshot message as ordered chunks, waiting for the wire's backpressure between them. */
@@ -194,12 +195,22 @@ export class WireTransport implements Transport {
         }
         this.counters.snapshotsSent++
       } catch (err) {
-        if ((err as { code?: string }).code === 'ELINKDOWN') this.counters.droppedNoLink++
-        else this.counters.droppedError++
+        this.failed(peer, err as Error)
       } finally {
         this.outgoing.delete(key)
       }
     })()
+  }
+
+  /** Loss to a peer without a link is routine (Raft resends); anything else is a misconfiguration worth a line. */
+  private failed (peer: string, err: Error): void {
+    if ((err as { code?: string }).code === 'ELINKDOWN') { this.counters.droppedNoLink++; return }
+    this.counters.droppedError++
+    const now = Date.now()
+    if (now - this.lastLog >= 10_000) {
+      this.lastLog = now
+      this.o.log(`walkenfs raft: a message to ${peer} was dropped: ${err.message} (dropped so far: ${this.counters.droppedError})`)
+    }
   }
 
   private receive (peerId: string, body: unknown): void {
