@@ -5,7 +5,8 @@
  * reopened from lmdb after a restart). Prints its port once listening.
  * The test drives it over the wire itself (it is host 1, an authenticated
  * peer): `ctl.peers` [[id, addr]…], `ctl.status`, `ctl.get` [g, k],
- * `ctl.propose` [g, k, v] (answers {ok} or {error code, leader}).
+ * `ctl.propose` [g, k, v] (answers {ok} or {error code, leader}),
+ * `ctl.transfer` [g, to] (hands leadership of g to host `to`).
  * Usage: node raft-node.js ID DIR PORT GROUPS COOKIE_HEX
  */
 import { open } from 'lmdb'
@@ -41,6 +42,7 @@ wire.handle('ctl.propose', async (p) => {
     return { error: e instanceof RaftError ? e.code : String(e), leader: e instanceof RaftError ? e.leader : 0 }
   }
 })
+wire.handle('ctl.transfer', (p) => { const [g, to] = p as [string, number]; host.transferLeadership(g, to); return true })
 host.start()
 process.stdout.write(`${wire.port}\n`)
 process.stdin.on('end', () => { void host.close().then(() => wire.close()).then(() => root.close()).then(() => process.exit(0)) })
