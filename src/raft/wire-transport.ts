@@ -23,8 +23,8 @@
  * - Snapshots larger than `snapshotChunkBytes` do not ride in a batch: they
  *   travel as ordered chunks (one-way messages on the same link, each well
  *   under the wire's frame limit) and are reassembled on the receiver,
- *   bounded by `maxSnapshotBytes` per transfer and `maxAssemblies`
- *   transfers at once. A transfer is abandoned on a gap (a link died
+ *   holding only the bytes received so far, bounded by `maxSnapshotBytes`
+ *   for all transfers together and `maxAssemblies` transfers at once. A transfer is abandoned on a gap (a link died
  *   mid-way), on a newer transfer for the same group from the same peer, or
  *   after `assemblyTimeoutMs`; the leader resends after its snapshot wait.
  *   At most one outgoing transfer per (peer, group) runs at once, and
@@ -47,6 +47,7 @@ export interface WireTransportOptions {
   /** Batches are split so one wire message carries at most about this many bytes. */
   maxMessageBytes?: number
   snapshotChunkBytes?: number
+  /** Most snapshot bytes held while reassembling, all transfers together. */
   maxSnapshotBytes?: number
   maxAssemblies?: number
   assemblyTimeoutMs?: number
@@ -71,7 +72,7 @@ interface Assembly {
   group: string
   head: Message
   total: number
-  buf: Buffer
+  chunks: Uint8Array[]
   got: number
   started: number
 }
@@ -84,10 +85,25 @@ function envelopeBytes (e: Envelope): number {
   return n
 }
 
+function isEntry (e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false
+  const x = e as Record<string, unknown>
+  return typeof x.index === 'number' && typeof x.term === 'number' && typeof x.kind === 'string' &&
+    (x.data === undefined || x.data instanceof Uint8Array)
+}
+
+/** Shape checks, so that a buggy (authenticated) peer cannot throw inside the core. */
 function isMessage (m: unknown): m is Message {
   if (typeof m !== 'object' || m === null) return false
   const x = m as Record<string, unknown>
-  return typeof x.type === 'string' && typeof x.from === 'number' && typeof x.to === 'number' && typeof x.term === 'number'
+  if (typeof x.type !== 'string' || typeof x.from !== 'number' || typeof x.to !== 'number' || typeof x.term !== 'number') return false
+  if (x.entries !== undefined && (!Array.isArray(x.entries) || !x.entries.every(isEntry))) return false
+  if (x.snapshot !== undefined) {
+    const sn = x.snapshot as { meta?: { index?: unknown, term?: unknown, config?: unknown }, data?: unknown } | null
+    if (typeof sn !== 'object' || sn === null || !(sn.data instanceof Uint8Array) || typeof sn.meta?.index !== 'number' ||
+      typeof sn.meta.term !== 'number' || typeof sn.meta.config !== 'object' || sn.meta.config === null) return false
+  }
+  return true
 }
 
 export class WireTransport implements Transport {
@@ -247,11 +263,13 @@ export class WireTransport implements Transport {
       if (a) { this.assemblies.delete(key); this.counters.snapshotsAbandoned++ }
       if (!isMessage(head) || head.type !== 'snap' || !head.snapshot) { this.counters.malformed++; return }
       if (head.from !== from || head.to !== this.o.id) { this.counters.spoofed++; return }
-      if (!Number.isSafeInteger(total) || total <= 0 || total > this.o.maxSnapshotBytes || this.assemblies.size >= this.o.maxAssemblies) {
+      let held = 0
+      for (const x of this.assemblies.values()) held += x.total
+      if (!Number.isSafeInteger(total) || total <= 0 || held + total > this.o.maxSnapshotBytes || this.assemblies.size >= this.o.maxAssemblies) {
         this.counters.snapshotsAbandoned++
         return
       }
-      a = { id, group, head, total, buf: Buffer.allocUnsafe(total), got: 0, started: now }
+      a = { id, group, head, total, chunks: [], got: 0, started: now }
       this.assemblies.set(key, a)
     }
     if (!a || a.id !== id || off !== a.got || off + chunk.length > a.total) {
@@ -259,12 +277,12 @@ export class WireTransport implements Transport {
       if (a) { this.assemblies.delete(key); this.counters.snapshotsAbandoned++ }
       return
     }
-    a.buf.set(chunk, off)
+    a.chunks.push(chunk)
     a.got += chunk.length
     if (a.got < a.total) return
     this.assemblies.delete(key)
     this.counters.snapshotsReceived++
-    const msg: Message = { ...a.head, snapshot: { meta: a.head.snapshot!.meta, data: a.buf } }
+    const msg: Message = { ...a.head, snapshot: { meta: a.head.snapshot!.meta, data: Buffer.concat(a.chunks, a.total) } }
     this.counters.batchesReceived++
     this.counters.messagesReceived++
     this.handler?.(from, [{ group: a.group, msg }])

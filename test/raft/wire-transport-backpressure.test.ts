@@ -95,3 +95,39 @@ t.test('batches whose messages claim another sender or recipient are dropped and
   t.equal(tr1.counters.spoofed, 2)
   t.equal(tr1.counters.malformed, 1)
 })
+
+t.test('snapshot chunks: a gap abandons the transfer; a complete one is delivered whole; claims over the bound are refused', async (t) => {
+  const mk = async (id: string): Promise<Wire> => {
+    const w = new Wire({ hostId: id, cookie: CLUSTER_COOKIE, clusterName: 'raftwire', port: 0, listenHost: '127.0.0.1', log: () => {} })
+    t.teardown(() => w.close())
+    await w.start()
+    return w
+  }
+  const w1 = await mk('1')
+  const w2 = await mk('2')
+  const got: Envelope[][] = []
+  const tr1 = new WireTransport({ wire: w1, id: 1, maxSnapshotBytes: 1 << 20 })
+  tr1.listen((_from, b) => got.push(b))
+  t.teardown(() => tr1.close())
+  w2.addPeer('1', [`127.0.0.1:${w1.port}`])
+  await until(() => w2.linkedPeers().includes('1'), 'a link')
+  const head = { type: 'snap', from: 2, to: 1, term: 3, snapshot: { meta: { index: 9, term: 3, config: { voters: [1, 2, 3], learners: [] } }, data: Buffer.alloc(0) } }
+  const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => i & 0xff))
+  const chunk = (id: number, seq: number, off: number, total = data.length): unknown[] =>
+    ['raft.s', id, seq, 'g', seq === 0 ? head : null, total, off, data.subarray(off, Math.min(total, off + 1000))]
+  // Transfer 1 loses its middle chunk (as when a link dies mid-way).
+  await w2.send('1', chunk(1, 0, 0))
+  await w2.send('1', chunk(1, 2, 2000))
+  // Transfer 2 is complete.
+  for (let s = 0; s < 3; s++) await w2.send('1', chunk(2, s, s * 1000))
+  // Transfer 3 announces more than the receiver may hold.
+  await w2.send('1', chunk(3, 0, 0, 2 << 20))
+  await until(() => tr1.counters.snapshotsAbandoned >= 2 && got.length >= 1, 'the transfers handled')
+  t.equal(got.length, 1, 'one snapshot delivered')
+  const m = got[0]![0]!.msg
+  t.equal(m.type, 'snap')
+  t.equal(m.snapshot!.meta.index, 9)
+  t.ok(Buffer.from(m.snapshot!.data).equals(data), 'the delivered snapshot is byte for byte the one sent')
+  t.equal(tr1.counters.snapshotsReceived, 1)
+  t.equal(tr1.counters.snapshotsAbandoned, 2, 'the gapped transfer and the oversized claim were abandoned')
+})
