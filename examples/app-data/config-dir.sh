@@ -15,7 +15,7 @@
 # and exits non-zero if P or M is not 0 or the final version is not the last
 # one. O counts opens that failed with ENOENT while the rename ran and found
 # the file when tried again at once (a libfuse limitation on the writer's own
-# host, see README.md); M counts a file still missing on that second try.
+# host, see README.md); M counts a file still missing after two more tries.
 set -euo pipefail
 
 LINES=${CONFIG_LINES:-200}
@@ -41,9 +41,12 @@ reader () {
     reads=$((reads + 1))
     if [[ $r == MISSING ]]; then
       # On the writer's own host an open racing the rename can fail with
-      # ENOENT (see README.md): opening again at once must find the file.
-      r=$(check_once "$file")
-      [[ $r != MISSING ]] && reopened=$((reopened + 1))
+      # ENOENT (see README.md): opening again at once must find the file
+      # (two more tries, in case the next rename races the retry).
+      for _ in 1 2; do
+        r=$(check_once "$file")
+        [[ $r != MISSING ]] && { reopened=$((reopened + 1)); break; }
+      done
     fi
     case $r in
       PARTIAL|EMPTY) partial=$((partial + 1)) ;;

@@ -44,15 +44,22 @@ fi
 # The explicit build dependencies of what we build (the library and the
 # rrdtool command, no graphing, no language bindings, no docs) - far fewer than
 # `apt-get build-dep rrdtool`, which pulls perl, ruby, tcl, lua, python, cairo.
+# Runs an apt-get command; if it fails (stale package lists), updates the
+# lists once and tries again.
+apt_retry () {
+  "$@" || { apt-get update -qq && "$@"; }
+}
+
 echo "== installing build dependencies"
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+apt_retry env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config dpkg-dev libglib2.0-dev libxml2-dev >/dev/null
 
 echo "== fetching Debian's rrdtool source package into $SRC"
 rm -rf "$SRC"
 mkdir -p "$SRC"
-(cd "$SRC" && apt-get source -qq rrdtool >/dev/null 2>&1) || {
-  echo "build-rrdtool.sh: 'apt-get source rrdtool' failed (is deb.debian.org reachable?)" >&2
+(cd "$SRC" && apt_retry apt-get source -qq rrdtool) >"$CACHE/apt-source.log" 2>&1 || {
+  tail -5 "$CACHE/apt-source.log" >&2
+  echo "build-rrdtool.sh: 'apt-get source rrdtool' failed (is deb.debian.org reachable?); log: $CACHE/apt-source.log" >&2
   exit 1
 }
 dir=$(find "$SRC" -mindepth 1 -maxdepth 1 -type d -name 'rrdtool-*' | head -1)
