@@ -10,7 +10,8 @@
 #        examples/app-data/config-dir.sh --reader FILE STOPFILE
 #   The --reader form is the reader alone: run it on another host's mount of
 #   the same cluster while this host writes.
-#   CONFIG_VERSIONS (default 60), CONFIG_LINES (default 200) size the run.
+#   CONFIG_VERSIONS (default 60), CONFIG_LINES (default 200) size the run;
+#   CONFIG_ERRLOG=FILE keeps the reader's open errors (default: dropped).
 # Prints "reader: R reads, D distinct versions, P partial, M missing, O reopened"
 # and exits non-zero if P or M is not 0 or the final version is not the last
 # one. O counts opens that failed with ENOENT while the rename ran and found
