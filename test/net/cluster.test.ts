@@ -125,7 +125,11 @@ t.test('the multicast TTL setting is applied: TTL 0 keeps beacons on the host', 
   const nb = lab.addHost()
   const a = lab.startHost('a', na.ns, [`cookie=${cookie}`, ...FAST, 'mcast_ttl=0'])
   const b = lab.startHost('b', nb.ns, [`cookie=${cookie}`, ...FAST, 'mcast_ttl=1'])
-  await until('a hears b', async () => (await a.view()).discovery!.accepted! > 3)
+  // wait for both: a hears b, and a has sent a few beacons of its own
+  await until('a hears b and has sent beacons', async () => {
+    const d = (await a.view()).discovery!
+    return d.accepted! > 3 && d.sent! > 3
+  })
   const va = await a.view()
   const vb = await b.view()
   t.ok(va.discovery!.sent! > 3, `a sent beacons (${va.discovery!.sent})`)
