@@ -246,6 +246,7 @@ export function plan (input: PlacementInput): Plan {
     c.sort((x, y) => zoneUse(a, x) - zoneUse(a, y) || (load.get(x) ?? 0) - (load.get(y) ?? 0) || byId(x, y))
     return c[0]
   }
+  const copying = (a: Analysis): boolean => a.learners.some((r) => r.caughtUp !== true && isUp(r.host))
   const canChange = (a: Analysis): boolean => a.hasQuorum && a.leader !== null && a.g.changing !== true
 
   /** Removes `r` if safe; moves leadership away first when `r` leads. */
@@ -254,6 +255,7 @@ export function plan (input: PlacementInput): Plan {
     const liveAfter = a.liveVoters - (isUp(r.host) ? 1 : 0)
     if (!removalSafe(a.voters.length, liveAfter, a.voterTarget <= 1)) return false
     if (r.host === a.leader) {
+      if (copying(a)) return false
       const to = a.keptVoters.filter((v) => v.host !== r.host && isUp(v.host))
         .sort((x, y) => (leaders.get(x.host) ?? 0) - (leaders.get(y.host) ?? 0) || byId(x.host, y.host))[0]
       if (to === undefined) return false
@@ -281,7 +283,7 @@ export function plan (input: PlacementInput): Plan {
     if (!canChange(a)) return
     const keptLearners = a.kept.filter((r) => r.role === 'learner')
     const ready = keptLearners.filter((r) => r.caughtUp === true && isUp(r.host))
-    const copying = keptLearners.some((r) => r.caughtUp !== true && isUp(r.host))
+    const busyCopying = copying(a)
     // Data groups want every kept replica a voter; the schema group only up to its cap.
     const wantPromote = a.kind === 'data' ? ready.length > 0 : a.keptVoters.length < a.voterTarget && ready.length > 0
     if (wantPromote) {
@@ -295,18 +297,18 @@ export function plan (input: PlacementInput): Plan {
     const home = pickHome(a)
     const lostVoters = a.lost.filter((r) => r.role === 'voter')
       .sort((x, y) => Number(isUp(x.host)) - Number(isUp(y.host)) || byId(x.host, y.host))
-    if (lostVoters.length > 0 && (a.keptVoters.length >= a.voterTarget || (home === undefined && !copying))) {
+    if (lostVoters.length > 0 && (a.keptVoters.length >= a.voterTarget || (home === undefined && !busyCopying))) {
       for (const r of lostVoters) if (tryRemove(a, r)) return
     }
-    if (a.kept.length < a.target || (lostVoters.length > 0 && a.kept.length === a.target && !copying)) {
+    if (a.kept.length < a.target || (lostVoters.length > 0 && a.kept.length === a.target && !busyCopying)) {
       // Second case: a lost voter could not be removed safely yet (2 voters);
       // a surplus replica first makes its removal safe.
-      if (copying || home === undefined) return
+      if (busyCopying || home === undefined) return
       if (canCopy(home, a.leader)) startCopy(a, home)
       else deferred++
       return
     }
-    if (copying) return
+    if (busyCopying) return
     if (a.keptVoters.length > a.voterTarget) {
       // Too many voters (after a rebalance copy, or a lowered cap): drop the
       // one on the most loaded host, preferring hosts that are down.
@@ -335,7 +337,9 @@ export function plan (input: PlacementInput): Plan {
 
   /** Pass 3: leaders off retiring hosts, then spread leaderships over up hosts. */
   const spreadLeaders = (a: Analysis): void => {
-    if (touched.has(a.id) || a.leader === null || a.g.changing === true) return
+    // A leader streaming to a learner keeps it: moving it would move the
+    // copy's source onto a host the rate limit did not account for.
+    if (touched.has(a.id) || a.leader === null || a.g.changing === true || copying(a)) return
     const from = a.leader
     const candidates = a.voters.filter((v) => v.host !== from && classOf(v.host) === 'active')
       .map((v) => v.host).sort((x, y) => (leaders.get(x) ?? 0) - (leaders.get(y) ?? 0) || byId(x, y))
