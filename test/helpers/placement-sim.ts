@@ -91,6 +91,18 @@ export function applyMove (c: SimCluster, m: Move, rng: Rng): void {
         const lost = h === undefined || h.retiring === true || (h.state === 'down' && c.now - (h.downSince ?? c.now) >= (c.settings.replaceAfterMs ?? 600000))
         const kept = voters.filter((v) => v.host !== m.host).length
         if (!lost && kept < Math.min(copiesOf(c, g.id) ?? 3, usable)) return bad('removed a healthy voter from an under-replicated group')
+        if (lost) {
+          // The replacement comes first: every voter the group can have
+          // elsewhere is in place before a lost one goes.
+          const isLost = (id: string): boolean => {
+            const x = host(c, id)
+            return x === undefined || x.retiring === true || (x.state === 'down' && c.now - (x.downSince ?? c.now) >= (c.settings.replaceAfterMs ?? 600000))
+          }
+          const keptVoters = voters.filter((v) => !isLost(v.host)).length
+          // A learner on a host that is down cannot be promoted: only voters there count.
+          const waiting = voters.filter((r) => !isLost(r.host) && !up(c, r.host)).length
+          if (keptVoters < Math.min(copiesOf(c, g.id) ?? 3, usable + waiting)) return bad(`removed a lost voter with only ${keptVoters} voters in place`)
+        }
       }
       if (g.leader === m.host) return bad('removed the leader without a transfer first')
       g.replicas = g.replicas.filter((r) => r.host !== m.host)
