@@ -237,14 +237,26 @@ export function plan (input: PlacementInput): Plan {
     emit({ kind: 'addLearner', group: a.id, host: to })
   }
   const zoneOf = (id: HostId): string => hostById.get(id)?.zone ?? `host:${id}`
-  const zoneUse = (a: Analysis, id: HostId): number =>
-    a.kept.filter((r) => zoneOf(r.host) === zoneOf(id)).length
   /** Best new home for a replica of `a`: fewest of its replicas in the zone, least loaded, lowest id. */
   const pickHome = (a: Analysis): HostId | undefined => {
     const has = new Set(a.g.replicas.map((r) => r.host))
-    const c = active.filter((h) => !has.has(h))
-    c.sort((x, y) => zoneUse(a, x) - zoneUse(a, y) || (load.get(x) ?? 0) - (load.get(y) ?? 0) || byId(x, y))
-    return c[0]
+    const zones = new Map<string, number>()
+    for (const r of a.kept) zones.set(zoneOf(r.host), (zones.get(zoneOf(r.host)) ?? 0) + 1)
+    let best: HostId | undefined
+    let bestKey: [number, number] = [Infinity, Infinity]
+    // `active` is sorted by id, so keeping the first of equals breaks ties by id.
+    for (const h of active) {
+      if (has.has(h)) continue
+      const key: [number, number] = [zones.get(zoneOf(h)) ?? 0, load.get(h) ?? 0]
+      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) { best = h; bestKey = key }
+    }
+    return best
+  }
+  const leastLoaded = (a: Analysis): HostId | undefined => {
+    const has = new Set(a.g.replicas.map((r) => r.host))
+    let best: HostId | undefined
+    for (const h of active) if (!has.has(h) && (best === undefined || (load.get(h) ?? 0) < (load.get(best) ?? 0))) best = h
+    return best
   }
   const copying = (a: Analysis): boolean => a.learners.some((r) => r.caughtUp !== true && isUp(r.host))
   const canChange = (a: Analysis): boolean => a.hasQuorum && a.leader !== null && a.g.changing !== true
@@ -294,9 +306,9 @@ export function plan (input: PlacementInput): Plan {
     }
     const lostLearner = a.lost.find((r) => r.role === 'learner')
     if (lostLearner !== undefined) { emit({ kind: 'remove', group: a.id, host: lostLearner.host }); return }
-    const home = pickHome(a)
     const lostVoters = a.lost.filter((r) => r.role === 'voter')
       .sort((x, y) => Number(isUp(x.host)) - Number(isUp(y.host)) || byId(x.host, y.host))
+    const home = lostVoters.length > 0 || a.kept.length < a.target ? pickHome(a) : undefined
     if (lostVoters.length > 0 && (a.keptVoters.length >= a.voterTarget || (home === undefined && !busyCopying))) {
       for (const r of lostVoters) if (tryRemove(a, r)) return
     }
@@ -326,8 +338,7 @@ export function plan (input: PlacementInput): Plan {
     if (a.lost.length > 0 || a.learners.length > 0 || a.kept.length !== a.target) return
     if (a.kept.some((r) => classOf(r.host) !== 'active')) return
     const from = [...a.kept].sort((x, y) => (load.get(y.host) ?? 0) - (load.get(x.host) ?? 0) || byId(x.host, y.host))[0]
-    const has = new Set(a.g.replicas.map((r) => r.host))
-    const to = active.filter((h) => !has.has(h)).sort((x, y) => (load.get(x) ?? 0) - (load.get(y) ?? 0) || byId(x, y))[0]
+    const to = leastLoaded(a)
     if (from === undefined || to === undefined) return
     if ((load.get(from.host) ?? 0) - (load.get(to) ?? 0) < 2) return
     if (!canCopy(to, a.leader)) { deferred++; return }
