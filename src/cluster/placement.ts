@@ -101,7 +101,7 @@ export interface Progress {
   unavailable: GroupId[]
   /** Learners still copying data. */
   catchingUp: number
-  /** Data copies wanted now but held back by the rate limits. */
+  /** Copies held back by the rate limits, and moves cut off by `maxPlan`. */
   deferred: number
   /** Replicas still on each retiring host. */
   draining: Record<HostId, number>
@@ -223,7 +223,7 @@ export function plan (input: PlacementInput): Plan {
   const touched = new Set<GroupId>()
   let deferred = 0
   const emit = (m: Move): void => {
-    if (moves.length >= s.maxPlan) return
+    if (moves.length >= s.maxPlan) { deferred++; return }
     moves.push(m)
     touched.add(m.group)
   }

@@ -244,3 +244,12 @@ t.test('deterministic: same input in any order gives the same plan', async (t) =
   t.same(plan(b), pa)
   t.same(plan(a), pa, 'and again')
 })
+
+t.test('a plan is cut at maxPlan moves, and what was cut shows as deferred until done', async (t) => {
+  const c = newCluster(['a', 'b', 'c'], [{ name: 'inode', copies: 3, fragments: 30 }], { maxPlan: 5 })
+  const first = plan(input(c))
+  t.equal(first.moves.length, 5)
+  t.equal(first.progress.deferred, 26, '30 fragments and the schema group to create, 5 planned')
+  converge(t, c)
+  for (const g of dataGroups(c)) t.same(replicaHosts(g), ['a', 'b', 'c'])
+})
