@@ -253,3 +253,16 @@ t.test('a plan is cut at maxPlan moves, and what was cut shows as deferred until
   converge(t, c)
   for (const g of dataGroups(c)) t.same(replicaHosts(g), ['a', 'b', 'c'])
 })
+
+t.test('a leader streaming to a learner keeps its leadership until the copy is done, even on a retiring host', async (t) => {
+  const hosts = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => ({ id, state: 'up' as const, retiring: id === 'a' }))
+  const voters = ['a', 'b', 'c', 'd', 'e', 'f'].map((host) => ({ host, role: 'voter' as const }))
+  const copying: PlacementInput = {
+    now: 0, hosts, tables: [], groups: [{ id: SCHEMA_GROUP, replicas: [...voters, { host: 'g', role: 'learner', caughtUp: false }], leader: 'a' }]
+  }
+  const p = plan(copying)
+  t.same(p.moves, [], 'no transfer while g copies from a')
+  t.equal(p.progress.catchingUp, 1)
+  copying.groups[0].replicas[6].caughtUp = true
+  t.same(plan(copying).moves, [{ kind: 'transferLeader', group: SCHEMA_GROUP, from: 'a', to: 'b' }], 'then a hands over before it is removed')
+})
