@@ -313,8 +313,9 @@ export function plan (input: PlacementInput): Plan {
       for (const r of lostVoters) if (tryRemove(a, r)) return
     }
     if (a.kept.length < a.target || (lostVoters.length > 0 && a.kept.length === a.target && !busyCopying)) {
-      // Second case: a lost voter could not be removed safely yet (2 voters);
-      // a surplus replica first makes its removal safe.
+      // Second case: a lost voter could not be removed safely yet (2 voters,
+      // or a voter of the majority is briefly down); a surplus replica first
+      // makes its removal safe.
       if (busyCopying || home === undefined) return
       if (canCopy(home, a.leader)) startCopy(a, home)
       else deferred++
@@ -322,10 +323,11 @@ export function plan (input: PlacementInput): Plan {
     }
     if (busyCopying) return
     if (a.keptVoters.length > a.voterTarget) {
-      // Too many voters (after a rebalance copy, or a lowered cap): drop the
-      // one on the most loaded host, preferring hosts that are down.
-      const order = [...a.keptVoters].sort((x, y) =>
-        Number(isUp(x.host)) - Number(isUp(y.host)) || (load.get(y.host) ?? 0) - (load.get(x.host) ?? 0) || byId(x.host, y.host))
+      // Too many voters (after a rebalance copy, a surplus copy, or a lowered
+      // cap): drop the one on the most loaded active host. A host that is
+      // briefly down keeps its replicas, so it is never the one dropped.
+      const order = a.keptVoters.filter((r) => classOf(r.host) === 'active').sort((x, y) =>
+        (load.get(y.host) ?? 0) - (load.get(x.host) ?? 0) || byId(x.host, y.host))
       // The leader is not skipped: skipping it would drop a less loaded
       // voter, possibly the copy just made, and the group would oscillate.
       for (const r of order) if (tryRemove(a, r)) return

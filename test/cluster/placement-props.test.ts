@@ -194,9 +194,12 @@ function runCase (seed: number, stats: CaseStats): string[] {
       if (away === undefined) continue
       const id = pick(rng, upHosts.filter((h) => h !== away))
       if (id === undefined || upHosts.length < 3) continue
+      const held = (): string => JSON.stringify(c.groups.map((g) => g.replicas.some((r) => r.host === away)))
+      const before = held()
       hostDown(c, away)
       c.hosts.find((h) => h.id === id)!.retiring = true
       settle(`retire of ${id} while ${away} is away`, false)
+      if (held() !== before) problems.push(`retire of ${id} while ${away} is away: ${away} lost or gained replicas`)
       hostUp(c, away)
       settle(`return of ${away}`)
     } else {
