@@ -115,7 +115,7 @@ function runCase (seed: number, stats: CaseStats): string[] {
   const problems: string[] = []
   let next = 0
   const newId = (): string => `h${String(next++).padStart(2, '0')}`
-  const hosts = Array.from({ length: 1 + rng.int(5) }, newId)
+  const hosts = Array.from({ length: 1 + rng.int(9) }, newId)
   const tables = Array.from({ length: 1 + rng.int(3) }, (_, i) => ({
     name: `t${i}`, copies: pick(rng, [1, 2, 3, 3, 3, 5])!, fragments: 1 + rng.int(12)
   }))
