@@ -105,6 +105,8 @@ export interface Progress {
   deferred: number
   /** Replicas still on each retiring host. */
   draining: Record<HostId, number>
+  /** Groups in the input that no table wants (a dropped table): left alone, for the caller to retire. */
+  unknown: GroupId[]
   /** Nothing planned, deferred or catching up. */
   settled: boolean
 }
@@ -179,6 +181,7 @@ export function plan (input: PlacementInput): Plan {
     for (let i = 0; i < t.fragments; i++) wanted.push({ id: fragmentId(t.name, i), kind: 'data', copies: Math.max(1, t.copies ?? 3) })
   }
 
+  const wantedIds = new Set(wanted.map((w) => w.id))
   const groups: Analysis[] = wanted.map((w) => {
     const g = current.get(w.id) ?? { id: w.id, replicas: [], leader: null }
     const replicas = [...g.replicas].sort((a, b) => byId(a.host, b.host))
@@ -385,6 +388,7 @@ export function plan (input: PlacementInput): Plan {
       catchingUp,
       deferred,
       draining,
+      unknown: input.groups.map((g) => g.id).filter((id) => !wantedIds.has(id)).sort(byId),
       settled: moves.length === 0 && deferred === 0 && catchingUp === 0
     }
   }

@@ -219,12 +219,14 @@ t.test('a group with an uncommitted change or without a live majority gets no me
   }
   base.groups.push({ id: fragmentId('x', 2), replicas: [{ host: 'a', role: 'voter' }, { host: 'c', role: 'voter' }, { host: 'd', role: 'voter' }], leader: 'c' })
   base.tables[0].fragments = 3
+  base.groups.push({ id: 'dropped/0', replicas: [{ host: 'a', role: 'voter' }], leader: 'a' })
   base.hosts[1] = { id: 'b', state: 'down', downSince: -20 * MIN }
   base.hosts[2] = { id: 'c', state: 'down', downSince: -20 * MIN }
   const p = plan(base)
   // x/2 has a live majority but its reported leader (c) is down: wait for the election.
   t.same(p.moves.filter((m) => m.group !== SCHEMA_GROUP), [])
   t.same(p.progress.unavailable, [fragmentId('x', 1)])
+  t.same(p.progress.unknown, ['dropped/0'], 'a group no table wants is reported, not touched')
   t.same(p.progress.underReplicated.sort(), [SCHEMA_GROUP, fragmentId('x', 0), fragmentId('x', 1), fragmentId('x', 2)].sort())
 })
 
