@@ -23,6 +23,26 @@ import type { MountSettings } from './mount-options.js'
 const FUSE_OP_TIMEOUT_MS = 60_000
 const MOUNT_POLL_MS = 500
 
+/**
+ * How long a mount waits for the previous user of its data directory to let
+ * go: after `umount`, the old daemon needs up to MOUNT_POLL_MS to notice and
+ * then closes its store, so `umount; mount` must not fail with EBUSY.
+ */
+const STORE_BUSY_WAIT_MS = 10_000
+
+async function openStore (settings: MountSettings): Promise<ModelFs> {
+  const deadline = Date.now() + STORE_BUSY_WAIT_MS
+  for (let waited = false; ; waited = true) {
+    try {
+      return await ModelFs.open(settings.data, settings.fragments === null ? {} : { fragments: settings.fragments })
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EBUSY' || Date.now() > deadline) throw e
+      if (!waited) log(`${(e as Error).message}; waiting up to ${STORE_BUSY_WAIT_MS / 1000} s for it to let go`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
 function log (msg: string): void {
   process.stdout.write(`${new Date().toISOString()} ${msg}\n`)
 }
@@ -31,7 +51,7 @@ export async function serve (mountPoint: string, settings: MountSettings & { log
   log(`starting: mount ${mountPoint}, data ${settings.data}, pid ${process.pid}`)
   let fs
   try {
-    fs = await ModelFs.open(settings.data, settings.fragments === null ? {} : { fragments: settings.fragments })
+    fs = await openStore(settings)
   } catch (e) {
     const message = `cannot open the store in ${settings.data}: ${(e as Error).message}`
     log(message)

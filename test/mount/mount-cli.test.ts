@@ -108,3 +108,12 @@ t.test('check refuses a data directory in use; a damaged store refuses to mount'
   const c = walkenfs(['check', m.data])
   t.equal(c.status, 2, 'check says it cannot read the store, not "clean"')
 })
+
+t.test('umount then mount at once: the new daemon waits for the old one to let go of the store', async (t) => {
+  const m = makeMount(t)
+  m.mount()
+  writeFileSync(join(m.mnt, 'again'), 'x')
+  const r = shr(`umount ${m.mnt} && ${process.execPath} ${join(repoBin, '..', '..', 'dist', 'src', 'cli', 'main.js')} mount ${m.mnt} -o data=${m.data}`)
+  t.equal(r.status, 0, r.stderr)
+  t.equal(readFileSync(join(m.mnt, 'again'), 'utf8'), 'x')
+})
