@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModelFs } from '../src/fs/model.js'
 import { ROOT_INO } from '../src/fs/types.js'
+import { median } from './stats.js'
 
 const caller = { uid: 0, gid: 0, pid: 1 }
 const CHUNK = 128 * 1024
@@ -85,11 +86,6 @@ async function measure (blockSize: number, inlineMax: number, quick: boolean): P
     await fs.close()
     rmSync(dir, { recursive: true, force: true })
   }
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
 }
 
 /** The device's own cost: write 4 KiB into a file and fdatasync it (same temp dir). */

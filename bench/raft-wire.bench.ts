@@ -28,30 +28,7 @@ import { RaftHost } from '../src/raft/host.js'
 import { WireTransport } from '../src/raft/wire-transport.js'
 import { Wire } from '../src/wire/wire.js'
 import { CLUSTER_COOKIE } from '../test/raft/wire-cluster.js'
-
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]
-}
-
-async function measure (leader: RaftHost, inflight: number, n: number, size: number, g = 'g'): Promise<{ rate: number, p50: number, p99: number }> {
-  await leader.propose(g, KvMachine.encode('warm', 'up'))
-  const value = 'x'.repeat(size)
-  const lat: number[] = []
-  let next = 0
-  const t0 = process.hrtime.bigint()
-  const worker = async (): Promise<void> => {
-    while (next < n) {
-      const i = next++
-      const s = process.hrtime.bigint()
-      await leader.propose(g, KvMachine.encode(`k${i % 1000}`, value))
-      lat.push(Number(process.hrtime.bigint() - s) / 1e6)
-    }
-  }
-  await Promise.all(Array.from({ length: inflight }, worker))
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9
-  return { rate: n / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) }
-}
+import { proposalLoad } from './proposal-load.js'
 
 async function local (inflight: number, n: number, size: number): Promise<{ rate: number, p50: number, p99: number }> {
   const c = new TestCluster({ batching: true, tickMs: 10 })
@@ -60,7 +37,7 @@ async function local (inflight: number, n: number, size: number): Promise<{ rate
     await c.createGroup('g', [1, 2, 3])
     c.startAll()
     await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
-    return await measure(c.leaderOf('g')!.host, inflight, n, size)
+    return await proposalLoad(c.leaderOf('g')!.host, inflight, n, size)
   } finally {
     await c.cleanup()
   }
@@ -79,7 +56,7 @@ async function overWire (inflight: number, n: number, size: number): Promise<{ r
       return d
     }
     const d0 = dropped()
-    const r = await measure(c.leaderOf('g')!.host, inflight, n, size)
+    const r = await proposalLoad(c.leaderOf('g')!.host, inflight, n, size)
     return { ...r, drops: dropped() - d0 }
   } finally {
     await c.cleanup()
@@ -125,7 +102,7 @@ async function overWireProcesses (inflight: number, n: number, size: number): Pr
     }
     const c = transport.counters
     const d0 = c.droppedBusy + c.droppedError + c.droppedNoLink
-    const r = await measure(h, inflight, n, size, 'g0')
+    const r = await proposalLoad(h, inflight, n, size, 'g0')
     return { ...r, drops: c.droppedBusy + c.droppedError + c.droppedNoLink - d0 }
   } finally {
     for (const ch of children) { ch.stdin!.end(); if (ch.exitCode === null) await once(ch, 'exit') }

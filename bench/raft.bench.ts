@@ -10,12 +10,7 @@
  * per row, default 3000), --raft-size BYTES (payload, default 128).
  */
 import { TestCluster } from '../test/raft/cluster.js'
-import { KvMachine } from '../test/raft/kv-machine.js'
-
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]
-}
+import { proposalLoad } from './proposal-load.js'
 
 async function row (name: string, batching: boolean, inflight: number, n: number, size: number): Promise<string> {
   const c = new TestCluster({ batching, tickMs: 10 })
@@ -25,24 +20,9 @@ async function row (name: string, batching: boolean, inflight: number, n: number
     c.startAll()
     await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
     const leader = c.leaderOf('g')!.host
-    // Let the leader commit its first entry before measuring.
-    await leader.propose('g', KvMachine.encode('warm', 'up'))
-    const value = 'x'.repeat(size)
-    const lat: number[] = []
-    let next = 0
-    const t0 = process.hrtime.bigint()
-    const worker = async (): Promise<void> => {
-      while (next < n) {
-        const i = next++
-        const s = process.hrtime.bigint()
-        await leader.propose('g', KvMachine.encode(`k${i % 1000}`, value))
-        lat.push(Number(process.hrtime.bigint() - s) / 1e6)
-      }
-    }
-    await Promise.all(Array.from({ length: inflight }, worker))
-    const secs = Number(process.hrtime.bigint() - t0) / 1e9
+    const r = await proposalLoad(leader, inflight, n, size)
     const st = leader.stats
-    return `${name.padEnd(34)} ${String(Math.round(n / secs)).padStart(9)} ${pct(lat, 0.5).toFixed(2).padStart(9)} ${pct(lat, 0.99).toFixed(2).padStart(9)} ${(n / Math.max(1, st.transactions)).toFixed(1).padStart(12)}`
+    return `${name.padEnd(34)} ${String(Math.round(r.rate)).padStart(9)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(9)} ${(n / Math.max(1, st.transactions)).toFixed(1).padStart(12)}`
   } finally {
     await c.cleanup()
   }

@@ -7,6 +7,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync, readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { median, percentile } from './stats.js'
 
 export interface Figure {
   name: string
@@ -37,10 +38,6 @@ function seconds (start: bigint): number {
 
 function dropCaches (): void {
   try { writeFileSync('/proc/sys/vm/drop_caches', '3') } catch { /* not root: read may hit the page cache */ }
-}
-
-function percentile (sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 }
 
 export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLOAD): Figure[] {
@@ -122,19 +119,12 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
     lat.push(Number(process.hrtime.bigint() - s) / 1000)
   }
   closeSync(fd)
-  lat.sort((a, b) => a - b)
   out.push({ name: '4 KiB write+fsync p50', value: percentile(lat, 0.5), unit: 'µs', higherIsBetter: false })
   out.push({ name: '4 KiB write+fsync p99', value: percentile(lat, 0.99), unit: 'µs', higherIsBetter: false })
 
   rmSync(root, { recursive: true, force: true })
   if (existsSync(root)) throw new Error(`could not clean ${root}`)
   return out
-}
-
-export function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 /** Prints targets side by side: one row per figure, one column per target. */
