@@ -24,8 +24,12 @@ export class CatalogMachine implements GroupStateMachine {
 
   constructor (root: RootDatabase, readonly group: string) {
     this.db = root.openDB({ name: 'catalog', encoding: 'binary' })
-    const stored = this.db.get(group) as Uint8Array | undefined
-    this.state = stored === undefined ? emptyCatalog() : decodeCatalog(stored)
+    this.state = this.load()
+  }
+
+  private load (): Catalog {
+    const stored = this.db.get(this.group) as Uint8Array | undefined
+    return stored === undefined ? emptyCatalog() : decodeCatalog(stored)
   }
 
   apply (e: Entry): ApplyResult {
@@ -35,14 +39,17 @@ export class CatalogMachine implements GroupStateMachine {
     } catch (err) {
       return { ok: false, error: `entry ${e.index} is not a catalog command: ${(err as Error).message}` }
     }
-    // Apply to a copy so that a throw inside applyCommand (a bug) cannot leave memory and lmdb apart.
-    const next = structuredClone(this.state)
-    const result = applyCommand(next, cmd)
-    if (result.ok) {
-      // The whole catalog is one row: it is small (hosts, tables and groups, not files), and one row keeps the snapshot trivially consistent.
-      this.db.put(this.group, encodeCatalog(next))
-      this.state = next
+    let result: ApplyResult
+    try {
+      // applyCommand checks everything before its first change, so a rejection leaves the state as it was; no copy needed.
+      result = applyCommand(this.state, cmd)
+    } catch (err) {
+      // Only a bug gets here, possibly halfway through a change: go back to the committed row, and let the host stop on the error.
+      this.state = this.load()
+      throw err
     }
+    // The whole catalog is one row: it holds hosts, tables and group placements, not files, and one row keeps snapshots trivially consistent.
+    if (result.ok) this.db.put(this.group, encodeCatalog(this.state))
     return result
   }
 
