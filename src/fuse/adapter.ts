@@ -233,18 +233,18 @@ export class Adapter {
   async write (fh: number, offset: number, data: Buffer): Promise<number> {
     const h = this.handle(fh)
     if (!h.writable) throw new FsError('EBADF', 'handle not open for writing')
-    return await this.writeBack.write(h.ino, offset, data)
+    return await this.writeBack.write(h.ino, offset, data, fh)
   }
 
   /** close(2) of one descriptor: commit its file's bytes, report errors. */
   async flush (fh: number): Promise<void> {
     const h = this.handle(fh)
-    await this.writeBack.flush(h.ino)
+    await this.writeBack.flush(h.ino, fh)
   }
 
   async fsync (fh: number | undefined, path: string | null): Promise<void> {
     const ino = await this.inoOf(path, fh)
-    await this.writeBack.flush(ino)
+    await this.writeBack.flush(ino, fh)
     await this.fs.fsync()
   }
 
@@ -259,8 +259,9 @@ export class Adapter {
     if (left > 0) this.openCount.set(h.ino, left)
     else this.openCount.delete(h.ino)
     try {
-      await this.writeBack.flush(h.ino)
+      await this.writeBack.flush(h.ino, fh)
     } finally {
+      this.writeBack.forget(h.ino, fh)
       await this.fs.release(h.ino)
     }
   }
