@@ -57,6 +57,8 @@ export interface Torture {
 }
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+/** A timer that bounds a wait without keeping the process alive once the wait is over. */
+const deadline = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 export function torture (opts: TortureOptions): Torture {
   const log = opts.log ?? (() => {})
@@ -172,7 +174,7 @@ export function torture (opts: TortureOptions): Torture {
         await fullDisk(rng, data, root, log, problem, stats)
       }
     }
-    await Promise.race([Promise.all(exits), sleep(Math.max(0, until - Date.now()) + 60_000)])
+    await Promise.race([Promise.all(exits), deadline(Math.max(0, until - Date.now()) + 60_000)])
     for (const [c, child] of clients.entries()) {
       if (child.exitCode === null && child.signalCode === null) problem(`client ${c} did not finish its last call within 60 s after the run`)
     }
@@ -261,7 +263,7 @@ async function probeWrite (file: string): Promise<string> {
       try { await fh?.close() } catch { /* the error above is the answer */ }
     }
   }
-  return await Promise.race([attempt(), sleep(20_000).then(() => 'timeout')])
+  return await Promise.race([attempt(), deadline(20_000).then(() => 'timeout')])
 }
 
 function readFinal (root: string, registers: number, appendFiles: number): FinalState {
