@@ -38,6 +38,8 @@ export interface TortureOptions {
   appendFiles?: number
   /** size of the data directory's tmpfs, MiB */
   dataMiB?: number
+  /** environment of the walkenfs daemon (default: this process's) */
+  env?: NodeJS.ProcessEnv
   /** progress lines (nemesis actions) */
   log?: (line: string) => void
 }
@@ -99,7 +101,7 @@ export function torture (opts: TortureOptions): Torture {
     if (r.status !== 0) throw new Error(`cannot mount a tmpfs for the data directory (needs root): ${r.stderr}`)
     tmpfs = true
     const mount = (): boolean => {
-      const m = walkenfs(['mount', mnt, '-o', `data=${join(data, 'store')}`])
+      const m = walkenfs(['mount', mnt, '-o', `data=${join(data, 'store')}`], { env: opts.env })
       if (m.status !== 0) log(`mount failed: ${m.stderr.trim()} [mounted: ${JSON.stringify(findMount(mnt))}]`)
       return m.status === 0
     }
