@@ -49,6 +49,13 @@ export class Adapter {
   /** libfuse's hidden names of unlinked open files → their inode */
   private readonly hidden = new Map<string, number>()
   private nextFh = 1
+  /**
+   * TEST ONLY, never set in production: WALKENFS_TEST_UNSAFE_ACK=1 makes
+   * fsync and close answer at once, before the written bytes are committed,
+   * so that the torture harness can show its checkers catch acknowledged
+   * writes that a kill -9 then loses (test/faults/unsafe-ack.test.ts).
+   */
+  private readonly unsafeAck = process.env.WALKENFS_TEST_UNSAFE_ACK === '1'
 
   constructor (private readonly fs: FileSystem, opts: AdapterOptions) {
     this.names = new NameCache(ROOT_INO, async (parent, name) => (await fs.lookup(parent, name)).ino, opts.nameTtlMs)
@@ -233,18 +240,20 @@ export class Adapter {
   async write (fh: number, offset: number, data: Buffer): Promise<number> {
     const h = this.handle(fh)
     if (!h.writable) throw new FsError('EBADF', 'handle not open for writing')
-    return await this.writeBack.write(h.ino, offset, data)
+    return await this.writeBack.write(h.ino, offset, data, fh)
   }
 
   /** close(2) of one descriptor: commit its file's bytes, report errors. */
   async flush (fh: number): Promise<void> {
     const h = this.handle(fh)
-    await this.writeBack.flush(h.ino)
+    if (this.unsafeAck) return
+    await this.writeBack.flush(h.ino, fh)
   }
 
   async fsync (fh: number | undefined, path: string | null): Promise<void> {
     const ino = await this.inoOf(path, fh)
-    await this.writeBack.flush(ino)
+    if (this.unsafeAck) return
+    await this.writeBack.flush(ino, fh)
     await this.fs.fsync()
   }
 
@@ -259,8 +268,9 @@ export class Adapter {
     if (left > 0) this.openCount.set(h.ino, left)
     else this.openCount.delete(h.ino)
     try {
-      await this.writeBack.flush(h.ino)
+      await this.writeBack.flush(h.ino, fh)
     } finally {
+      this.writeBack.forget(h.ino, fh)
       await this.fs.release(h.ino)
     }
   }

@@ -14,6 +14,11 @@
  *   (ENOSPC, EROFS, ...) is reported by the next `write` or `flush` of that
  *   inode, once, and the failed bytes are dropped — like a kernel's
  *   write-back error, never silently;
+ * - a handle (`fh`) that wrote to the inode also hears of every failure
+ *   after its first write, once, at its next `flush(ino, fh)` — even when
+ *   another handle's flush committed (and lost) its bytes and took the
+ *   inode's error first (Linux's errseq rule: each open file learns of the
+ *   error; otherwise an fsync would acknowledge bytes that were dropped);
  * - memory is bounded: past `maxDirtyBytes` in all, writers wait for commits.
  */
 
@@ -31,6 +36,11 @@ interface FileState {
   /** the commit running now, if any */
   running: Promise<void> | null
   error: unknown
+  /** failures so far and the last one, for handles that wrote */
+  failures: number
+  lastError: unknown
+  /** handle → failures already reported to it (or present at its first write) */
+  seen: Map<number, number>
 }
 
 export interface WriteBackOptions {
@@ -63,13 +73,14 @@ export class WriteBack {
 
   hasDirty (ino: number): boolean {
     const f = this.files.get(ino)
-    return f !== undefined && (f.dirty > 0 || f.running !== null || f.error !== undefined)
+    return f !== undefined && (f.dirty > 0 || f.running !== null || f.error !== undefined || f.seen.size > 0)
   }
 
   /** Buffer a copy of `data` (the caller may reuse its buffer). */
-  async write (ino: number, offset: number, data: Buffer): Promise<number> {
+  async write (ino: number, offset: number, data: Buffer, fh?: number): Promise<number> {
     const f = this.state(ino)
     this.throwPending(f)
+    if (fh !== undefined && !f.seen.has(fh)) f.seen.set(fh, f.failures)
     while (this.totalDirty >= this.maxDirtyBytes) {
       this.kickAll()
       await new Promise<void>((resolve) => this.waiters.push(resolve))
@@ -89,16 +100,34 @@ export class WriteBack {
     return data.length
   }
 
-  /** Commit everything buffered for `ino`; throws a pending write-back error. */
-  async flush (ino: number): Promise<void> {
+  /** Commit everything buffered for `ino`; throws a pending write-back error, or one `fh` has not heard of. */
+  async flush (ino: number, fh?: number): Promise<void> {
     const f = this.files.get(ino)
     if (f === undefined) return
     while (f.running !== null || f.extents.length > 0) {
       if (f.running === null) this.startCommit(ino, f)
       await f.running
     }
-    this.throwPending(f)
-    if (f.dirty === 0 && f.running === null) this.files.delete(ino)
+    const heard = fh === undefined ? undefined : f.seen.get(fh)
+    if (heard !== undefined) f.seen.set(fh!, f.failures)
+    try {
+      this.throwPending(f)
+      if (heard !== undefined && heard < f.failures) throw f.lastError
+    } finally {
+      this.dropIfIdle(ino, f)
+    }
+  }
+
+  /** The handle `fh` is closed: stop tracking failures for it. */
+  forget (ino: number, fh: number): void {
+    const f = this.files.get(ino)
+    if (f === undefined) return
+    f.seen.delete(fh)
+    this.dropIfIdle(ino, f)
+  }
+
+  private dropIfIdle (ino: number, f: FileState): void {
+    if (f.dirty === 0 && f.running === null && f.extents.length === 0 && f.error === undefined && f.seen.size === 0) this.files.delete(ino)
   }
 
   /** Commit every inode's bytes; the first error is thrown after all ran. */
@@ -141,7 +170,7 @@ export class WriteBack {
   private state (ino: number): FileState {
     let f = this.files.get(ino)
     if (f === undefined) {
-      f = { extents: [], dirty: 0, running: null, error: undefined }
+      f = { extents: [], dirty: 0, running: null, error: undefined, failures: 0, lastError: undefined, seen: new Map() }
       this.files.set(ino, f)
     }
     return f
@@ -180,6 +209,8 @@ export class WriteBack {
           await this.commit(ino, e.offset, e.chunks.length === 1 ? e.chunks[0]! : Buffer.concat(e.chunks, e.length))
         } catch (err) {
           f.error ??= err
+          f.failures++
+          f.lastError = err
           // The failed extent and the ones after it are dropped (reported once).
           for (let j = i; j < batch.length; j++) this.release(f, batch[j]!.length)
           return

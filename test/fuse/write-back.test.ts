@@ -93,3 +93,37 @@ t.test('discard drops buffered bytes at and past an offset', async (t) => {
   await wb.flush(9)
   t.equal(s.files.get(9)!.toString(), 'hello')
 })
+
+t.test('a failed commit is reported to every handle whose bytes it dropped, once each', async (t) => {
+  const s = store()
+  const wb = new WriteBack(s.commit, { flushThreshold: 1 << 30 })
+  // two appenders of one file: their bytes join one extent
+  await wb.write(5, 0, Buffer.from('handle-1 '), 1)
+  await wb.write(5, 9, Buffer.from('handle-2 '), 2)
+  s.setFail(() => true)
+  const first = wb.flush(5, 1)
+  const second = wb.flush(5, 2)
+  await t.rejects(first, { code: 'ENOSPC' }, 'the handle whose flush ran the commit hears of it')
+  await t.rejects(second, { code: 'ENOSPC' }, 'so does the other writer, whose bytes were dropped too')
+  s.setFail(null)
+  await t.resolves(wb.flush(5, 1), 'reported once to handle 1')
+  await t.resolves(wb.flush(5, 2), 'reported once to handle 2')
+  t.equal(s.files.get(5), undefined, 'nothing was committed')
+  wb.forget(5, 1)
+  wb.forget(5, 2)
+  t.equal(wb.hasDirty(5), false, 'no state left once both handles are closed')
+})
+
+t.test('a handle that wrote before another handle\'s flush failed hears of it at its own later flush', async (t) => {
+  const s = store()
+  const wb = new WriteBack(s.commit, { flushThreshold: 1 << 30 })
+  await wb.write(6, 0, Buffer.from('a'), 1)
+  await wb.write(6, 1, Buffer.from('b'), 2)
+  s.setFail(() => true)
+  await t.rejects(wb.flush(6, 1), { code: 'ENOSPC' })
+  s.setFail(null)
+  await t.rejects(wb.flush(6, 2), { code: 'ENOSPC' }, 'handle 2 learns its byte was lost')
+  const h3 = 3
+  await wb.write(6, 0, Buffer.from('c'), h3)
+  await t.resolves(wb.flush(6, h3), 'a handle that first wrote after the failure does not hear of it')
+})
