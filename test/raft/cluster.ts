@@ -11,6 +11,7 @@ import { RaftHost, type HostOptions } from '../../src/raft/host.js'
 import { LocalNetwork } from '../../src/raft/transport.js'
 import { RaftError } from '../../src/raft/types.js'
 import { KvMachine } from './kv-machine.js'
+import { pollUntil } from './poll.js'
 
 export interface TestHost {
   id: number
@@ -97,11 +98,7 @@ export class TestCluster {
 
   /** Polls until `pred` holds; gives up after `maxWaits` polls of 10 ms (a bound, not a timing assertion). */
   async until (pred: () => boolean, what: string, maxWaits = 1000): Promise<void> {
-    for (let i = 0; i < maxWaits; i++) {
-      if (pred()) return
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    throw new Error(`gave up waiting for ${what}`)
+    await pollUntil(pred, what, maxWaits)
   }
 
   async cleanup (): Promise<void> {

@@ -16,6 +16,7 @@ import { RaftError } from '../../src/raft/types.js'
 import { WireTransport, type WireTransportOptions } from '../../src/raft/wire-transport.js'
 import { Wire, type WireOptions } from '../../src/wire/wire.js'
 import { KvMachine } from './kv-machine.js'
+import { pollUntil } from './poll.js'
 
 export const CLUSTER_COOKIE = Buffer.from('raft-over-the-wire-test-cookie-0123456789')
 
@@ -141,11 +142,7 @@ export class WireCluster {
 
   /** Polls until `pred` holds; gives up after `maxWaits` polls of 10 ms (a bound, not a timing assertion). */
   async until (pred: () => boolean, what: string, maxWaits = 2000): Promise<void> {
-    for (let i = 0; i < maxWaits; i++) {
-      if (pred()) return
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    throw new Error(`gave up waiting for ${what}`)
+    await pollUntil(pred, what, maxWaits)
   }
 
   async cleanup (): Promise<void> {
