@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RaftHost, type HostOptions } from '../../src/raft/host.js'
 import { LocalNetwork } from '../../src/raft/transport.js'
-import { RaftError } from '../../src/raft/types.js'
 import { KvMachine } from './kv-machine.js'
-import { pollUntil } from './poll.js'
+import { leaderAmong, pollUntil, proposeRetrying } from './poll.js'
 
 export interface TestHost {
   id: number
@@ -69,31 +68,12 @@ export class TestCluster {
   }
 
   leaderOf (g: string): TestHost | undefined {
-    let best: TestHost | undefined
-    for (const th of this.hosts.values()) {
-      if (!th.host.groupIds().includes(g)) continue
-      const s = th.host.status(g)
-      if (s.role === 'leader' && (!best || s.term > best.host.status(g).term)) best = th
-    }
-    return best
+    return leaderAmong(this.hosts.values(), g)
   }
 
   /** Proposes through whichever host leads, retrying (bounded) across leader changes. */
   async propose (g: string, data: Uint8Array, attempts = 50): Promise<unknown> {
-    let last: unknown
-    for (let i = 0; i < attempts; i++) {
-      const l = this.leaderOf(g)
-      if (l) {
-        try {
-          return await l.host.propose(g, data)
-        } catch (e) {
-          if (!(e instanceof RaftError) || e.code !== 'NOT_LEADER') throw e
-          last = e
-        }
-      }
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    throw new Error(`no leader accepted the proposal in group ${g}: ${String(last)}`)
+    return await proposeRetrying(() => this.leaderOf(g), g, data, attempts, ['NOT_LEADER'])
   }
 
   /** Polls until `pred` holds; gives up after `maxWaits` polls of 10 ms (a bound, not a timing assertion). */

@@ -12,11 +12,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RaftHost, type HostOptions } from '../../src/raft/host.js'
-import { RaftError } from '../../src/raft/types.js'
 import { WireTransport, type WireTransportOptions } from '../../src/raft/wire-transport.js'
 import { Wire, type WireOptions } from '../../src/wire/wire.js'
 import { KvMachine } from './kv-machine.js'
-import { pollUntil } from './poll.js'
+import { leaderAmong, pollUntil, proposeRetrying } from './poll.js'
 
 export const CLUSTER_COOKIE = Buffer.from('raft-over-the-wire-test-cookie-0123456789')
 
@@ -113,31 +112,12 @@ export class WireCluster {
   }
 
   leaderOf (g: string, among: Iterable<WireHost> = this.hosts.values()): WireHost | undefined {
-    let best: WireHost | undefined
-    for (const wh of among) {
-      if (!wh.host.groupIds().includes(g)) continue
-      const s = wh.host.status(g)
-      if (s.role === 'leader' && (!best || s.term > best.host.status(g).term)) best = wh
-    }
-    return best
+    return leaderAmong(among, g)
   }
 
   /** Proposes through whichever host leads, retrying (bounded) across leader changes. */
   async propose (g: string, data: Uint8Array, attempts = 100): Promise<unknown> {
-    let last: unknown
-    for (let i = 0; i < attempts; i++) {
-      const l = this.leaderOf(g)
-      if (l) {
-        try {
-          return await l.host.propose(g, data)
-        } catch (e) {
-          if (!(e instanceof RaftError) || (e.code !== 'NOT_LEADER' && e.code !== 'UNKNOWN')) throw e
-          last = e
-        }
-      }
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    throw new Error(`no leader accepted the proposal in group ${g}: ${String(last)}`)
+    return await proposeRetrying(() => this.leaderOf(g), g, data, attempts, ['NOT_LEADER', 'UNKNOWN'])
   }
 
   /** Polls until `pred` holds; gives up after `maxWaits` polls of 10 ms (a bound, not a timing assertion). */
