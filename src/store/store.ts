@@ -106,6 +106,21 @@ export class Store {
       : null
   }
 
+  /**
+   * The lmdb environment, for the layers that keep their own databases in
+   * this store (Raft logs, the catalog, replicated fragments). Writes they
+   * make bypass commit(), so they must call noteCommit() before flush().
+   */
+  get lmdbRoot (): RootDatabase { return this.root }
+
+  /** The `rows` database: [u16 fragment][u8 table][key] → value (see src/tables/local.ts). */
+  get rowsDb (): Database<Buffer, Buffer> { return this.rows }
+
+  /** Counts a write made directly through lmdbRoot, so that the next flush() syncs it. */
+  noteCommit (): void {
+    this.commits++
+  }
+
   /** Commits not yet covered by a finished flush (0 = everything is on disk). */
   unflushedCommits (): number {
     return this.commits - this.flushedUpTo
