@@ -14,6 +14,7 @@
  * Pure: no I/O.
  */
 import { ALLOWED_MOUNT_OPTIONS, MOUNT_ONLY_OPTIONS, checkMountOptions } from '../fuse/mount-options.js'
+import { CLUSTER_OPTIONS, ClusterOptionError, parseClusterOptions, type ClusterMountSettings } from './cluster-options.js'
 
 export interface MountSettings {
   /** data directory of the local store */
@@ -32,6 +33,8 @@ export interface MountSettings {
   readOnly: boolean
   /** options handed to libfuse, validated, in order */
   fuseOptions: string[]
+  /** the cluster this host serves (null: a one-host filesystem) */
+  cluster: ClusterMountSettings | null
 }
 
 export class MountOptionError extends Error {
@@ -67,9 +70,6 @@ const FUSE_VALUED: Record<string, 'string' | 'uint' | 'octal' | 'seconds'> = {
   intr_signal: 'uint'
 }
 
-/** Settings that belong to the replicated cluster (a later layer). */
-const CLUSTER_OPTIONS = new Set(['cluster', 'cookie_file', 'listen', 'expect', 'peers', 'peers_cmd', 'copies', 'replace_after', 'quorum_wait'])
-
 function parseNumber (name: string, value: string, min: number, max: number, integer: boolean): number {
   const n = Number(value)
   if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
@@ -95,9 +95,11 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
     log: base.log ?? null,
     foreground: base.foreground ?? false,
     readOnly: base.readOnly ?? false,
-    fuseOptions: []
+    fuseOptions: [],
+    cluster: null
   }
   const passed = new Map<string, string>()
+  const clusterItems = new Map<string, string | null>()
   for (const item of items) {
     const eq = item.indexOf('=')
     const name = eq < 0 ? item : item.slice(0, eq)
@@ -126,7 +128,8 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
         continue
     }
     if (CLUSTER_OPTIONS.has(name)) {
-      throw new MountOptionError(`option ${name}: cluster settings need the replicated tables, which this build does not have yet`)
+      clusterItems.set(name, value)
+      continue
     }
     if (value === null && ALLOWED_MOUNT_OPTIONS.has(name)) {
       if (name === 'ro') s.readOnly = true
@@ -145,6 +148,12 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
       continue
     }
     throw new MountOptionError(`unknown mount option "${item}" (see "walkenfs help mount" for the list)`)
+  }
+  try {
+    s.cluster = parseClusterOptions(clusterItems)
+  } catch (e) {
+    if (e instanceof ClusterOptionError) throw new MountOptionError(e.message)
+    throw e
   }
   // walkenfs' own defaults for libfuse; a user value above wins.
   const defaults: Array<[string, string]> = [

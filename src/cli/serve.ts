@@ -51,6 +51,7 @@ export async function serve (mountPoint: string, settings: MountSettings & { log
   log(`starting: mount ${mountPoint}, data ${settings.data}, pid ${process.pid}`)
   let fs
   try {
+    if (settings.cluster !== null) throw new Error('cluster mode is not served by this build yet')
     fs = await openStore(settings)
   } catch (e) {
     const message = `cannot open the store in ${settings.data}: ${(e as Error).message}`

@@ -46,5 +46,47 @@ t.test('bad options are refused with a message naming them', async (t) => {
   t.throws(() => parseMountOptions(['umask=999']), /octal/)
   t.throws(() => parseMountOptions(['max_write=abc']), /max_write=abc/)
   t.throws(() => parseMountOptions(['allow_other=1']), /unknown mount option/)
-  t.throws(() => parseMountOptions(['copies=3']), /cluster settings/)
+  t.throws(() => parseMountOptions(['copies=3']), /copies needs cluster=NAME/)
+})
+
+t.test('cluster options: lists joined by +, durations with units, defaults', async (t) => {
+  const s = parseMountOptions(splitOptions('cluster=prod,host=a1,cookie_file=/etc/wk/cookie,listen=10.77.0.1:7401+10.78.0.1:7401,' +
+    'peers=10.77.0.2:7401+10.77.0.3,expect=5,copies=2,fragments=32,replace_after=2m,quorum_wait=3s,mcast=off,_netdev'))
+  t.ok(s.cluster)
+  const c = s.cluster!
+  t.equal(c.host.id, 'a1')
+  t.equal(c.host.cluster, 'prod')
+  t.equal(c.host.cookie, '/etc/wk/cookie')
+  t.equal(c.host.port, 7401)
+  t.equal(c.host.listen, '0.0.0.0', 'several addresses: listen on all, advertise the list')
+  t.same(c.host.advertise, ['10.77.0.1:7401', '10.78.0.1:7401'])
+  t.same(c.host.peers, ['10.77.0.2:7401', '10.77.0.3:7400'])
+  t.equal(c.host.mcast, false)
+  t.equal(c.expect, 5)
+  t.equal(c.copies, 2)
+  t.equal(s.fragments, 32)
+  t.equal(c.replaceAfterMs, 120_000)
+  t.equal(c.quorumWaitMs, 3000)
+  t.notOk(s.fuseOptions.some((o) => /^(cluster|listen|peers|copies|host)=/.test(o)), 'cluster options never reach libfuse')
+
+  const d = parseMountOptions(['cluster=x', 'host=h']).cluster!
+  t.equal(d.expect, 3, 'hosts started together wait for three by default')
+  t.equal(d.host.port, 7400)
+  t.equal(d.host.cookie, '/etc/walkenfs/cookie')
+  t.equal(d.copies, null, 'a joining host takes the cluster settings')
+  t.equal(parseMountOptions(['cluster=x', 'host=h', 'listen=10.77.0.4']).cluster!.host.listen, '10.77.0.4')
+})
+
+t.test('bad cluster options are refused before anything starts', async (t) => {
+  t.throws(() => parseMountOptions(['cluster=x', 'listen=10.77.0.1:99999']), /port 99999/)
+  t.throws(() => parseMountOptions(['cluster=x', 'listen=example.com']), /not an IPv4 address/)
+  t.throws(() => parseMountOptions(['cluster=x', 'listen=0.0.0.0+10.77.0.1']), /cannot be combined/)
+  t.throws(() => parseMountOptions(['cluster=x', 'quorum_wait=soon']), /quorum_wait=soon: expected a duration/)
+  t.throws(() => parseMountOptions(['cluster=x', 'replace_after=0']), /replace_after=0/)
+  t.throws(() => parseMountOptions(['cluster=x', 'copies=10']), /copies=10: expected a whole number from 1 to 9/)
+  t.throws(() => parseMountOptions(['cluster=x', 'expect=0']), /expect=0/)
+  t.throws(() => parseMountOptions(['cluster=bad name']), /cluster=bad name/)
+  t.throws(() => parseMountOptions(['cluster=x', 'host=-x']), /host id "-x"/)
+  t.throws(() => parseMountOptions(['cluster=']), /cluster= needs a value/)
+  t.throws(() => parseMountOptions(['cluster=x', 'peers=10.77.0.2:notaport']), MountOptionError)
 })
