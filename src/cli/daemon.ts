@@ -75,7 +75,7 @@ export function isAlive (pid: number): boolean {
  * Start `__serve` detached and wait for its verdict. Resolves with the
  * daemon's pid, or rejects with the daemon's own error message.
  */
-export async function spawnDaemon (serveArgs: string[], logFile: string, timeoutMs: number): Promise<number> {
+export async function spawnDaemon (serveArgs: string[], logFile: string, timeoutMs: number, progress: (line: string) => void = () => {}): Promise<number> {
   const main = fileURLToPath(new URL('./main.js', import.meta.url))
   const log = openSync(logFile, 'a')
   const child = spawn(process.execPath, [main, '__serve', ...serveArgs], {
@@ -86,17 +86,28 @@ export async function spawnDaemon (serveArgs: string[], logFile: string, timeout
   const pipe = child.stdio[3] as Readable
   try {
     return await new Promise<number>((resolvePid, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the daemon did not report within ${timeoutMs / 1000} s; see ${logFile}`)), timeoutMs)
+      const timer = setTimeout(() => {
+        // A daemon that could not mount in time must not mount later behind the caller's back.
+        try { process.kill(child.pid!, 'SIGTERM') } catch {}
+        reject(new Error(`the daemon did not mount within ${timeoutMs / 1000} s (stopped it); see ${logFile}`))
+      }, timeoutMs)
       const lines = createInterface({ input: pipe })
-      lines.once('line', (line) => {
-        clearTimeout(timer)
+      lines.on('line', (line) => {
+        let msg: { ok?: boolean, message?: string, progress?: string }
         try {
-          const msg = JSON.parse(line) as { ok: boolean, message?: string }
-          if (msg.ok) resolvePid(child.pid!)
-          else reject(new Error(msg.message ?? 'the daemon failed'))
+          msg = JSON.parse(line) as typeof msg
         } catch {
+          clearTimeout(timer)
           reject(new Error(`the daemon said something unexpected: ${line}`))
+          return
         }
+        if (typeof msg.progress === 'string') {
+          progress(msg.progress)
+          return
+        }
+        clearTimeout(timer)
+        if (msg.ok === true) resolvePid(child.pid!)
+        else reject(new Error(msg.message ?? 'the daemon failed'))
       })
       child.once('exit', (code, signal) => {
         clearTimeout(timer)
@@ -106,6 +117,15 @@ export async function spawnDaemon (serveArgs: string[], logFile: string, timeout
   } finally {
     pipe.destroy()
     child.unref()
+  }
+}
+
+/** In the daemon: a progress line for the waiting parent to show (fd 3 stays open). */
+export function progressToParent (line: string): void {
+  try {
+    writeFileSync(3, JSON.stringify({ progress: line }) + '\n')
+  } catch {
+    // No parent pipe (foreground, or the parent gave up).
   }
 }
 
