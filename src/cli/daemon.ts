@@ -28,10 +28,17 @@ export interface MountRecord {
   data: string
   log: string
   started: string
+  /** the daemon's control socket, when it has one */
+  control?: string
 }
 
 function recordPath (mountPoint: string): string {
   return join(RUN_DIR, resolve(mountPoint).replace(/\//g, '_') + '.json')
+}
+
+/** The daemon's control socket (src/cli/control.ts), next to its record. */
+export function controlSocketPath (mountPoint: string): string {
+  return join(RUN_DIR, resolve(mountPoint).replace(/\//g, '_') + '.sock')
 }
 
 export function writeRecord (rec: MountRecord): void {

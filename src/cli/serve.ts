@@ -12,7 +12,9 @@ import { FuseMount } from '../fuse/binding.js'
 import { Adapter } from '../fuse/adapter.js'
 import { fuseOps } from '../fuse/fuse-ops.js'
 import { ModelFs } from '../fs/model.js'
-import { removeRecord, reportToParent, writeRecord } from './daemon.js'
+import type { FileSystem } from '../fs/types.js'
+import { controlSocketPath, removeRecord, reportToParent, writeRecord } from './daemon.js'
+import { serveControl, type ControlHandler } from './control.js'
 import type { MountSettings } from './mount-options.js'
 
 /**
@@ -43,23 +45,45 @@ async function openStore (settings: MountSettings): Promise<ModelFs> {
   }
 }
 
-function log (msg: string): void {
+export function log (msg: string): void {
   process.stdout.write(`${new Date().toISOString()} ${msg}\n`)
 }
 
 export async function serve (mountPoint: string, settings: MountSettings & { log: string }, daemon: boolean): Promise<number> {
+  if (settings.cluster !== null) {
+    const { serveCluster } = await import('./cluster-serve.js')
+    return await serveCluster(mountPoint, settings, daemon)
+  }
   log(`starting: mount ${mountPoint}, data ${settings.data}, pid ${process.pid}`)
   let fs
   try {
-    if (settings.cluster !== null) throw new Error('cluster mode is not served by this build yet')
     fs = await openStore(settings)
   } catch (e) {
-    const message = `cannot open the store in ${settings.data}: ${(e as Error).message}`
-    log(message)
-    reportToParent({ ok: false, message })
-    if (!daemon) console.error(`walkenfs: ${message}`)
-    return 32
+    return fail(`cannot open the store in ${settings.data}: ${(e as Error).message}`, daemon)
   }
+  return await serveFuse(mountPoint, settings, daemon, fs, { close: async () => { await fs.close() } })
+}
+
+/** Reports a failure to start to the waiting `walkenfs mount` (and the log); returns mount(8)'s failure code. */
+export function fail (message: string, daemon: boolean): number {
+  log(message)
+  reportToParent({ ok: false, message })
+  if (!daemon) console.error(`walkenfs: ${message}`)
+  return 32
+}
+
+export interface Backend {
+  /** Closes what the filesystem runs on (after the last buffered write was committed). */
+  close (): Promise<void>
+  /** Extra commands of the control socket. */
+  control?: Record<string, ControlHandler>
+}
+
+/**
+ * Mounts `fs` through FUSE, tells the waiting parent, and serves until
+ * unmounted or signalled; then commits buffered writes and closes.
+ */
+export async function serveFuse (mountPoint: string, settings: MountSettings & { log: string }, daemon: boolean, fs: FileSystem, backend: Backend): Promise<number> {
   const adapter = new Adapter(fs, { nameTtlMs: Math.max(settings.entryTimeout, 1) * 1000 })
   let fm: FuseMount
   try {
@@ -70,14 +94,17 @@ export async function serve (mountPoint: string, settings: MountSettings & { log
     })
     await fm.mount()
   } catch (e) {
-    await fs.close()
-    const message = (e as Error).message
-    log(message)
-    reportToParent({ ok: false, message })
-    if (!daemon) console.error(`walkenfs: ${message}`)
-    return 32
+    await backend.close()
+    return fail((e as Error).message, daemon)
   }
-  writeRecord({ pid: process.pid, mountPoint, data: settings.data, log: settings.log, started: new Date().toISOString() })
+  let closeControl: (() => Promise<void>) | null = null
+  const controlPath = controlSocketPath(mountPoint)
+  try {
+    closeControl = await serveControl(controlPath, backend.control ?? {}, log)
+  } catch (e) {
+    log(`no control socket (${(e as Error).message}); walkenfs status will show less`)
+  }
+  writeRecord({ pid: process.pid, mountPoint, data: settings.data, log: settings.log, started: new Date().toISOString(), control: closeControl ? controlPath : undefined })
   log(`mounted ${mountPoint}`)
   reportToParent({ ok: true })
 
@@ -96,7 +123,8 @@ export async function serve (mountPoint: string, settings: MountSettings & { log
         log(`could not commit buffered writes: ${(e as Error).message}`)
       }
       try { await fm.unmount() } catch (e) { log(`unmount: ${(e as Error).message}`) }
-      await fs.close()
+      await closeControl?.().catch(() => {})
+      await backend.close()
       removeRecord(mountPoint)
       log('stopped')
       resolve(code)
