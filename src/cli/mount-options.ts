@@ -100,6 +100,7 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   }
   const passed = new Map<string, string>()
   const clusterItems = new Map<string, string | null>()
+  let entrySet = base.entryTimeout !== undefined
   for (const item of items) {
     const eq = item.indexOf('=')
     const name = eq < 0 ? item : item.slice(0, eq)
@@ -118,6 +119,7 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
         continue
       case 'entry_timeout':
         s.entryTimeout = parseNumber(name, value ?? '', 0, 3600, false)
+        entrySet = true
         continue
       case 'log':
         if (!value) throw new MountOptionError('option log= needs a file path')
@@ -155,6 +157,9 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
     if (e instanceof ClusterOptionError) throw new MountOptionError(e.message)
     throw e
   }
+  // Other hosts change names without telling this kernel, so a cluster
+  // mount caches no name unless asked to (entry_timeout=S trades that).
+  if (s.cluster !== null && !entrySet) s.entryTimeout = 0
   // walkenfs' own defaults for libfuse; a user value above wins.
   const defaults: Array<[string, string]> = [
     ['allow_other', 'allow_other'],

@@ -84,7 +84,11 @@ export interface Backend {
  * unmounted or signalled; then commits buffered writes and closes.
  */
 export async function serveFuse (mountPoint: string, settings: MountSettings & { log: string }, daemon: boolean, fs: FileSystem, backend: Backend): Promise<number> {
-  const adapter = new Adapter(fs, { nameTtlMs: Math.max(settings.entryTimeout, 1) * 1000 })
+  // One host: every name change passes through this adapter, which forgets
+  // the names it changes, so a 1 s floor is safe. A cluster: other hosts
+  // change names too, so names are cached no longer than the kernel may.
+  const nameTtlMs = settings.cluster !== null ? settings.entryTimeout * 1000 : Math.max(settings.entryTimeout, 1) * 1000
+  const adapter = new Adapter(fs, { nameTtlMs })
   let fm: FuseMount
   try {
     fm = new FuseMount(mountPoint, fuseOps(adapter), {

@@ -74,6 +74,9 @@ t.test('cluster options: lists joined by +, durations with units, defaults', asy
   t.equal(d.host.port, 7400)
   t.equal(d.host.cookie, '/etc/walkenfs/cookie')
   t.equal(d.copies, null, 'a joining host takes the cluster settings')
+  t.equal(parseMountOptions(['cluster=x', 'host=h']).entryTimeout, 0, 'a cluster mount caches no names by default: other hosts change them')
+  t.equal(parseMountOptions(['cluster=x', 'host=h', 'entry_timeout=2']).entryTimeout, 2)
+  t.equal(parseMountOptions([]).entryTimeout, 1)
   t.equal(parseMountOptions(['cluster=x', 'host=h', 'listen=10.77.0.4']).cluster!.host.listen, '10.77.0.4')
 })
 
