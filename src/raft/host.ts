@@ -272,9 +272,9 @@ export class RaftHost {
     this.markDirty(grp)
   }
 
-  status (g: GroupId): { role: string, term: number, lead: NodeId, commit: number, applied: number, config: Config } {
+  status (g: GroupId): { role: string, term: number, lead: NodeId, commit: number, applied: number, config: Config, configIndex: number } {
     const r = this.group(g).raft
-    return { role: r.role, term: r.term, lead: r.lead, commit: r.log.committed, applied: r.log.applied, config: r.config() }
+    return { role: r.role, term: r.term, lead: r.lead, commit: r.log.committed, applied: r.log.applied, config: r.config(), configIndex: r.log.configIndex() }
   }
 
   groupIds (): GroupId[] { return [...this.groups.keys()] }
