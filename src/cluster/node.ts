@@ -577,7 +577,9 @@ export class ClusterNode implements RouterEnv {
   // ---- internals: readiness and progress lines ------------------------------------------
 
   private checkReady (): void {
-    if (this.isReady) return
+    if (this.isReady || this.fatal) return
+    // Hellos run for discoverMs before the first ready, so a host of a foreign cluster is refused before the mount uses it.
+    if (Date.now() - this.startedAt < this.o.discoverMs) return
     const c = this.catalog()
     if (c.clusterId === null) { this.progress('waiting: this host has no copy of the catalog yet'); return }
     const me = findHost(c, this.self)
