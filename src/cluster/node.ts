@@ -88,6 +88,7 @@ export class ClusterNode implements RouterEnv {
   /** Empty peers seen in the last hello round (for `sees`). */
   private emptySeen: string[] = []
   private lastHello: PeerView[] = []
+  private lastHelloAt = 0
   private startedAt = 0
   private phaseValue: NodePhase = 'starting'
   private fatal: Error | undefined
@@ -420,6 +421,10 @@ export class ClusterNode implements RouterEnv {
 
   private async helloRound (): Promise<void> {
     if (this.helloRunning || this.closed || this.fatal) return
+    // Once ready, hellos only watch for hosts of a foreign cluster: ten times slower keeps their cost low in big clusters.
+    const now = Date.now()
+    if (this.isReady && now - this.lastHelloAt < 10 * this.o.helloMs) return
+    this.lastHelloAt = now
     this.helloRunning = true
     try {
       const peers = this.wire.linkedPeers()
@@ -548,7 +553,6 @@ export class ClusterNode implements RouterEnv {
     const host = this.host!
     const c = this.catalog()
     if (c.clusterId === null) return
-    const me = findHost(c, this.self)
     for (const g of c.groups) {
       const mine = g.replicas.find((r) => r.host === this.self)
       if (!mine || host.hasGroup(g.id)) continue
@@ -565,7 +569,6 @@ export class ClusterNode implements RouterEnv {
     for (const id of host.groupIds()) {
       const g = findGroup(c, id)
       if (!g || g.replicas.some((r) => r.host === this.self)) continue
-      if (id === SCHEMA_GROUP && me?.state !== 'retired' && me !== undefined && g.replicas.length === 0) continue
       if (now - (this.openedAt.get(id) ?? 0) < this.o.replicaGraceMs) continue
       if (host.status(id).role === 'leader') continue
       this.o.log(`walkenfs: the catalog no longer places ${id} on this host; deleting its replica`)
