@@ -200,7 +200,8 @@ export class Actuator {
   private async propose (cmd: CatalogCommand, what: string): Promise<ApplyResult | undefined> {
     try {
       const r = await this.node.proposeCatalog(cmd)
-      if (!r.ok) this.node.logOnce(`cmd:${what}`, `walkenfs: placement: ${what} refused by the catalog: ${r.error}`)
+      // A stale record lost a race with a fresher one (a report and a finished move record the same change): nothing to say.
+      if (!r.ok && !/^stale membership/.test(r.error)) this.node.logOnce(`cmd:${what}`, `walkenfs: placement: ${what} refused by the catalog: ${r.error}`)
       return r
     } catch (e) {
       this.node.logOnce(`cmd:${what}`, `walkenfs: placement: ${what} not committed: ${(e as Error).message} (retried)`)

@@ -23,7 +23,8 @@
  *   it as the group's only replica at config index 1 (the actuator's
  *   `create`); any other replica starts empty and is filled by its leader;
  * - a replica is destroyed only when the catalog lists the group without
- *   this host and the replica is older than `replicaGraceMs`;
+ *   this host at a config index newer than any this replica knows, and the
+ *   replica is older than `replicaGraceMs`;
  * - every Raft cycle is synced (`store.noteCommit(); store.flush()`) before
  *   its messages leave;
  * - bounded: hello answers, reports and moves are per known host or group,
@@ -570,7 +571,11 @@ export class ClusterNode implements RouterEnv {
       const g = findGroup(c, id)
       if (!g || g.replicas.some((r) => r.host === this.self)) continue
       if (now - (this.openedAt.get(id) ?? 0) < this.o.replicaGraceMs) continue
-      if (host.status(id).role === 'leader') continue
+      const local = host.status(id)
+      if (local.role === 'leader') continue
+      // Only a catalog record newer than every configuration this replica knows proves it was removed: a record that
+      // merely lags (the schema leader was away) must not delete a replica that may hold acknowledged writes.
+      if (g.configIndex <= local.configIndex) continue
       this.o.log(`walkenfs: the catalog no longer places ${id} on this host; deleting its replica`)
       this.openedAt.delete(id)
       await host.destroyGroup(id)

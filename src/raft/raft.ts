@@ -737,8 +737,9 @@ export class Raft {
    * leader answers with its snapshot (see stepLeader).
    */
   uninitialized (): boolean {
-    const c = this.log.configAt(0)
-    return this.log.snapIndex === 0 && this.log.lastIndex() === 0 && c.voters.length === 0 && c.learners.length === 0
+    if (this.log.snapIndex !== 0 || this.log.lastIndex() !== 0) return false
+    const c = this.log.config()
+    return c.voters.length === 0 && c.learners.length === 0
   }
 
   private handleAppend (m: Message): void {
