@@ -34,4 +34,5 @@ t.test('a host of another cluster id is refused with a clear error', async (t) =
   const zerr = await z.node.ready().then(() => null, (e: Error) => e)
   t.match(zerr?.message ?? '', /belong to different cluster ids/, 'an empty host seeing two clusters refuses to join either')
   t.equal(z.node.identity.clusterId, null, 'and stays empty')
+  t.equal(z.node.status().writable, 'not-member', 'status says it is no member')
 })

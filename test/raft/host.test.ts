@@ -217,3 +217,22 @@ t.test('closeGroup fails waiters and stops serving; destroyGroup deletes storage
   t.equal(dropped, 1, 'the state machine dropped its rows in the same transaction')
   t.equal(sm.get('a'), undefined)
 })
+
+t.test('an empty replica added to a group whose leader compacted its log is filled by the snapshot', async (t) => {
+  const c = new TestCluster({ compactAfter: 4 })
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  for (let i = 0; i < 12; i++) await c.propose('g', KvMachine.encode(`k${i}`, `${i}`))
+  const leader = c.leaderOf('g')!
+  await c.until(() => leader.host.storage.load('g').snapshot.meta.index > 0, 'the leader compacted its log')
+  const h3 = c.hosts.get(3)!
+  const sm3 = new KvMachine(h3.root, 'g')
+  h3.machines.set('g', sm3)
+  await h3.host.openEmptyGroup('g', sm3)
+  await leader.host.changeMembership('g', { type: 'addLearner', node: 3 })
+  await c.until(() => sm3.get('k11') === '11', 'the learner has every row')
+  t.same(h3.host.status('g').config, { voters: [1, 2], learners: [3] }, 'and the right configuration')
+})
