@@ -63,6 +63,12 @@ export class CatalogMachine implements GroupStateMachine {
     return encodeCatalog(this.state)
   }
 
+  /** Deletes the row (the host destroys this replica); runs inside the host's write transaction. */
+  drop (): void {
+    this.db.remove(this.group)
+    this.state = emptyCatalog()
+  }
+
   /** The current catalog; callers must not change it. */
   catalog (): Readonly<Catalog> {
     return this.state

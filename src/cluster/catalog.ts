@@ -36,7 +36,7 @@ export const defaultCatalogSettings: CatalogSettings = {
   copies: 3,
   fragments: 16,
   replaceAfterMs: 10 * 60 * 1000,
-  quorumWaitMs: 30 * 1000,
+  quorumWaitMs: 10 * 1000,
   schemaVoters: 5
 }
 

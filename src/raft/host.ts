@@ -35,6 +35,8 @@ export interface GroupStateMachine {
   restore (data: Uint8Array): void
   /** The state as of the last applied entry, for compaction. */
   snapshot (): Uint8Array
+  /** Deletes every row the machine keeps (destroyGroup); runs inside the host's write transaction. */
+  drop? (): void
 }
 
 export interface HostOptions {
@@ -55,6 +57,12 @@ export interface HostOptions {
   batching?: boolean
   /** Test-only rule breakers passed to every group's core. */
   faults?: RaftFaults
+  /**
+   * Makes a cycle's writes durable before its messages leave; default: wait
+   * for lmdb's flush of the transaction. A store opened with noSync passes
+   * one that really syncs (e.g. `store.noteCommit(); return store.flush()`).
+   */
+  sync?: () => Promise<void>
 }
 
 interface Waiter {
@@ -92,7 +100,7 @@ export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
   readonly stats: HostStats = { cycles: 0, transactions: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
-  private readonly o: Required<Omit<HostOptions, 'faults'>> & { faults: RaftFaults }
+  private readonly o: Required<Omit<HostOptions, 'faults' | 'sync'>> & { faults: RaftFaults, sync: () => Promise<void> }
   private groups = new Map<GroupId, Group>()
   private dirty = new Set<Group>()
   private ticks = 0
@@ -102,6 +110,8 @@ export class RaftHost {
   private scheduled = false
   private closed = false
   private timer: NodeJS.Timeout | undefined
+  /** The cycle running now, if any (destroyGroup waits for it so no late write resurrects a dropped group). */
+  private current: Promise<void> | undefined
   private idleWaiters: Array<() => void> = []
   /** The first storage failure; the host stops rather than run on with a state it cannot persist. */
   failure: Error | undefined
@@ -117,7 +127,8 @@ export class RaftHost {
       requestTimeoutTicks: 100,
       batching: true,
       faults: {},
-      ...options
+      ...options,
+      sync: options.sync ?? (async () => { await options.root.flushed })
     }
     this.id = options.id
     this.storage = new RaftStorage(options.root)
@@ -127,8 +138,56 @@ export class RaftHost {
   /** Creates a new group on this host with its first configuration (all founding members call this). */
   async createGroup (g: GroupId, config: Config, sm: GroupStateMachine): Promise<void> {
     await this.o.root.transaction(() => this.storage.bootstrap(g, config))
-    await this.o.root.flushed
+    await this.o.sync()
     this.openGroup(g, sm)
+  }
+
+  /**
+   * Opens a replica of g that a leader will fill (a new learner): created
+   * with an empty configuration when the host has no state for g, else
+   * opened as stored. Such a replica never campaigns and takes its first
+   * configuration from the leader's snapshot (see Raft.uninitialized).
+   */
+  async openEmptyGroup (g: GroupId, sm: GroupStateMachine): Promise<void> {
+    if (this.groups.has(g)) return
+    if (this.storage.has(g)) { this.openGroup(g, sm); return }
+    await this.createGroup(g, { voters: [], learners: [] }, sm)
+  }
+
+  /** Whether g is open (served) on this host. */
+  hasGroup (g: GroupId): boolean { return this.groups.has(g) }
+
+  /** Stops serving g: its waiters fail, messages for it are dropped. Its storage stays (openGroup resumes it). */
+  closeGroup (g: GroupId): void {
+    const grp = this.groups.get(g)
+    if (!grp) return
+    this.groups.delete(g)
+    this.dirty.delete(grp)
+    this.failAll(grp, `raft group ${g} was closed on host ${this.id}`)
+  }
+
+  /**
+   * Closes g and deletes its raft storage and, through the state machine's
+   * `drop` (or `sm` for a group that is not open), its rows, in one write
+   * transaction made durable before this resolves.
+   */
+  async destroyGroup (g: GroupId, sm?: GroupStateMachine): Promise<void> {
+    const machine = this.groups.get(g)?.sm ?? sm
+    this.closeGroup(g)
+    // A cycle that collected g's Ready before the close may still write it; let it finish first.
+    if (this.current) await this.current
+    await this.o.root.transaction(() => {
+      this.storage.drop(g)
+      machine?.drop?.()
+    })
+    await this.o.sync()
+  }
+
+  /** Learners (node ids) of g whose log reached the commit index; empty unless this host leads g. */
+  caughtUpLearners (g: GroupId): NodeId[] {
+    const r = this.group(g).raft
+    if (r.role !== 'leader') return []
+    return r.config().learners.filter((n) => (r.matchOf(n) ?? 0) >= r.log.committed)
   }
 
   /** Opens a group that has state on this host (after a restart, or after createGroup). */
@@ -213,9 +272,9 @@ export class RaftHost {
     this.markDirty(grp)
   }
 
-  status (g: GroupId): { role: string, term: number, lead: NodeId, commit: number, applied: number, config: Config } {
+  status (g: GroupId): { role: string, term: number, lead: NodeId, commit: number, applied: number, config: Config, configIndex: number } {
     const r = this.group(g).raft
-    return { role: r.role, term: r.term, lead: r.lead, commit: r.log.committed, applied: r.log.applied, config: r.config() }
+    return { role: r.role, term: r.term, lead: r.lead, commit: r.log.committed, applied: r.log.applied, config: r.config(), configIndex: r.log.configIndex() }
   }
 
   groupIds (): GroupId[] { return [...this.groups.keys()] }
@@ -282,8 +341,14 @@ export class RaftHost {
     this.dirty.add(grp)
     if (!this.scheduled && !this.running && !this.closed) {
       this.scheduled = true
-      setImmediate(() => { void this.cycle() })
+      setImmediate(() => { this.runCycle() })
     }
+  }
+
+  private runCycle (): void {
+    const p = this.cycle()
+    this.current = p
+    void p.finally(() => { if (this.current === p) this.current = undefined })
   }
 
   /** Hands queued proposals to the core as one batch (bounded by maxBatch). */
@@ -331,7 +396,7 @@ export class RaftHost {
           if (applied !== undefined) this.storage.setApplied(grp.id, applied)
         }
       })
-      await this.o.root.flushed
+      await this.o.sync()
       this.stats.transactions++
       // Nothing that depends on this cycle's writes left before the flush; now send, one batch per host.
       const byHost = new Map<NodeId, Envelope[]>()
@@ -369,7 +434,7 @@ export class RaftHost {
       this.running = false
       if (this.dirty.size > 0 && !this.closed && !this.failure) {
         this.scheduled = true
-        setImmediate(() => { void this.cycle() })
+        setImmediate(() => { this.runCycle() })
       } else {
         for (const w of this.idleWaiters.splice(0)) w()
       }

@@ -305,6 +305,11 @@ export class Raft {
     return this.opts.faults.applyUncommitted ? this.log.lastIndex() : this.log.committed
   }
 
+  /** The leader's knowledge of how far `id`'s log matches its own (undefined when not leading or not a member). */
+  matchOf (id: NodeId): number | undefined {
+    return this.role === 'leader' ? this.progress.get(id)?.match : undefined
+  }
+
   /** The latest snapshot (for drivers that serve it and for tests). */
   currentSnapshot (): Snapshot { return this.snapshot }
 
@@ -545,9 +550,7 @@ export class Raft {
     const prevIndex = pr.next - 1
     const prevTerm = this.log.term(prevIndex)
     if (prevTerm === undefined || pr.next < this.log.firstIndex()) {
-      const snap = this.snapshot
-      pr.becomeSnapshot(snap.meta.index)
-      this.send({ type: 'snap', to, term: this.term, snapshot: snap })
+      this.sendSnapshot(to, pr)
       return false
     }
     const entries = this.log.slice(pr.next, this.log.lastIndex(), this.opts.maxMsgBytes, entrySize)
@@ -555,6 +558,12 @@ export class Raft {
     this.send({ type: 'app', to, term: this.term, index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed })
     pr.sentAppend(prevIndex + entries.length, entries.length)
     return entries.length > 0
+  }
+
+  private sendSnapshot (to: NodeId, pr: Progress): void {
+    const snap = this.snapshot
+    pr.becomeSnapshot(snap.meta.index)
+    this.send({ type: 'snap', to, term: this.term, snapshot: snap })
   }
 
   private stepLeader (m: Message): void {
@@ -573,6 +582,11 @@ export class Raft {
         pr.recentActive = true
         const index = m.index ?? 0
         if (m.reject) {
+          // Only an uninitialized replica (see `uninitialized`) refuses index 0: it needs the snapshot that carries the configuration.
+          if (index === 0) {
+            this.sendSnapshot(m.from, pr)
+            return
+          }
           if (pr.maybeDecrTo(index, m.rejectHint ?? 0)) {
             if (pr.state === 'replicate') pr.becomeProbe()
             this.sendAppend(m.from, true)
@@ -713,8 +727,27 @@ export class Raft {
     }
   }
 
+  /**
+   * A replica opened empty for a leader to fill (a new learner): no
+   * configuration and no log. It never campaigns (it is no voter) and it
+   * must not take entries from index 1, because the group's first
+   * configuration lives in the leader's snapshot at index 0, not in an
+   * entry: replaying the later membership steps onto an empty configuration
+   * would give a wrong one. It refuses appends at index 0 instead, and the
+   * leader answers with its snapshot (see stepLeader).
+   */
+  uninitialized (): boolean {
+    if (this.log.snapIndex !== 0 || this.log.lastIndex() !== 0) return false
+    const c = this.log.config()
+    return c.voters.length === 0 && c.learners.length === 0
+  }
+
   private handleAppend (m: Message): void {
     const prev = m.index ?? 0
+    if (this.uninitialized()) {
+      this.send({ type: 'appResp', to: m.from, term: this.term, index: 0, reject: true, rejectHint: 0 })
+      return
+    }
     if (prev < this.log.committed) {
       this.send({ type: 'appResp', to: m.from, term: this.term, index: this.log.committed })
       return
@@ -736,11 +769,12 @@ export class Raft {
   private handleSnapshot (m: Message): void {
     const s = m.snapshot!
     const meta: SnapshotMeta = s.meta
-    if (meta.index <= this.log.committed) {
+    const fresh = this.uninitialized() && meta.config.voters.length > 0
+    if (meta.index <= this.log.committed && !fresh) {
       this.send({ type: 'appResp', to: m.from, term: this.term, index: this.log.committed })
       return
     }
-    if (this.log.matchTerm(meta.index, meta.term)) {
+    if (!fresh && this.log.matchTerm(meta.index, meta.term)) {
       // We hold the snapshot's last entry: keep our log, just learn the commit.
       this.log.commitTo(meta.index)
       this.send({ type: 'appResp', to: m.from, term: this.term, index: meta.index })

@@ -29,7 +29,7 @@ export class RaftStorage {
   private last = new Map<GroupId, number>()
 
   constructor (readonly root: RootDatabase) {
-    this.db = root.openDB({ name: 'raft' })
+    this.db = root.openDB({ name: 'raft', encoding: 'msgpack', keyEncoding: 'ordered-binary' })
   }
 
   /** Whether the group has any state on this host. */

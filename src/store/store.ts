@@ -151,7 +151,8 @@ export class Store {
     try {
       root = open({
         path: envDir,
-        maxDbs: 4,
+        // store, rows, raft, catalog, cluster (identity), and room for the replicated layers.
+        maxDbs: 12,
         mapSize: opts.mapSize ?? 1 << 30,
         noSync: true,
         useWritemap: false,

@@ -104,7 +104,7 @@ t.test('tables, memberships, leader hints and settings', async (t) => {
   t.equal(findGroup(c, 'files/0'), undefined, 'an empty replica list drops the group')
 
   ok(t, c, { op: 'changeSettings', settings: { schemaVoters: 3, replaceAfterMs: 60000 } })
-  t.same(c.settings, { copies: 3, fragments: 16, replaceAfterMs: 60000, quorumWaitMs: 30000, schemaVoters: 3 })
+  t.same(c.settings, { copies: 3, fragments: 16, replaceAfterMs: 60000, quorumWaitMs: 10000, schemaVoters: 3 })
   rejects(t, c, { op: 'changeSettings', settings: { schemaVoters: 0 } }, /schemaVoters=0/)
   rejects(t, c, { op: 'changeSettings', settings: { color: 3 } as never }, /unknown setting "color"/)
   rejects(t, c, { op: 'changeSettings', settings: { copies: 2, quorumWaitMs: -1 } }, /quorumWaitMs=-1/)

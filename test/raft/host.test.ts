@@ -151,3 +151,88 @@ t.test('leadership transfer through the driver, and clear errors for unknown gro
   await t.rejects(leader.host.propose('missing', new Uint8Array()), /raft group missing is not open on host/)
   await t.rejects(leader.host.read('missing'), /raft group missing is not open on host/)
 })
+
+t.test('an empty replica (no configuration) never campaigns, then takes the configuration from the leader and becomes a voter', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2]) c.openHost(id)
+  await c.createGroup('g', [1])
+  const h2 = c.hosts.get(2)!
+  const sm2 = new KvMachine(h2.root, 'g')
+  h2.machines.set('g', sm2)
+  await h2.host.openEmptyGroup('g', sm2)
+  t.same(h2.host.status('g').config, { voters: [], learners: [] }, 'opened with an empty configuration')
+  c.startAll()
+  await c.until(() => c.hosts.get(1)!.host.status('g').role === 'leader', 'host 1 leads')
+  for (let i = 0; i < 5; i++) await c.propose('g', KvMachine.encode(`k${i}`, `${i}`))
+  // Many election timeouts pass: the empty replica must stay a follower with no term of its own.
+  for (let i = 0; i < 100; i++) h2.host.tick()
+  await h2.host.idle()
+  t.equal(h2.host.status('g').role, 'follower', 'an empty replica never campaigns')
+  t.equal(h2.host.status('g').term, 0, 'nor raises its term')
+  const leader = c.hosts.get(1)!
+  await leader.host.changeMembership('g', { type: 'addLearner', node: 2 })
+  await c.until(() => sm2.get('k4') === '4', 'the learner received the log')
+  // Its configuration came from the leader's snapshot at index 0 plus the log: host 1 is a voter there.
+  t.same(h2.host.status('g').config, { voters: [1], learners: [2] }, 'the learner knows the founding voter')
+  let promoted = false
+  for (let i = 0; i < 100 && !promoted; i++) {
+    try {
+      await leader.host.changeMembership('g', { type: 'promote', node: 2 })
+      promoted = true
+    } catch (e) {
+      if (!(e instanceof RaftError) || e.code !== 'BUSY') throw e
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  t.ok(promoted, 'promoted once caught up')
+  await c.until(() => h2.host.status('g').config.voters.length === 2, 'the new voter sees both voters')
+  t.same(h2.host.status('g').config, { voters: [1, 2], learners: [] })
+  t.same(leader.host.caughtUpLearners('g'), [], 'no learner left')
+  await c.propose('g', KvMachine.encode('after', 'yes'))
+  await c.until(() => sm2.get('after') === 'yes', 'the new voter applies')
+})
+
+t.test('closeGroup fails waiters and stops serving; destroyGroup deletes storage and rows', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  c.openHost(1)
+  await c.createGroup('g', [1])
+  c.startAll()
+  const h = c.hosts.get(1)!
+  await c.until(() => h.host.status('g').role === 'leader', 'host 1 leads')
+  await c.propose('g', KvMachine.encode('a', '1'))
+  const sm = h.machines.get('g')!
+  let dropped = 0
+  ;(sm as KvMachine & { drop: () => void }).drop = () => { dropped++; sm.restore(new Uint8Array()) }
+  h.host.closeGroup('g')
+  t.notOk(h.host.hasGroup('g'), 'closed')
+  await t.rejects(h.host.propose('g', KvMachine.encode('b', '2')), /not open/)
+  t.ok(h.host.storage.has('g'), 'storage kept by close')
+  h.host.openGroup('g', sm)
+  t.ok(h.host.hasGroup('g'), 'reopened')
+  await h.host.destroyGroup('g')
+  t.notOk(h.host.hasGroup('g'))
+  t.notOk(h.host.storage.has('g'), 'storage deleted')
+  t.equal(dropped, 1, 'the state machine dropped its rows in the same transaction')
+  t.equal(sm.get('a'), undefined)
+})
+
+t.test('an empty replica added to a group whose leader compacted its log is filled by the snapshot', async (t) => {
+  const c = new TestCluster({ compactAfter: 4 })
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  for (let i = 0; i < 12; i++) await c.propose('g', KvMachine.encode(`k${i}`, `${i}`))
+  const leader = c.leaderOf('g')!
+  await c.until(() => leader.host.storage.load('g').snapshot.meta.index > 0, 'the leader compacted its log')
+  const h3 = c.hosts.get(3)!
+  const sm3 = new KvMachine(h3.root, 'g')
+  h3.machines.set('g', sm3)
+  await h3.host.openEmptyGroup('g', sm3)
+  await leader.host.changeMembership('g', { type: 'addLearner', node: 3 })
+  await c.until(() => sm3.get('k11') === '11', 'the learner has every row')
+  t.same(h3.host.status('g').config, { voters: [1, 2], learners: [3] }, 'and the right configuration')
+})

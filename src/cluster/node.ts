@@ -1,0 +1,626 @@
+/**
+ * The cluster node: everything one host runs to be part of a walkenfs
+ * cluster, below the tables layer.
+ *
+ * Owns, for this host: the Wire (links, RPC), discovery (multicast,
+ * optional) and static peers, the membership view (failure detector), the
+ * RaftHost over a WireTransport whose node ↔ host mapping comes from the
+ * catalog, the schema group (CatalogMachine), the hello/bootstrap/join loop,
+ * the persisted identity (identity.ts), the group lifecycle (open what the
+ * catalog places here, open empty replicas on request, destroy what the
+ * catalog removed) and, while this host leads the schema group, the
+ * placement actuator (actuator.ts). It implements RouterEnv for the tables
+ * layer, `ready()` for the mount, `status()` for `walkenfs status`, and
+ * `retire(host)`.
+ *
+ * Promises (docs/replication.md, "Cluster lifecycle"):
+ * - a host with data never bootstraps; an empty host bootstraps only per
+ *   decideBootstrap (bootstrap.ts), alone, as node 1, and then proposes
+ *   `bootstrap` and `createTable fs` with the settings it was started with;
+ * - a host joins only through the schema leader (`cluster.join` →
+ *   `addHost`), and stores {clusterId, node} before it runs any group;
+ * - a replica is created as a founding voter only when the catalog records
+ *   it as the group's only replica at config index 1 (the actuator's
+ *   `create`); any other replica starts empty and is filled by its leader;
+ * - a replica is destroyed only when the catalog lists the group without
+ *   this host at a config index newer than any this replica knows, and the
+ *   replica is older than `replicaGraceMs`;
+ * - every Raft cycle is synced (`store.noteCommit(); store.flush()`) before
+ *   its messages leave;
+ * - bounded: hello answers, reports and moves are per known host or group,
+ *   the node keeps no queue of its own.
+ */
+import { randomBytes } from 'node:crypto'
+import { RaftHost, type GroupStateMachine } from '../raft/host.js'
+import { WireTransport } from '../raft/wire-transport.js'
+import { Wire } from '../wire/wire.js'
+import { Actuator, type GroupReport } from './actuator.js'
+import { decideBootstrap, type BootstrapDecision, type PeerView } from './bootstrap.js'
+import { emptyCatalog, encodeCommand, findGroup, findHost, type ApplyResult, type Catalog, type CatalogCommand } from './catalog.js'
+import { CatalogMachine } from './catalog-machine.js'
+import { Discovery } from './discovery.js'
+import { IdentityStore, type Identity } from './identity.js'
+import { Membership } from './membership.js'
+import { buildStatus, type NodeStatus } from './node-status.js'
+import { resolveOptions, type ClusterNodeOptions, type ResolvedOptions } from './node-options.js'
+import { SCHEMA_GROUP, fragmentId } from './placement.js'
+import { StaticPeers } from './static-peers.js'
+
+export type { ClusterNodeOptions } from './node-options.js'
+export type { NodeStatus } from './node-status.js'
+
+/** What the transactions layer needs from the node (src/tables/router.ts has the other copy). */
+export interface RouterEnv {
+  readonly self: string
+  readonly raft: RaftHost
+  hasGroup (g: string): boolean
+  hostOfNode (node: number): string | undefined
+  replicas (g: string): string[]
+  leaderHint (g: string): string | null
+  call (host: string, method: string, payload: unknown, deadlineMs: number): Promise<unknown>
+  handle (method: string, fn: (payload: unknown, from: string) => Promise<unknown>): void
+  quorumWaitMs (): number
+}
+
+/** The filesystem's catalog table. */
+export const FS_TABLE = 'fs'
+
+export type NodePhase = 'starting' | 'waiting' | 'joining' | 'member' | 'error' | 'closed'
+
+interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[] }
+interface JoinAnswer { clusterId?: string, node?: number, leader?: string | null, nodes?: Record<string, number>, redirect?: string | null, error?: string }
+
+export class ClusterNode implements RouterEnv {
+  readonly o: ResolvedOptions
+  readonly wire: Wire
+  private identityStore: IdentityStore
+  private ident!: Identity
+  private membership: Membership | undefined
+  private discovery: Discovery | undefined
+  private statics: StaticPeers | undefined
+  private host: RaftHost | undefined
+  private transport: WireTransport | undefined
+  private catalogMachine: CatalogMachine
+  private readonly actuator: Actuator
+  /** Host id → Raft node learned from hello/join/openGroup before the local catalog has it (a node number is never reused). */
+  private readonly learnedNodes = new Map<string, number>()
+  /** Replicas opened on request, by group: when (ms) — kept for replicaGraceMs even if the catalog does not list them yet. */
+  private readonly openedAt = new Map<string, number>()
+  /** Empty peers seen in the last hello round (for `sees`). */
+  private emptySeen: string[] = []
+  private lastHello: PeerView[] = []
+  private lastHelloAt = 0
+  private startedAt = 0
+  private phaseValue: NodePhase = 'starting'
+  private fatal: Error | undefined
+  private lastReason = ''
+  private helloTimer: NodeJS.Timeout | undefined
+  private lifeTimer: NodeJS.Timeout | undefined
+  private helloRunning = false
+  private lifeRunning = false
+  private closed = false
+  private readonly readyWaiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
+  private isReady = false
+
+  constructor (options: ClusterNodeOptions) {
+    this.o = resolveOptions(options)
+    const store = this.o.store
+    this.identityStore = new IdentityStore(store.lmdbRoot, () => this.sync())
+    this.catalogMachine = new CatalogMachine(store.lmdbRoot, SCHEMA_GROUP)
+    // The wire's host id is only known after reading the identity; start() creates it for real.
+    this.wire = undefined as unknown as Wire
+    this.actuator = new Actuator(this)
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------
+
+  /** Opens the identity, starts the wire, discovery and the loops. Resolves once listening; ready() waits for membership. */
+  async start (): Promise<void> {
+    this.ident = await this.identityStore.open(this.o.hostId, this.o.defaultHostId, this.o.clusterName)
+    const o = this.o
+    const wire = new Wire({
+      hostId: this.ident.hostId, cookie: o.cookie, clusterName: o.clusterName, port: o.port, listenHost: o.listenHost,
+      encrypt: o.encrypt, heartbeatMs: o.heartbeatMs, linkTimeoutMs: o.linkTimeoutMs, connectTimeoutMs: o.connectTimeoutMs,
+      handshakeTimeoutMs: o.connectTimeoutMs, backoff: { baseMs: Math.max(20, Math.floor(o.heartbeatMs / 10)), maxMs: 2 * o.heartbeatMs },
+      advertise: o.advertise, log: o.log
+    })
+    ;(this as { wire: Wire }).wire = wire
+    this.registerHandlers()
+    for (const [method, fn] of this.handlers) wire.handle(method, async (payload, ctx) => await fn(payload, ctx.peerId))
+    await wire.start()
+    this.membership = new Membership(wire, { suspectAfterMs: o.suspectAfterMs, downAfterMs: o.downAfterMs })
+    if (o.mcast) {
+      const m = o.mcast
+      this.discovery = new Discovery({ hostId: this.ident.hostId, incarnation: Date.now(), keys: wire.keys, addrs: () => wire.addresses,
+        group: m.group, port: m.port, ttl: m.ttl, ifaces: m.ifaces, intervalMs: m.intervalMs, log: o.log })
+      this.discovery.on('peer', (b: { hostId: string, addrs: string[] }) => wire.addPeer(b.hostId, b.addrs))
+      await this.discovery.start()
+    }
+    this.statics = new StaticPeers({ peers: o.peers, cmd: o.peersCmd, add: (a) => wire.addSeed(a), log: o.log })
+    this.statics.start()
+    this.startedAt = Date.now()
+    if (this.ident.clusterId !== null && this.ident.node !== null) {
+      // A host with data resumes at once; it never bootstraps (decideBootstrap's rule), hellos still check for foreign clusters.
+      this.startRaft(this.ident.node)
+      this.phaseValue = 'member'
+    } else {
+      this.phaseValue = 'waiting'
+    }
+    this.helloTimer = setInterval(() => { void this.helloRound() }, o.helloMs)
+    this.lifeTimer = setInterval(() => { void this.lifecycleRound() }, o.actuatorMs)
+    void this.helloRound()
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.phaseValue = 'closed'
+    if (this.helloTimer) clearInterval(this.helloTimer)
+    if (this.lifeTimer) clearInterval(this.lifeTimer)
+    this.failReady(new Error('the cluster node was closed before it was ready'))
+    this.statics?.stop()
+    this.membership?.stop()
+    await this.discovery?.stop()
+    await this.actuator.idle()
+    await this.host?.close()
+    await this.wire?.close()
+  }
+
+  /** Resolves once this host is a member and every `fs/<i>` exists with a leader; rejects on a fatal error (e.g. another cluster id). */
+  ready (): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal)
+    if (this.isReady) return Promise.resolve()
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }))
+  }
+
+  get phase (): NodePhase { return this.phaseValue }
+  get identity (): Identity { return this.ident }
+  /** The error that stopped this node from joining, if any. */
+  get error (): Error | undefined { return this.fatal }
+
+  // ---- RouterEnv ---------------------------------------------------------------
+
+  get self (): string { return this.ident.hostId }
+
+  get raft (): RaftHost {
+    if (!this.host) throw new Error(`host ${this.self} is not a cluster member yet; wait for ready()`)
+    return this.host
+  }
+
+  hasGroup (g: string): boolean { return this.host?.hasGroup(g) ?? false }
+
+  hostOfNode (node: number): string | undefined {
+    const h = this.catalog().hosts.find((x) => x.node === node)
+    if (h) return h.id
+    for (const [id, n] of this.learnedNodes) if (n === node) return id
+    return undefined
+  }
+
+  nodeOfHost (host: string): number | undefined {
+    return findHost(this.catalog(), host)?.node ?? this.learnedNodes.get(host)
+  }
+
+  replicas (g: string): string[] {
+    return findGroup(this.catalog(), g)?.replicas.map((r) => r.host) ?? []
+  }
+
+  leaderHint (g: string): string | null {
+    if (this.host?.hasGroup(g)) {
+      const lead = this.host.status(g).lead
+      if (lead !== 0) return this.hostOfNode(lead) ?? null
+    }
+    return findGroup(this.catalog(), g)?.leader ?? null
+  }
+
+  async call (host: string, method: string, payload: unknown, deadlineMs: number): Promise<unknown> {
+    if (host === this.self) {
+      const h = this.handlers.get(method)
+      if (!h) throw new Error(`no handler for ${method} on host ${this.self}`)
+      return await h(payload, this.self)
+    }
+    return await this.wire.call(host, method, payload, { deadlineMs })
+  }
+
+  private readonly handlers = new Map<string, (payload: unknown, from: string) => Promise<unknown>>()
+
+  handle (method: string, fn: (payload: unknown, from: string) => Promise<unknown>): void {
+    this.handlers.set(method, fn)
+    // Before start() the wire does not exist yet; start() registers every handler.
+    this.wire?.handle(method, async (payload, ctx) => await fn(payload, ctx.peerId))
+  }
+
+  quorumWaitMs (): number { return this.catalog().settings.quorumWaitMs }
+
+  // ---- catalog -----------------------------------------------------------------
+
+  /** The local replica's catalog (empty until this host holds a schema replica). */
+  catalog (): Readonly<Catalog> {
+    return this.host?.hasGroup(SCHEMA_GROUP) === true ? this.catalogMachine.catalog() : emptyCatalog()
+  }
+
+  /** Whether this host leads the schema group now. */
+  isSchemaLeader (): boolean {
+    return this.host?.hasGroup(SCHEMA_GROUP) === true && this.host.status(SCHEMA_GROUP).role === 'leader'
+  }
+
+  /** Proposes a catalog command through this host (which must lead the schema group). */
+  async proposeCatalog (cmd: CatalogCommand): Promise<ApplyResult> {
+    return await this.raft.propose(SCHEMA_GROUP, encodeCommand(cmd)) as ApplyResult
+  }
+
+  /** The schema leader's host as this host believes it. */
+  schemaLeader (): string | null {
+    return this.leaderHint(SCHEMA_GROUP)
+  }
+
+  /** Failure detector view of another host: up (or suspect) vs down. */
+  isUp (host: string): boolean {
+    if (host === this.self) return true
+    const s = this.membership?.view()[host]
+    return s === 'up' || s === 'suspect'
+  }
+
+  /** Per peer, as the failure detector reports it. */
+  peerStates (): Record<string, string> { return this.membership?.view() ?? {} }
+
+  // ---- retire ------------------------------------------------------------------
+
+  /**
+   * Retires `host` (alive or dead): startRetire, then the actuator drains
+   * its replicas and records finishRetire. Resolves when it is retired.
+   */
+  async retire (host: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60 * 1000)
+    const h = findHost(this.catalog(), host)
+    if (!h) throw new Error(`host ${host} is not in this cluster's catalog; nothing to retire (known: ${this.catalog().hosts.map((x) => x.id).join(', ') || 'none yet'})`)
+    if (h.state === 'up') {
+      const r = await this.viaSchemaLeader({ op: 'startRetire', host }, deadline)
+      if (!r.ok && !/already retiring/.test(r.error)) throw new Error(`cannot retire ${host}: ${r.error}`)
+    }
+    while (findHost(this.catalog(), host)?.state !== 'retired') {
+      if (Date.now() > deadline) throw new Error(`host ${host} is still draining (${this.replicaCount(host)} replicas left); it keeps draining in the background — check walkenfs status`)
+      await new Promise((r) => setTimeout(r, Math.min(200, this.o.actuatorMs)))
+    }
+  }
+
+  private replicaCount (host: string): number {
+    return this.catalog().groups.filter((g) => g.replicas.some((r) => r.host === host)).length
+  }
+
+  /** Proposes `cmd` on the schema leader, here or through `cluster.propose`, retrying until the deadline. */
+  private async viaSchemaLeader (cmd: CatalogCommand, deadline: number): Promise<ApplyResult> {
+    let last = 'no schema leader known'
+    while (Date.now() < deadline && !this.closed) {
+      try {
+        if (this.isSchemaLeader()) return await this.proposeCatalog(cmd)
+        const leader = this.schemaLeader()
+        if (leader !== null && leader !== this.self) {
+          const r = await this.wire.call(leader, 'cluster.propose', cmd, { deadlineMs: this.o.rpcDeadlineMs }) as ApplyResult | { notLeader: true }
+          if (!('notLeader' in r)) return r
+          last = `${leader} no longer leads the schema group`
+        }
+      } catch (e) {
+        last = (e as Error).message
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`could not reach the schema group's leader: ${last}`)
+  }
+
+  // ---- status ------------------------------------------------------------------
+
+  status (): NodeStatus {
+    return buildStatus(this)
+  }
+
+  /** Local Raft view of g, or null when this host holds no replica. */
+  localGroup (g: string): ReturnType<RaftHost['status']> | null {
+    return this.host?.hasGroup(g) === true ? this.host.status(g) : null
+  }
+
+  /** The last placement plan's progress (schema leader only). */
+  placementProgress (): ReturnType<Actuator['lastProgress']> { return this.isSchemaLeader() ? this.actuator.lastProgress() : null }
+
+  // ---- internals: raft -----------------------------------------------------------
+
+  private async sync (): Promise<void> {
+    this.o.store.noteCommit()
+    await this.o.store.flush()
+  }
+
+  private startRaft (node: number): void {
+    if (this.host) return
+    const o = this.o
+    this.transport = new WireTransport({
+      wire: this.wire,
+      id: node,
+      // A node the catalog does not know yet gets an impossible host id: the send fails as a lost message.
+      peerOf: (n) => this.hostOfNode(n) ?? `unknown-node-${n}`,
+      nodeOf: (peer) => this.nodeOfHost(peer),
+      log: o.log
+    })
+    this.host = new RaftHost({
+      id: node, root: o.store.lmdbRoot, transport: this.transport, tickMs: o.tickMs, electionTicks: o.electionTicks,
+      heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync()
+    })
+    for (const g of this.host.storage.groups()) this.host.openGroup(g, this.machine(g))
+    this.host.start()
+  }
+
+  private machine (g: string): GroupStateMachine {
+    return g === SCHEMA_GROUP ? this.catalogMachine : this.o.machineFor(g)
+  }
+
+  // ---- internals: hello, bootstrap, join -------------------------------------------
+
+  private registerHandlers (): void {
+    this.handle('cluster.hello', async (p, from) => {
+      const q = p as { clusterId?: string | null, node?: number | null }
+      if (typeof q?.node === 'number' && q.node > 0 && findHost(this.catalog(), from) === undefined) this.learnedNodes.set(from, q.node)
+      if (q?.clusterId != null && this.ident.clusterId !== null && q.clusterId !== this.ident.clusterId) {
+        this.logOnce(`foreign:${from}`, `walkenfs: host ${from} belongs to cluster id ${q.clusterId}, this host to ${this.ident.clusterId} (same name ${this.o.clusterName} and cookie); its messages are ignored — give the clusters different cluster= names`)
+      }
+      const a: HelloAnswer = { id: this.self, clusterId: this.ident.clusterId, node: this.ident.node, leaderHint: this.ident.clusterId !== null ? this.schemaLeader() : null }
+      if (this.ident.clusterId === null && this.lastHello.length > 0) a.sees = [this.self, ...this.emptySeen]
+      return a
+    })
+    this.handle('cluster.join', async (p, from) => await this.onJoin(p as { id: string, addresses: string[], clusterName: string }, from))
+    this.handle('cluster.propose', async (p) => {
+      if (!this.isSchemaLeader()) return { notLeader: true }
+      return await this.proposeCatalog(p as CatalogCommand)
+    })
+    this.handle('cluster.openGroup', async (p) => {
+      const q = p as { group: string, nodes?: Record<string, number> }
+      for (const [h, n] of Object.entries(q.nodes ?? {})) if (findHost(this.catalog(), h) === undefined) this.learnedNodes.set(h, n)
+      this.openedAt.set(q.group, Date.now())
+      await this.raft.openEmptyGroup(q.group, this.machine(q.group))
+      return { ok: true }
+    })
+    this.handle('cluster.change', async (p) => await this.actuator.onChange(p))
+    this.handle('cluster.transfer', async (p) => {
+      const q = p as { group: string, to: number }
+      this.raft.transferLeadership(q.group, q.to)
+      return { ok: true }
+    })
+    this.handle('cluster.report', async () => this.report())
+  }
+
+  /** The groups this host leads, for the actuator. */
+  report (): GroupReport[] {
+    const out: GroupReport[] = []
+    if (!this.host) return out
+    for (const g of this.host.groupIds()) {
+      const s = this.host.status(g)
+      if (s.role !== 'leader') continue
+      out.push({ group: g, leader: this.self, term: s.term, commit: s.commit, configIndex: s.configIndex, voters: s.config.voters, learners: s.config.learners, caughtUp: this.host.caughtUpLearners(g) })
+    }
+    return out
+  }
+
+  private async onJoin (q: { id: string, addresses: string[], clusterName: string, forwarded?: boolean }, from: string): Promise<JoinAnswer> {
+    // A member may forward the join of a host that has no link to the leader yet; anyone else joins only as itself.
+    const memberForwards = q?.forwarded === true && findHost(this.catalog(), from)?.state === 'up'
+    if (q?.id !== from && !memberForwards) return { error: `a host may only join as itself (link is ${from}, request says ${String(q?.id)})` }
+    if (!this.isSchemaLeader()) {
+      const leader = this.schemaLeader()
+      if (leader === null || leader === this.self || q.forwarded === true) return { redirect: leader }
+      return await this.wire.call(leader, 'cluster.join', { ...q, forwarded: true }, { deadlineMs: this.o.rpcDeadlineMs }) as JoinAnswer
+    }
+    from = q.id
+    let h = findHost(this.catalog(), from)
+    if (!h) {
+      const r = await this.proposeCatalog({ op: 'addHost', host: { id: from, addresses: q.addresses }, at: Date.now() })
+      h = findHost(this.catalog(), from)
+      if (!r.ok && !h) return { error: r.error }
+    }
+    if (!h) return { error: `host ${from} was not admitted` }
+    if (h.state === 'retired') return { error: `host id ${from} was retired from cluster ${this.ident.clusterId}; ids are never reused — wipe its data directory and start it with another host=` }
+    const nodes: Record<string, number> = {}
+    for (const x of this.catalog().hosts) nodes[x.id] = x.node
+    return { clusterId: this.catalog().clusterId!, node: h.node, leader: this.self, nodes }
+  }
+
+  private async helloRound (): Promise<void> {
+    if (this.helloRunning || this.closed || this.fatal) return
+    // Once ready, hellos only watch for hosts of a foreign cluster: ten times slower keeps their cost low in big clusters.
+    const now = Date.now()
+    if (this.isReady && now - this.lastHelloAt < 10 * this.o.helloMs) return
+    this.lastHelloAt = now
+    this.helloRunning = true
+    try {
+      const peers = this.wire.linkedPeers()
+      const answers = await Promise.all(peers.map(async (p) => {
+        try {
+          return await this.wire.call(p, 'cluster.hello', { clusterId: this.ident.clusterId, node: this.ident.node }, { deadlineMs: Math.max(200, 2 * this.o.helloMs) }) as HelloAnswer
+        } catch { return undefined }
+      }))
+      const seen: PeerView[] = []
+      for (const a of answers) {
+        if (!a || typeof a.id !== 'string') continue
+        const v: PeerView = { id: a.id, clusterId: a.clusterId ?? null, leaderHint: a.leaderHint ?? null }
+        if (Array.isArray(a.sees)) v.sees = a.sees
+        seen.push(v)
+        if (typeof a.node === 'number' && a.node > 0 && findHost(this.catalog(), a.id) === undefined) this.learnedNodes.set(a.id, a.node)
+      }
+      this.lastHello = seen
+      this.emptySeen = seen.filter((v) => v.clusterId === null).map((v) => v.id)
+      await this.decide(decideBootstrap({ id: this.self, clusterId: this.ident.clusterId }, { cluster: this.o.clusterName, expect: this.o.expect }, seen))
+    } catch (e) {
+      this.o.log(`walkenfs: cluster start: ${(e as Error).message}`)
+    } finally {
+      this.helloRunning = false
+    }
+  }
+
+  private async decide (d: BootstrapDecision): Promise<void> {
+    if (this.closed) return
+    switch (d.kind) {
+      case 'error':
+        if (!this.isReady) {
+          this.fatal = new Error(d.message)
+          this.phaseValue = 'error'
+          this.o.log(`walkenfs: ${d.message}`)
+          this.failReady(this.fatal)
+        } else {
+          this.logOnce(`err:${d.message}`, `walkenfs: ${d.message}`)
+        }
+        return
+      case 'resume':
+        return
+      case 'wait':
+        this.progress(`waiting: ${d.reason}`)
+        return
+      case 'bootstrap': {
+        const waited = Date.now() - this.startedAt
+        if (waited < this.o.discoverMs) { this.progress(`waiting: looking for members of cluster ${this.o.clusterName} (${Math.ceil((this.o.discoverMs - waited) / 1000)} s left)`); return }
+        await this.bootstrap(d.members)
+        return
+      }
+      case 'join':
+        await this.join(d)
+    }
+  }
+
+  private async bootstrap (members: string[]): Promise<void> {
+    const clusterId = `${this.o.clusterName}-${randomBytes(6).toString('hex')}`.slice(-64).replace(/^[^A-Za-z0-9]+/, '')
+    const node = emptyCatalog().nextNode
+    this.progress(`bootstrapping cluster ${this.o.clusterName} (id ${clusterId}) as its first host; ${members.length - 1} other empty host(s) will join`)
+    // Identity first: a crash after it resumes and finishes the bootstrap (the actuator proposes it while the catalog is empty).
+    this.ident = await this.identityStore.setMember(clusterId, node)
+    this.startRaft(node)
+    if (!this.host!.storage.has(SCHEMA_GROUP)) await this.host!.createGroup(SCHEMA_GROUP, { voters: [node], learners: [] }, this.catalogMachine)
+    this.phaseValue = 'member'
+  }
+
+  private async join (d: { clusterId: string, via: string[], leaderHint: string | null }): Promise<void> {
+    this.phaseValue = 'joining'
+    // Linked hosts first (a member forwards to the leader), then the hint.
+    const linked = new Set(this.wire.linkedPeers())
+    const order = [...new Set([...d.via.filter((x) => linked.has(x)), ...(d.leaderHint !== null ? [d.leaderHint] : []), ...d.via])]
+    this.progress(`joining cluster ${this.o.clusterName} (id ${d.clusterId}) via ${order.join(', ')}`)
+    for (let i = 0; i < order.length; i++) {
+      const target = order[i]
+      let a: JoinAnswer
+      try {
+        a = await this.wire.call(target, 'cluster.join', { id: this.self, addresses: this.wire.addresses, clusterName: this.o.clusterName }, { deadlineMs: this.o.rpcDeadlineMs }) as JoinAnswer
+      } catch (e) {
+        this.progress(`waiting: join via ${target} failed: ${(e as Error).message}`)
+        break
+      }
+      if (a.redirect != null && !order.includes(a.redirect)) order.splice(i + 1, 0, a.redirect)
+      if (a.error !== undefined) {
+        this.progress(`waiting: ${target} refused the join: ${a.error}`)
+        continue
+      }
+      if (typeof a.clusterId === 'string' && typeof a.node === 'number') {
+        if (a.clusterId !== d.clusterId) continue
+        for (const [h, n] of Object.entries(a.nodes ?? {})) this.learnedNodes.set(h, n)
+        this.ident = await this.identityStore.setMember(a.clusterId, a.node)
+        this.startRaft(a.node)
+        this.phaseValue = 'member'
+        this.progress(`joined cluster ${this.o.clusterName} (id ${a.clusterId}) as node ${a.node}; waiting for a copy of the catalog`)
+        return
+      }
+    }
+  }
+
+  // ---- internals: group lifecycle ---------------------------------------------------
+
+  private async lifecycleRound (): Promise<void> {
+    if (this.lifeRunning || this.closed || !this.host || this.host.failure) return
+    this.lifeRunning = true
+    try {
+      this.connectCatalogHosts()
+      await this.reconcileGroups()
+      if (this.isSchemaLeader()) this.actuator.round()
+      this.checkReady()
+    } catch (e) {
+      this.o.log(`walkenfs: group lifecycle: ${(e as Error).message}`)
+    } finally {
+      this.lifeRunning = false
+    }
+  }
+
+  /** Every catalog host is a wire peer (links form without static peers to all of them); retired hosts are dropped. */
+  private connectCatalogHosts (): void {
+    for (const h of this.catalog().hosts) {
+      if (h.id === this.self) continue
+      if (h.state === 'retired') this.wire.removePeer(h.id)
+      else this.wire.addPeer(h.id, h.addresses)
+    }
+  }
+
+  private async reconcileGroups (): Promise<void> {
+    const host = this.host!
+    const c = this.catalog()
+    if (c.clusterId === null) return
+    for (const g of c.groups) {
+      const mine = g.replicas.find((r) => r.host === this.self)
+      if (!mine || host.hasGroup(g.id)) continue
+      if (host.storage.has(g.id)) host.openGroup(g.id, this.machine(g.id))
+      else if (g.configIndex === 1 && g.replicas.length === 1 && mine.role === 'voter') {
+        // The actuator's `create`: this host founds the group as its only voter.
+        await host.createGroup(g.id, { voters: [this.ident.node!], learners: [] }, this.machine(g.id))
+      } else {
+        this.openedAt.set(g.id, Date.now())
+        await host.openEmptyGroup(g.id, this.machine(g.id))
+      }
+    }
+    const now = Date.now()
+    for (const id of host.groupIds()) {
+      const g = findGroup(c, id)
+      if (!g || g.replicas.some((r) => r.host === this.self)) continue
+      if (now - (this.openedAt.get(id) ?? 0) < this.o.replicaGraceMs) continue
+      const local = host.status(id)
+      if (local.role === 'leader') continue
+      // Only a catalog record newer than every configuration this replica knows proves it was removed: a record that
+      // merely lags (the schema leader was away) must not delete a replica that may hold acknowledged writes.
+      if (g.configIndex <= local.configIndex) continue
+      this.o.log(`walkenfs: the catalog no longer places ${id} on this host; deleting its replica`)
+      this.openedAt.delete(id)
+      await host.destroyGroup(id)
+    }
+  }
+
+  // ---- internals: readiness and progress lines ------------------------------------------
+
+  private checkReady (): void {
+    if (this.isReady || this.fatal) return
+    // Hellos run for discoverMs before the first ready, so a host of a foreign cluster is refused before the mount uses it.
+    if (Date.now() - this.startedAt < this.o.discoverMs) return
+    const c = this.catalog()
+    if (c.clusterId === null) { this.progress('waiting: this host has no copy of the catalog yet'); return }
+    const me = findHost(c, this.self)
+    if (!me || me.state !== 'up') { this.progress(`waiting: host ${this.self} is not an active member of the catalog yet`); return }
+    const fs = c.tables.find((t) => t.name === FS_TABLE)
+    if (!fs) { this.progress('waiting: the filesystem table is not created yet'); return }
+    let led = 0
+    for (let i = 0; i < fs.fragments; i++) if (findGroup(c, fragmentId(FS_TABLE, i))?.leader != null) led++
+    if (led < fs.fragments) { this.progress(`waiting: ${led} of ${fs.fragments} fragments have a leader`); return }
+    this.isReady = true
+    this.progress(`ready: member of cluster ${c.name} (id ${c.clusterId}) as node ${me.node}, ${c.hosts.filter((h) => h.state !== 'retired').length} host(s)`)
+    for (const w of this.readyWaiters.splice(0)) w.resolve()
+  }
+
+  private failReady (e: Error): void {
+    for (const w of this.readyWaiters.splice(0)) w.reject(e)
+  }
+
+  /** A progress line, printed when it changes. */
+  private progress (line: string): void {
+    if (line === this.lastReason) return
+    this.lastReason = line
+    this.o.log(`walkenfs: ${line}`)
+  }
+
+  private readonly logged = new Map<string, number>()
+  /** One line per key per minute (bounded: the map is cleared when it grows). */
+  logOnce (key: string, line: string): void {
+    const now = Date.now()
+    if ((this.logged.get(key) ?? -Infinity) > now - 60_000) return
+    if (this.logged.size > 1000) this.logged.clear()
+    this.logged.set(key, now)
+    this.o.log(line)
+  }
+}
+

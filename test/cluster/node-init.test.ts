@@ -1,0 +1,45 @@
+/**
+ * `init`: one host bootstraps alone with copies=3; two more join and every
+ * group tops up to 3 replicas. Then a restart of a host (close, reopen on
+ * the same data directory) resumes without bootstrapping anything.
+ */
+import t from 'tap'
+import { findGroup } from '../../src/cluster/catalog.js'
+import { NodeCluster } from './node-harness.js'
+
+t.test('init alone, two join: every group tops up to 3 replicas; a restart resumes', async (t) => {
+  const c = new NodeCluster()
+  t.teardown(() => c.cleanup())
+  await c.reserve(['a', 'b', 'c'])
+  await c.start('a', { mode: 'init' })
+  await c.get('a').ready()
+  const clusterId = c.get('a').identity.clusterId
+  t.ok(clusterId, 'a bootstrapped a cluster')
+  const alone = c.get('a').catalog()
+  for (let i = 0; i < 4; i++) t.same(findGroup(alone, `fs/${i}`)?.replicas, [{ host: 'a', role: 'voter' }], `fs/${i} starts with the one host it has`)
+  t.same(c.get('a').status().placement?.underReplicated.filter((g) => g.startsWith('fs/')), ['fs/0', 'fs/1', 'fs/2', 'fs/3'], 'status reports them under-replicated')
+
+  const peers = await c.peersOf(['a'])
+  await c.start('b', { peers })
+  await c.start('c', { peers })
+  await Promise.all(['b', 'c'].map(async (id) => await c.get(id).ready()))
+  await c.until(() => ['a', 'b', 'c'].every((id) => NodeCluster.fsSettled(c.get(id).catalog(), 3)), 'every fs group has 3 voters')
+  for (const id of ['b', 'c']) t.equal(c.get(id).identity.clusterId, clusterId, `${id} joined ${clusterId}`)
+  await c.until(() => ['a', 'b', 'c'].every((id) => findGroup(c.get(id).catalog(), 'schema')?.replicas.filter((r) => r.role === 'voter').length === 3), 'the schema group has 3 voters')
+
+  // Restart b: same data directory and port, no bootstrap, no join: it resumes as node 2 or 3 of the same cluster.
+  const before = c.get('b').identity
+  await c.stop('b')
+  const again = await c.start('b', { peers })
+  await again.node.ready()
+  t.same(again.node.identity, before, 'the same identity after a restart')
+  t.notOk(again.logs.some((l) => /bootstrapping|joining/.test(l)), 'a restarted host neither bootstraps nor joins')
+  t.equal(again.node.catalog().hosts.length, 3, 'no new host in the catalog')
+  await c.until(() => ['fs/0', 'fs/1', 'fs/2', 'fs/3'].every((g) => again.node.localGroup(g)?.lead !== 0 && again.node.localGroup(g) !== null), 'b serves its replicas again')
+  t.equal(again.node.status().writable, 'all')
+  // Starting with another host id on b's data directory is refused with a clear error.
+  await c.stop('b')
+  await t.rejects(c.start('b', { peers, hostId: 'other' }), /belongs to host "b", but host=other was given/)
+  await c.nodes.get('b')?.store.close()
+  c.nodes.delete('b')
+})
