@@ -29,7 +29,8 @@ export class RaftStorage {
   private last = new Map<GroupId, number>()
 
   constructor (readonly root: RootDatabase) {
-    this.db = root.openDB({ name: 'raft' })
+    // Explicit encodings: the Store opens its root with binary values, which a child db would inherit.
+    this.db = root.openDB({ name: 'raft', encoding: 'msgpack', keyEncoding: 'ordered-binary' })
   }
 
   /** Whether the group has any state on this host. */
