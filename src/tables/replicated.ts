@@ -24,6 +24,10 @@
  * - Conflicts re-run the body after a jittered backoff, at most
  *   `maxAttempts` times (then TxnConflictError, EAGAIN). Each attempt has
  *   its own txn id; retries of one proposal reuse it (the machine dedupes).
+ * - A body that throws after several reads is checked like a read-only
+ *   transaction first: its reads were taken at different times and may not
+ *   fit together (a name pointing to an inode freed meanwhile), so the error
+ *   reaches the caller only if its reads still hold; else the body re-runs.
  *
  * Recovery: an intent (met by a read, or named as a blocker of a conflict)
  * is settled by asking its record fragment for the decision; a decided txn
@@ -231,8 +235,19 @@ export class ReplicatedTables implements Tables {
         result = await body(tx)
         outcome = tx.met.length > 0 ? { done: false, blockers: [] } : await this.commit(tx)
       } catch (e) {
-        if (tx.met.length === 0) throw mapError(e)
-        outcome = { done: false, blockers: [] }
+        if (tx.met.length > 0 || e instanceof IntentMet) {
+          outcome = { done: false, blockers: [] }
+        } else {
+          // The body may have thrown because its reads, taken at different
+          // times, did not fit together (a name pointing to a freed inode):
+          // only an error from reads that still hold reaches the caller.
+          let consistent: Outcome = { done: true }
+          if (tx.readCalls > 1 && !(e instanceof RouterError)) {
+            try { consistent = await this.validate(tx) } catch { consistent = { done: true } }
+          }
+          if (consistent.done) throw mapError(e)
+          outcome = consistent
+        }
       }
       if (outcome.done) return result!
       const blockers = tx.met.length > 0 ? tx.met : outcome.blockers

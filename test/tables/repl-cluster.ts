@@ -34,6 +34,8 @@ export interface ReplHost {
 
 export interface ReplClusterOptions {
   hosts?: number
+  /** hosts h1..hR hold every fragment (default: all hosts); the others hold none */
+  replicas?: number
   fragments?: number
   quorumWaitMs?: number
   tables?: ReplicatedOptions
@@ -56,9 +58,10 @@ export class ReplCluster {
   static async start (opts: ReplClusterOptions = {}): Promise<ReplCluster> {
     const c = new ReplCluster(opts)
     const n = opts.hosts ?? 3
-    const voters = Array.from({ length: n }, (_, i) => i + 1)
-    for (const node of voters) {
+    const voters = Array.from({ length: opts.replicas ?? n }, (_, i) => i + 1)
+    for (let node = 1; node <= n; node++) {
       const h = c.openHost(node)
+      if (!voters.includes(node)) continue
       for (let f = 0; f < c.fragments; f++) {
         const sm = new FragmentMachine(h.store, f, c.fragments)
         h.machines.set(f, sm)
@@ -80,7 +83,7 @@ export class ReplCluster {
       raft,
       hasGroup: (g) => raft.groupIds().includes(g),
       hostOfNode: (n) => n > 0 ? `h${n}` : undefined,
-      replicas: () => [...this.hosts.keys()],
+      replicas: () => Array.from({ length: this.opts.replicas ?? this.opts.hosts ?? 3 }, (_, i) => `h${i + 1}`),
       leaderHint: () => null,
       call: async (host, method, payload, deadlineMs) => await this.call(name, host, method, payload, deadlineMs),
       handle: (method, fn) => { handlers.set(method, fn) },
@@ -154,7 +157,7 @@ export class ReplCluster {
     const g = fragmentId('fs', fragment)
     let best: ReplHost | undefined
     for (const h of this.hosts.values()) {
-      if (!h.up) continue
+      if (!h.up || !h.raft.groupIds().includes(g)) continue
       const s = h.raft.status(g)
       if (s.role === 'leader' && (!best || s.term > best.raft.status(g).term)) best = h
     }

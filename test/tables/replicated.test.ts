@@ -167,3 +167,71 @@ t.test('a partitioned minority host serves stale reads and refuses writes with E
   await h3.tables.txn(async (tx) => { tx.put('meta', k, Buffer.from('healed')) })
   t.same(await c.host('h1').tables.txn(async (tx) => await tx.get('meta', k)), Buffer.from('healed'), 'and writes again')
 })
+
+t.test('the sweeper aborts an abandoned transaction, re-resolves old records, forgets them and drops dedupe rows', async (t) => {
+  let hang = false
+  const c = await cluster(t, {
+    tables: { txnTimeoutMs: 300, recordKeepMs: 0, dedupeKeepMs: 0 },
+    tablesFor: (name) => name === 'h1' ? { afterPrepare: async () => { if (hang) await new Promise(() => {}) } } : {}
+  })
+  const h1 = c.host('h1')
+  const h2 = c.host('h2')
+  await openAccounts(h2.tables)
+  hang = true
+  void transfer(h1.tables, 1, 2, 5)
+  const intentsOf = (f: number): number => h2.machines.get(f)!.readLocal([{ k: 'get', key: rowKey(f, 'meta', metaKey(f, 'acct')) }]).intents.length
+  await pollUntil(() => intentsOf(1) === 1 && intentsOf(2) === 1, 'the abandoned transaction\'s intents', 500)
+  await new Promise((resolve) => setTimeout(resolve, 350)) // older than txnTimeout (a precondition, not a timing assertion)
+  const first = await h2.tables.sweep(1)
+  t.equal(first.recovered, 1, 'the sweeper of fragment 1 aborted the abandoned transaction there')
+  t.equal(intentsOf(1), 0)
+  t.equal(intentsOf(2), 1, 'fragment 2 still holds its intent: nobody met it yet')
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const second = await h2.tables.sweep(1)
+  t.equal(second.forgotten, 1, 'the old decision record was re-resolved on every participant and forgotten')
+  await pollUntil(() => intentsOf(2) === 0, 'fragment 2 resolved by the record sweep', 200)
+  t.ok(second.removed > 0, 'old dedupe rows went')
+  t.same(await balances(h1.tables), [START, START, START, START], 'nothing of the abandoned transfer was applied')
+})
+
+t.test('a host without replicas reads and proposes through other hosts, and is refused when cut off', async (t) => {
+  const c = await cluster(t, { hosts: 4, replicas: 3, quorumWaitMs: 800 })
+  const h4 = c.host('h4')
+  t.same(h4.raft.groupIds(), [], 'h4 holds no fragment')
+  await openAccounts(h4.tables)
+  await Promise.all([transfer(h4.tables, 0, 1, 10), transfer(h4.tables, 2, 3, 20), transfer(c.host('h2').tables, 1, 2, 5)])
+  const b = await balances(h4.tables)
+  t.same(b, [START - 10, START + 5, START - 15, START + 20], 'h4 sees every transfer')
+  t.equal(await h4.tables.countRows('meta', 3), 1, 'countRows is routed too')
+  c.isolate('h4', true)
+  await t.rejects(h4.tables.txn(async (tx) => { tx.put('meta', metaKey(1, 'x'), Buffer.from('x')) }), { code: 'EROFS' })
+  await t.rejects(h4.tables.txn(async (tx) => await tx.get('meta', metaKey(1, 'x'))), { code: 'EIO', message: /no replica host answered/ })
+  c.isolate('h4', false)
+  t.same(await balances(h4.tables), b, 'and serves again once the network heals')
+})
+
+t.test('an error a body throws on reads that do not fit together re-runs it instead of reaching the caller', async (t) => {
+  const c = await cluster(t)
+  const h1 = c.host('h1')
+  const h2 = c.host('h2')
+  const a = metaKey(0, 'pair')
+  const b = metaKey(1, 'pair')
+  await h1.tables.txn(async (tx) => { tx.put('meta', a, u32(1)); tx.put('meta', b, u32(1)) })
+  let attempts = 0
+  const seen = await h1.tables.txn(async (tx) => {
+    attempts++
+    const va = (await tx.get('meta', a))!.readUInt32BE(0)
+    // Test only: the first attempt lets another host change both rows between its two reads.
+    if (attempts === 1) await h2.tables.txn(async (tx2) => { tx2.put('meta', a, u32(2)); tx2.put('meta', b, u32(2)) })
+    const vb = (await tx.get('meta', b))!.readUInt32BE(0)
+    if (va !== vb) throw new Error(`the pair differs: ${va} vs ${vb}`)
+    return va
+  })
+  t.equal(seen, 2, 'the re-run saw the new pair')
+  t.equal(attempts, 2, 'the first attempt was discarded')
+  await t.rejects(h1.tables.txn(async (tx) => {
+    await tx.get('meta', a)
+    await tx.get('meta', b)
+    throw new Error('a real error')
+  }), /a real error/, 'an error from reads that hold reaches the caller')
+})
