@@ -29,6 +29,7 @@ export class RaftStorage {
   private last = new Map<GroupId, number>()
 
   constructor (readonly root: RootDatabase) {
+    // Explicit encodings: the Store opens its root with binary values, which a child db would inherit.
     this.db = root.openDB({ name: 'raft', encoding: 'msgpack', keyEncoding: 'ordered-binary' })
   }
 

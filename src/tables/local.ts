@@ -22,10 +22,12 @@ import { Store, StoreError } from '../store/store.js'
 import { fragmentOfKey } from './fragments.js'
 import { TABLES, TablesFullError, type Row, type RangeOptions, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
 
-const TABLE_ID: Record<TableName, number> = { inode: 1, dirent: 2, block: 3, xattr: 4, symlink: 5, meta: 6 }
+/** Table ids in the store key layout; ids >= 0x10 are the replicated layer's bookkeeping (fragment-machine.ts). */
+export const TABLE_ID: Record<TableName, number> = { inode: 1, dirent: 2, block: 3, xattr: 4, symlink: 5, meta: 6 }
 const CONFIG_KEY = Buffer.from([0xff, 0xff, 0xff, ...Buffer.from('tables')])
 export const MAX_FRAGMENTS = 4096
-const MAX_RANGE = 100_000
+/** the most rows one range read returns */
+export const MAX_RANGE = 100_000
 const EMPTY = Buffer.alloc(0)
 
 export interface LocalTablesOptions {
@@ -36,7 +38,8 @@ export interface LocalTablesOptions {
   maxWaiting?: number
 }
 
-function prefixOf (fragment: number, table: TableName): Buffer {
+/** `[u16 fragment][u8 table id]`: the prefix of every row of `table` in `fragment`. */
+export function prefixOf (fragment: number, table: TableName): Buffer {
   const p = Buffer.allocUnsafe(3)
   p.writeUInt16BE(fragment, 0)
   p[2] = TABLE_ID[table]

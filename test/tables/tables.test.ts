@@ -3,8 +3,8 @@ import { Store } from '../../src/store/store.js'
 import { LocalTables } from '../../src/tables/local.js'
 import { InodeAllocator } from '../../src/tables/ino-alloc.js'
 import { encodeOwner, fragmentOfKey, metaKey } from '../../src/tables/fragments.js'
-import { prefixEnd } from '../../src/tables/types.js'
 import { tempDir } from '../helpers/tmp.js'
+import { tablesContract } from './contract.js'
 
 function key (owner: number, rest: string): Buffer {
   return Buffer.concat([encodeOwner(owner), Buffer.from(rest)])
@@ -16,51 +16,10 @@ async function openTables (t: { teardown: (fn: () => unknown) => void }, dir: st
   return tables
 }
 
-t.test('get/put/delete/range with own writes visible and order kept', async (t) => {
-  const tables = await openTables(t, tempDir(t))
-  await tables.txn(async (tx) => {
-    tx.put('dirent', key(7, 'b'), Buffer.from('B'))
-    tx.put('dirent', key(7, 'a'), Buffer.from('A'))
-    tx.put('dirent', key(7, 'c'), Buffer.from('C'))
-    tx.put('dirent', key(8, 'a'), Buffer.from('other owner'))
-    t.same(await tx.get('dirent', key(7, 'a')), Buffer.from('A'), 'a write is visible in its own transaction')
-  })
-  const names = await tables.txn(async (tx) => {
-    tx.delete('dirent', key(7, 'b'))
-    tx.put('dirent', key(7, 'ab'), Buffer.from('AB'))
-    const p = encodeOwner(7)
-    return (await tx.range('dirent', p, prefixEnd(p))).map((r) => r.key.subarray(8).toString())
-  })
-  t.same(names, ['a', 'ab', 'c'], 'range merges pending puts and deletes in key order')
-  const limited = await tables.txn(async (tx) => (await tx.range('dirent', encodeOwner(7), prefixEnd(encodeOwner(7)), { limit: 2 })).length)
-  t.equal(limited, 2)
-  const keysOnly = await tables.txn(async (tx) => await tx.range('dirent', encodeOwner(7), prefixEnd(encodeOwner(7)), { keysOnly: true }))
-  t.same(keysOnly.map((r) => [r.key.subarray(8).toString(), r.value.length]), [['a', 0], ['ab', 0], ['c', 0]], 'keysOnly: keys without values')
-  t.equal(await tables.txn(async (tx) => await tx.get('inode', key(7, 'a'))), undefined, 'tables are separate key spaces')
-})
-
-t.test('a body that throws writes nothing', async (t) => {
-  const tables = await openTables(t, tempDir(t))
-  await t.rejects(tables.txn(async (tx) => {
-    tx.put('inode', key(1, ''), Buffer.from('x'))
-    throw new Error('boom')
-  }), /boom/)
-  t.equal(await tables.txn(async (tx) => await tx.get('inode', key(1, ''))), undefined)
-})
-
-t.test('transactions are serializable: concurrent read-modify-write loses no update', async (t) => {
-  const tables = await openTables(t, tempDir(t))
-  const k = metaKey(0, 'counter')
-  await Promise.all(Array.from({ length: 200 }, async () => await tables.txn(async (tx) => {
-    const cur = await tx.get('meta', k)
-    const n = cur ? cur.readUInt32BE(0) : 0
-    await new Promise((resolve) => setImmediate(resolve)) // let others run in between
-    const b = Buffer.alloc(4)
-    b.writeUInt32BE(n + 1)
-    tx.put('meta', k, b)
-  })))
-  const v = await tables.txn(async (tx) => await tx.get('meta', k))
-  t.equal(v?.readUInt32BE(0), 200)
+tablesContract(t, {
+  open: async (t, fragments) => await openTables(t, tempDir(t), fragments),
+  increments: 200,
+  inodes: 3000
 })
 
 t.test('rows of one owner share a fragment; fragments are fixed at init', async (t) => {

@@ -1,0 +1,398 @@
+/**
+ * The Tables API (types.ts) over replicated fragments: optimistic
+ * transactions whose bodies run on this host (the coordinator), with reads
+ * and proposals sent through the FragmentRouter to the fragments' Raft
+ * groups, whose FragmentMachines validate and apply them.
+ *
+ * Protocol of one attempt (see docs/replication.md "Transactions"):
+ * - Reads go through the router; each returns a hash of what was read,
+ *   kept as a *check* of the fragment. Writes are buffered (and visible to
+ *   the body's own later reads). A read that meets another transaction's
+ *   write intent makes the attempt void: the intent is recovered (below)
+ *   and the body re-run.
+ * - End of the body:
+ *   - no writes, at most one read call: done.
+ *   - no writes, several read calls: one validation round (each fragment's
+ *     checks re-read in one batch; every hash must match), else re-run.
+ *   - one fragment touched: one `commit1 {txn, checks, writes}` proposal.
+ *   - several: two-phase commit. Record fragment = the lowest participant.
+ *     `prepare` to every participant in parallel; `decide {commit: all
+ *     prepared}` on the record fragment, whose first decision wins;
+ *     `resolve` on every participant whose prepare may have applied; then,
+ *     in the background, `forget` the record. The caller's promise settles
+ *     after the resolves, so its next transaction sees its writes.
+ * - Conflicts re-run the body after a jittered backoff, at most
+ *   `maxAttempts` times (then TxnConflictError, EAGAIN). Each attempt has
+ *   its own txn id; retries of one proposal reuse it (the machine dedupes).
+ * - A body that throws after several reads is checked like a read-only
+ *   transaction first: its reads were taken at different times and may not
+ *   fit together (a name pointing to an inode freed meanwhile), so the error
+ *   reaches the caller only if its reads still hold; else the body re-runs.
+ *
+ * Recovery: an intent (met by a read, or named as a blocker of a conflict)
+ * is settled by asking its record fragment for the decision; a decided txn
+ * is resolved at once where it was met; an undecided one older than
+ * `txnTimeoutMs` (5 s) is decided aborted (first decision wins, so a live
+ * coordinator that decides first is never overruled) and resolved; a
+ * younger one is waited for (the body re-runs after a backoff, for at most
+ * `intentWaitMs`). `sweep(fragment)`, which the node calls periodically on
+ * the fragments this host leads, does the same for old prepared txns,
+ * re-resolves the participants of old decision records and forgets them,
+ * and drops old dedupe rows. Ages compare `Date.now()` of different hosts,
+ * so clock skew only shifts when an abandoned transaction is aborted, never
+ * what is decided.
+ *
+ * Outcomes: a resolved txn() is committed on a majority of every touched
+ * fragment's replicas, on disk (the RaftHost syncs before acknowledging), so
+ * `flush()` has nothing left to do and resolves at once. `EROFS` (no
+ * majority reachable within quorumWait) means the outcome is not known: the
+ * transaction may still commit later (its intents are then settled by
+ * recovery). A store that reports ENOSPC becomes TablesFullError.
+ *
+ * Bounds: at most `maxWaiting` transactions in progress; each buffers its
+ * own reads' checks and writes only.
+ */
+import { randomBytes } from 'node:crypto'
+import { fragmentOfKey } from './fragments.js'
+import { MAX_RANGE, prefixOf } from './local.js'
+import { rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type WriteOp } from './fragment-machine.js'
+import { RouterError, type FragmentRouter, type RoutedRead } from './router.js'
+import { TablesFullError, TxnConflictError, type RangeOptions, type Row, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
+
+export interface ReplicatedOptions {
+  /** attempts of a conflicting body before EAGAIN (default 30) */
+  maxAttempts?: number
+  /** an undecided intent older than this is aborted by whoever meets it (default 5000) */
+  txnTimeoutMs?: number
+  /** how long one txn() keeps waiting for young intents to settle (default 2 × txnTimeoutMs + 10 s) */
+  intentWaitMs?: number
+  /** transactions in progress at once (default 10000); more fail with EAGAIN */
+  maxWaiting?: number
+  backoffMs?: number
+  maxBackoffMs?: number
+  /** dedupe rows are kept this long (default 10 min) */
+  dedupeKeepMs?: number
+  /** decision records older than this are re-resolved and forgotten by sweep (default 60 s) */
+  recordKeepMs?: number
+  /** tests only: runs after every prepare round, before the decision */
+  afterPrepare?: (txn: string) => Promise<void>
+}
+
+export interface SweepReport { recovered: number, forgotten: number, removed: number }
+
+const EMPTY = Buffer.alloc(0)
+
+/** Thrown inside a body when a read met an intent: the attempt is void. */
+class IntentMet extends Error {
+  constructor () { super('the transaction read a row another transaction is committing; it will be re-run') }
+}
+
+interface Pending { fragment: number, key: Buffer, value: Buffer | null }
+
+class ReplTx implements Tx {
+  readonly writes = new Map<string, Pending>()
+  readonly checks = new Map<number, Check[]>()
+  readCalls = 0
+  /** intents met by reads: the attempt is void once this is non-empty */
+  readonly met: Blocker[] = []
+
+  constructor (private readonly tables: ReplicatedTables) {}
+
+  private void (r: RoutedRead): void {
+    if (r.intents.length > 0) {
+      this.met.push(...r.intents)
+      throw new IntentMet()
+    }
+  }
+
+  private check (fragment: number, c: Check): void {
+    let cs = this.checks.get(fragment)
+    if (!cs) this.checks.set(fragment, cs = [])
+    cs.push(c)
+  }
+
+  async get (table: TableName, key: Buffer): Promise<Buffer | undefined> {
+    if (this.met.length > 0) throw new IntentMet()
+    const f = fragmentOfKey(key, this.tables.fragments)
+    const sk = rowKey(f, table, key)
+    const w = this.writes.get(sk.toString('latin1'))
+    if (w) return w.value ?? undefined
+    const r = await this.tables.read(f, [{ k: 'get', key: sk }])
+    this.void(r)
+    const res = r.results[0] as Extract<ReadResult, { k: 'get' }>
+    this.readCalls++
+    this.check(f, { k: 'get', key: sk, hash: res.hash })
+    return res.value ?? undefined
+  }
+
+  async range (table: TableName, start: Buffer, end: Buffer, opts: RangeOptions = {}): Promise<Row[]> {
+    if (this.met.length > 0) throw new IntentMet()
+    const limit = Math.min(opts.limit ?? MAX_RANGE, MAX_RANGE)
+    const keysOnly = opts.keysOnly ?? false
+    const f = fragmentOfKey(start, this.tables.fragments)
+    const prefix = prefixOf(f, table)
+    const s = Buffer.concat([prefix, start])
+    const e = Buffer.concat([prefix, end])
+    const pending: Pending[] = []
+    for (const w of this.writes.values()) {
+      if (Buffer.compare(w.key, s) >= 0 && Buffer.compare(w.key, e) < 0) pending.push(w)
+    }
+    const askLimit = Math.min(limit + pending.length, MAX_RANGE)
+    const r = await this.tables.read(f, [{ k: 'range', start: s, end: e, limit: askLimit, keysOnly }])
+    this.void(r)
+    const res = r.results[0] as Extract<ReadResult, { k: 'range' }>
+    this.readCalls++
+    this.check(f, { k: 'range', start: s, end: e, limit: askLimit, keysOnly, hash: res.hash })
+    let rows: Array<{ key: Buffer, value: Buffer | null }> = res.rows.map(([key, value]) => ({ key, value }))
+    if (pending.length > 0) {
+      const merged = new Map<string, { key: Buffer, value: Buffer | null }>()
+      for (const row of rows) merged.set(row.key.toString('latin1'), row)
+      for (const w of pending) merged.set(w.key.toString('latin1'), w)
+      rows = [...merged.values()].filter((x) => x.value !== null).sort((a, b) => Buffer.compare(a.key, b.key))
+    }
+    return rows.slice(0, limit).map((x) => ({ key: x.key.subarray(3), value: keysOnly ? EMPTY : x.value as Buffer }))
+  }
+
+  put (table: TableName, key: Buffer, value: Buffer): void {
+    const f = fragmentOfKey(key, this.tables.fragments)
+    const sk = rowKey(f, table, key)
+    this.writes.set(sk.toString('latin1'), { fragment: f, key: sk, value: Buffer.from(value) })
+  }
+
+  delete (table: TableName, key: Buffer): void {
+    const f = fragmentOfKey(key, this.tables.fragments)
+    const sk = rowKey(f, table, key)
+    this.writes.set(sk.toString('latin1'), { fragment: f, key: sk, value: null })
+  }
+
+  writesOf (fragment: number): WriteOp[] {
+    const out: WriteOp[] = []
+    for (const w of this.writes.values()) if (w.fragment === fragment) out.push([w.key, w.value])
+    return out
+  }
+}
+
+type Outcome = { done: true } | { done: false, blockers: Blocker[] }
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function mapError (e: unknown): unknown {
+  if (e instanceof RouterError && e.code === 'ENOSPC') return new TablesFullError(e.message)
+  return e
+}
+
+export class ReplicatedTables implements Tables {
+  private readonly o: Required<Omit<ReplicatedOptions, 'afterPrepare'>> & Pick<ReplicatedOptions, 'afterPrepare'>
+  private readonly idPrefix: string
+  private seq = 0
+  private active = 0
+  private closed = false
+
+  constructor (readonly router: FragmentRouter, readonly fragments: number, opts: ReplicatedOptions = {}) {
+    const txnTimeoutMs = opts.txnTimeoutMs ?? 5000
+    this.o = {
+      maxAttempts: 30,
+      txnTimeoutMs,
+      intentWaitMs: 2 * txnTimeoutMs + 10_000,
+      maxWaiting: 10_000,
+      backoffMs: 5,
+      maxBackoffMs: 200,
+      dedupeKeepMs: 10 * 60_000,
+      recordKeepMs: 60_000,
+      ...opts
+    }
+    this.idPrefix = `${router.env.self}.${randomBytes(6).toString('base64url')}.`
+  }
+
+  /** @internal reads for ReplTx */
+  async read (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
+    return await this.router.read(fragment, ops)
+  }
+
+  async txn<T> (body: (tx: Tx) => Promise<T>, opts: TxnOptions = {}): Promise<T> {
+    if (this.closed) throw Object.assign(new Error('EIO: the replicated tables are closed'), { code: 'EIO' })
+    if (this.active >= this.o.maxWaiting) {
+      throw Object.assign(new Error(`EAGAIN: ${this.active} transactions already in progress on this host`), { code: 'EAGAIN' })
+    }
+    this.active++
+    try {
+      return await this.run(body, opts.maxAttempts ?? this.o.maxAttempts)
+    } finally {
+      this.active--
+    }
+  }
+
+  private async run<T> (body: (tx: Tx) => Promise<T>, maxAttempts: number): Promise<T> {
+    const intentDeadline = Date.now() + this.o.intentWaitMs
+    let conflicts = 0
+    for (let round = 0; ; round++) {
+      const tx = new ReplTx(this)
+      let result: T
+      let outcome: Outcome
+      try {
+        result = await body(tx)
+        outcome = tx.met.length > 0 ? { done: false, blockers: [] } : await this.commit(tx)
+      } catch (e) {
+        if (tx.met.length > 0 || e instanceof IntentMet) {
+          outcome = { done: false, blockers: [] }
+        } else {
+          // The body may have thrown because its reads, taken at different
+          // times, did not fit together (a name pointing to a freed inode):
+          // only an error from reads that still hold reaches the caller.
+          let consistent: Outcome = { done: true }
+          if (tx.readCalls > 1 && !(e instanceof RouterError)) {
+            try { consistent = await this.validate(tx) } catch { consistent = { done: true } }
+          }
+          if (consistent.done) throw mapError(e)
+          outcome = consistent
+        }
+      }
+      if (outcome.done) return result!
+      const blockers = tx.met.length > 0 ? tx.met : outcome.blockers
+      if (blockers.length > 0) {
+        // Waiting for other transactions to settle is bounded by time, not by attempts.
+        await this.recoverAll(blockers)
+        if (Date.now() > intentDeadline) {
+          throw Object.assign(new Error(`EAGAIN: rows this transaction needs stayed locked by an unfinished transaction for ${this.o.intentWaitMs} ms`), { code: 'EAGAIN' })
+        }
+      } else {
+        conflicts++
+        if (conflicts >= maxAttempts) throw new TxnConflictError(conflicts)
+      }
+      await this.backoff(round)
+    }
+  }
+
+  private newTxnId (): string {
+    return this.idPrefix + (++this.seq).toString(36)
+  }
+
+  private async propose (fragment: number, cmd: Command): Promise<Result> {
+    const r = await this.router.propose(fragment, cmd)
+    if (!r.ok && r.reason === 'bad-command') throw new Error(`fragment ${fragment} refused a ${cmd.op} command as malformed: ${r.message}`)
+    return r
+  }
+
+  private async commit (tx: ReplTx): Promise<Outcome> {
+    const frags = new Set<number>(tx.checks.keys())
+    for (const w of tx.writes.values()) frags.add(w.fragment)
+    if (tx.writes.size === 0) {
+      if (tx.readCalls <= 1) return { done: true }
+      return await this.validate(tx)
+    }
+    const participants = [...frags].sort((a, b) => a - b)
+    const at = Date.now()
+    if (participants.length === 1) {
+      const f = participants[0]
+      const r = await this.propose(f, { op: 'commit1', txn: this.newTxnId(), at, checks: tx.checks.get(f) ?? [], writes: tx.writesOf(f) })
+      if (r.ok) return { done: true }
+      return { done: false, blockers: r.reason === 'conflict' ? r.blockers : [] }
+    }
+    return await this.twoPhase(tx, participants, at)
+  }
+
+  /** Read-only with several reads: every check must still hold. */
+  private async validate (tx: ReplTx): Promise<Outcome> {
+    const rounds = [...tx.checks].map(async ([f, checks]) => {
+      const ops: ReadOp[] = checks.map((c) => c.k === 'get' ? { k: 'get', key: c.key } : { k: 'range', start: c.start, end: c.end, limit: c.limit, keysOnly: c.keysOnly })
+      const r = await this.read(f, ops)
+      const same = r.results.every((res, i) => 'hash' in res && res.hash.equals(checks[i].hash))
+      return { same, intents: r.intents }
+    })
+    const got = await Promise.all(rounds)
+    const blockers = got.flatMap((g) => g.intents)
+    if (got.every((g) => g.same) && blockers.length === 0) return { done: true }
+    return { done: false, blockers }
+  }
+
+  private async twoPhase (tx: ReplTx, participants: number[], at: number): Promise<Outcome> {
+    const txn = this.newTxnId()
+    const record = participants[0]
+    const prepares = await Promise.allSettled(participants.map(async (f) =>
+      await this.propose(f, { op: 'prepare', txn, record, participants, at, checks: tx.checks.get(f) ?? [], writes: tx.writesOf(f) })))
+    if (this.o.afterPrepare) await this.o.afterPrepare(txn)
+    const allPrepared = prepares.every((p) => p.status === 'fulfilled' && p.value.ok)
+    // Throws (outcome unknown) if the record fragment cannot be reached; recovery settles the intents then.
+    const d = await this.propose(record, { op: 'decide', txn, commit: allPrepared, at: Date.now(), participants })
+    const commit = d.ok && d.commit === true
+    // A participant whose prepare was refused holds nothing of this txn.
+    const holding = participants.filter((_, i) => { const p = prepares[i]; return p.status === 'rejected' || p.value.ok })
+    const resolves = await Promise.allSettled(holding.map(async (f) => await this.propose(f, { op: 'resolve', txn, commit, at: Date.now() })))
+    if (resolves.every((r) => r.status === 'fulfilled')) {
+      void this.propose(record, { op: 'forget', txn }).catch(() => {})
+    }
+    if (commit) return { done: true }
+    const failed = prepares.find((p): p is PromiseRejectedResult => p.status === 'rejected')
+    if (failed) throw mapError(failed.reason)
+    return { done: false, blockers: prepares.flatMap((p) => p.status === 'fulfilled' && !p.value.ok && p.value.reason === 'conflict' ? p.value.blockers : []) }
+  }
+
+  private async recoverAll (blockers: Blocker[]): Promise<void> {
+    const seen = new Set<string>()
+    await Promise.all(blockers.filter((b) => !seen.has(b.txn + '@' + b.fragment) && seen.add(b.txn + '@' + b.fragment)).map(async (b) => {
+      try {
+        await this.recover(b)
+      } catch {
+        // Unreachable record fragment or leaderless participant: the next attempt meets the intent again.
+      }
+    }))
+  }
+
+  /** Settles another transaction's intents in `b.fragment` if it is decided or abandoned; false = still young. */
+  async recover (b: Blocker): Promise<boolean> {
+    const r = await this.read(b.record, [{ k: 'decision', txn: b.txn }])
+    let commit = (r.results[0] as Extract<ReadResult, { k: 'decision' }>).commit
+    if (commit === null) {
+      if (Date.now() - b.at < this.o.txnTimeoutMs) return false
+      const d = await this.propose(b.record, { op: 'decide', txn: b.txn, commit: false, at: Date.now(), participants: b.participants })
+      commit = d.ok && d.commit === true
+    }
+    await this.propose(b.fragment, { op: 'resolve', txn: b.txn, commit, at: Date.now() })
+    return true
+  }
+
+  /**
+   * Garbage and abandoned work of one fragment; the node calls it
+   * periodically on the fragments this host leads (any host may, safely).
+   */
+  async sweep (fragment: number): Promise<SweepReport> {
+    const now = Date.now()
+    const report: SweepReport = { recovered: 0, forgotten: 0, removed: 0 }
+    const prepared = await this.read(fragment, [{ k: 'prepared', before: now - this.o.txnTimeoutMs }])
+    for (const b of (prepared.results[0] as Extract<ReadResult, { k: 'prepared' }>).txns) {
+      if (await this.recover(b).catch(() => false)) report.recovered++
+    }
+    const recs = await this.read(fragment, [{ k: 'records', before: now - this.o.recordKeepMs }])
+    for (const rec of (recs.results[0] as Extract<ReadResult, { k: 'records' }>).records) {
+      const done = await Promise.allSettled(rec.participants.map(async (f) => await this.propose(f, { op: 'resolve', txn: rec.txn, commit: rec.commit, at: now })))
+      if (done.every((d) => d.status === 'fulfilled')) {
+        await this.propose(fragment, { op: 'forget', txn: rec.txn })
+        report.forgotten++
+      }
+    }
+    const s = await this.propose(fragment, { op: 'sweep', at: now, keepMs: this.o.dedupeKeepMs, limit: 1000 })
+    report.removed = s.ok ? s.removed ?? 0 : 0
+    return report
+  }
+
+  /** Nothing to do: a committed transaction is already on disk on a majority of replicas (see module doc). */
+  async flush (): Promise<void> {}
+
+  async countRows (table: TableName, fragment: number): Promise<number> {
+    const r = await this.read(fragment, [{ k: 'count', table }])
+    return (r.results[0] as Extract<ReadResult, { k: 'count' }>).n
+  }
+
+  /** Stops new transactions; the router and the store belong to the node, which closes them. */
+  async close (): Promise<void> {
+    this.closed = true
+    this.router.close()
+  }
+
+  private async backoff (round: number): Promise<void> {
+    const base = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** Math.min(round, 8))
+    await sleep(base * (0.5 + Math.random()))
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * Sends a fragment's reads and proposals to a host that can serve them.
+ *
+ * Owns: choosing the host (local replica, leader, catalog hint, replicas in
+ * turn), retries with jittered backoff, the `tables.read` / `tables.propose`
+ * RPC handlers, and the stale-read bookkeeping that `walkenfs status`
+ * shows. It talks to the rest of the node only through `RouterEnv`.
+ *
+ * Proposals (`propose`): to the local RaftHost when this host leads the
+ * group, else `tables.propose` to the leader (the local replica's `lead`,
+ * else the last leader we learned, else the catalog hint, else each replica
+ * in turn). NOT_LEADER, UNKNOWN, BUSY, a missing group and link failures
+ * are retried until `quorumWaitMs()` has passed; then the call fails with
+ * code `EROFS`. Retrying an UNKNOWN outcome is safe because the fragment
+ * machine applies a command at most once per txn id. An `EROFS` therefore
+ * means "not known to be applied": the transaction layer treats it so.
+ *
+ * Reads (`read`): on a host with a replica, ReadIndex on the local RaftHost
+ * (Raft forwards it to the leader), then the replica's rows, which are then
+ * linearizable. If no ReadIndex succeeds within `staleAfterMs` (1 s), the
+ * read is served from the local replica as it is (stale), the fragment is
+ * marked leaderless and counted; later reads of a leaderless fragment are
+ * served stale at once while one background probe per fragment keeps trying
+ * ReadIndex and clears the mark when one succeeds. A host without a replica
+ * asks a replica host (`tables.read`), which does the same; a read fails
+ * with `EIO` only when no replica host answers within quorumWait.
+ *
+ * RPC payloads are plain maps with Buffers (the wire is msgpack); handlers
+ * answer `{ok:false, code, message, leader?}` instead of throwing, so error
+ * codes survive any wire.
+ *
+ * Bounds: per-fragment state (leader cache, stale marks and counts, one
+ * probe) is bounded by the number of fragments.
+ */
+import { fragmentId } from '../cluster/placement.js'
+import type { RaftHost } from '../raft/host.js'
+import { RaftError } from '../raft/types.js'
+import type { Store } from '../store/store.js'
+import { FragmentMachine, FragmentReader, type Command, type LocalRead, type ReadOp, type Result } from './fragment-machine.js'
+
+export interface RouterEnv {
+  readonly self: string
+  readonly raft: RaftHost
+  hasGroup (g: string): boolean
+  hostOfNode (node: number): string | undefined
+  replicas (g: string): string[]
+  leaderHint (g: string): string | null
+  call (host: string, method: string, payload: unknown, deadlineMs: number): Promise<unknown>
+  handle (method: string, fn: (payload: unknown, from: string) => Promise<unknown>): void
+  quorumWaitMs (): number
+}
+
+export interface RouterOptions {
+  /** a read waits this long for ReadIndex before serving the local replica stale */
+  staleAfterMs?: number
+  /** first retry backoff; doubles up to maxBackoffMs, with jitter */
+  backoffMs?: number
+  maxBackoffMs?: number
+  /** deadline of one RPC (capped by what is left of quorumWait) */
+  callDeadlineMs?: number
+}
+
+export interface RoutedRead extends LocalRead {
+  /** served from a replica without a leader: maybe not current */
+  stale: boolean
+}
+
+/** An error with a POSIX-style code that the fs layer passes on. */
+export class RouterError extends Error {
+  constructor (readonly code: string, message: string) {
+    super(`${code}: ${message}`)
+    this.name = 'RouterError'
+  }
+}
+
+type Reply = { ok: true, result: unknown } | { ok: false, code: string, message: string, leader?: string }
+
+const RETRY_CODES = new Set(['NOT_LEADER', 'UNKNOWN', 'BUSY', 'TRANSFERRING', 'NO_GROUP', 'READ_NOT_READY', 'LINK'])
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+export class FragmentRouter {
+  private readonly readers = new Map<number, FragmentReader>()
+  private readonly leaderCache = new Map<number, string>()
+  private readonly leaderless = new Set<number>()
+  private readonly probing = new Set<number>()
+  private readonly staleCounts = new Map<number, number>()
+  private readonly o: Required<RouterOptions>
+  private closed = false
+
+  constructor (readonly env: RouterEnv, private readonly store: Store, opts: RouterOptions = {}) {
+    this.o = { staleAfterMs: 1000, backoffMs: 10, maxBackoffMs: 250, callDeadlineMs: 5000, ...opts }
+    env.handle('tables.read', async (p) => await this.serveRead(p))
+    env.handle('tables.propose', async (p) => await this.serveProposal(p))
+  }
+
+  /** Stale reads served so far, per fragment (for `walkenfs status`). */
+  staleReads (): Map<number, number> { return new Map(this.staleCounts) }
+
+  /** Fragments whose local replica currently has no reachable leader. */
+  leaderlessFragments (): number[] { return [...this.leaderless].sort((a, b) => a - b) }
+
+  /** Stops background probes (they end at their next turn). */
+  close (): void { this.closed = true }
+
+  // ---- reads ---------------------------------------------------------------------
+
+  async read (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
+    const g = fragmentId('fs', fragment)
+    if (this.env.hasGroup(g)) return await this.readHere(fragment, ops)
+    const deadline = Date.now() + this.env.quorumWaitMs()
+    let last = 'no replica host is known'
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const hosts = this.candidates(fragment, g)
+      const host = hosts[attempt % Math.max(1, hosts.length)]
+      if (host !== undefined && host !== this.env.self) {
+        try {
+          const r = await this.env.call(host, 'tables.read', { fragment, ops }, this.callDeadline(deadline)) as Reply
+          if (r.ok) return r.result as RoutedRead
+          last = `${host}: ${r.message}`
+        } catch (e) {
+          last = `${host}: ${(e as Error).message}`
+        }
+      }
+      await this.backoff(attempt, deadline)
+    }
+    throw new RouterError('EIO', `cannot read fragment ${fragment}: no replica host answered within ${this.env.quorumWaitMs()} ms (last: ${last}); check the network to the hosts holding it`)
+  }
+
+  private reader (fragment: number): FragmentReader {
+    let r = this.readers.get(fragment)
+    if (!r) this.readers.set(fragment, r = new FragmentReader(this.store.rowsDb, fragment))
+    return r
+  }
+
+  private async readHere (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
+    const g = fragmentId('fs', fragment)
+    if (!this.leaderless.has(fragment)) {
+      const deadline = Date.now() + this.o.staleAfterMs
+      for (let attempt = 0; Date.now() < deadline; attempt++) {
+        if (await this.readIndex(g, deadline - Date.now())) return { ...this.reader(fragment).read(ops), stale: false }
+        await this.backoff(attempt, deadline)
+      }
+      this.leaderless.add(fragment)
+      this.probe(fragment)
+    }
+    this.staleCounts.set(fragment, (this.staleCounts.get(fragment) ?? 0) + 1)
+    return { ...this.reader(fragment).read(ops), stale: true }
+  }
+
+  /** Whether a ReadIndex round of group g completed within `ms`. */
+  private async readIndex (g: string, ms: number): Promise<boolean> {
+    if (ms <= 0) return false
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
+    try {
+      return await Promise.race([this.env.raft.read(g).then(() => true, () => false), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** One background loop per leaderless fragment, until a ReadIndex succeeds again. */
+  private probe (fragment: number): void {
+    if (this.probing.has(fragment)) return
+    this.probing.add(fragment)
+    const g = fragmentId('fs', fragment)
+    void (async () => {
+      try {
+        while (!this.closed && this.env.hasGroup(g)) {
+          if (await this.readIndex(g, this.o.staleAfterMs)) break
+          await sleep(this.o.staleAfterMs / 4)
+        }
+      } finally {
+        this.leaderless.delete(fragment)
+        this.probing.delete(fragment)
+      }
+    })()
+  }
+
+  private async serveRead (p: unknown): Promise<Reply> {
+    const { fragment, ops } = (p ?? {}) as { fragment?: unknown, ops?: unknown }
+    if (!Number.isInteger(fragment) || !Array.isArray(ops)) return { ok: false, code: 'EINVAL', message: 'malformed tables.read request' }
+    if (!this.env.hasGroup(fragmentId('fs', fragment as number))) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no replica of fragment ${String(fragment)}` }
+    try {
+      return { ok: true, result: await this.readHere(fragment as number, ops as ReadOp[]) }
+    } catch (e) {
+      return { ok: false, code: 'EINVAL', message: (e as Error).message }
+    }
+  }
+
+  // ---- proposals -----------------------------------------------------------------
+
+  async propose (fragment: number, cmd: Command): Promise<Result> {
+    const g = fragmentId('fs', fragment)
+    const data = Buffer.from(FragmentMachine.encode(cmd))
+    const wait = this.env.quorumWaitMs()
+    const deadline = Date.now() + wait
+    let last = 'no replica host is known'
+    for (let attempt = 0; ; attempt++) {
+      const hosts = this.candidates(fragment, g)
+      const host = hosts[attempt % Math.max(1, hosts.length)]
+      let reply: Reply | undefined
+      if (host === this.env.self) {
+        reply = await this.proposeHere(g, data)
+      } else if (host !== undefined) {
+        try {
+          reply = await this.env.call(host, 'tables.propose', { fragment, data }, this.callDeadline(deadline)) as Reply
+        } catch (e) {
+          reply = { ok: false, code: 'LINK', message: (e as Error).message }
+        }
+      }
+      if (reply?.ok) {
+        if (host !== undefined) this.leaderCache.set(fragment, host)
+        return reply.result as Result
+      }
+      if (reply) {
+        last = `${host ?? '?'}: ${reply.message}`
+        if (!RETRY_CODES.has(reply.code)) throw new RouterError(reply.code === 'ENOSPC' ? 'ENOSPC' : 'EIO', `fragment ${fragment}: ${reply.message}`)
+        if (reply.leader && reply.leader !== host) this.leaderCache.set(fragment, reply.leader)
+        else if (this.leaderCache.get(fragment) === host) this.leaderCache.delete(fragment)
+      }
+      if (Date.now() >= deadline) break
+      await this.backoff(attempt, deadline)
+    }
+    throw new RouterError('EROFS', `fragment ${fragment} is read-only here: no majority of its replicas is reachable (waited ${wait} ms; last: ${last}). ` +
+      'Writes resume by themselves when the network heals; reads are served, possibly stale.')
+  }
+
+  private async proposeHere (g: string, data: Buffer): Promise<Reply> {
+    if (!this.env.hasGroup(g)) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no replica of ${g}` }
+    try {
+      return { ok: true, result: await this.env.raft.propose(g, data) }
+    } catch (e) {
+      if (e instanceof RaftError) {
+        const leader = e.leader ? this.env.hostOfNode(e.leader) : undefined
+        return { ok: false, code: e.code, message: e.message, ...(leader ? { leader } : {}) }
+      }
+      const code = (e as { code?: unknown }).code
+      if (code === 'ENOSPC') return { ok: false, code: 'ENOSPC', message: (e as Error).message }
+      // The group closed or moved under us: another host may hold it now.
+      return { ok: false, code: 'NO_GROUP', message: (e as Error).message }
+    }
+  }
+
+  private async serveProposal (p: unknown): Promise<Reply> {
+    const { fragment, data } = (p ?? {}) as { fragment?: unknown, data?: unknown }
+    if (!Number.isInteger(fragment) || !(data instanceof Uint8Array)) return { ok: false, code: 'EINVAL', message: 'malformed tables.propose request' }
+    const g = fragmentId('fs', fragment as number)
+    if (!this.env.hasGroup(g)) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no replica of ${g}` }
+    const st = this.env.raft.status(g)
+    if (st.role !== 'leader') {
+      const leader = st.lead ? this.env.hostOfNode(st.lead) : undefined
+      return { ok: false, code: 'NOT_LEADER', message: leader ? `host ${leader} leads ${g}` : `${g} has no leader right now`, ...(leader ? { leader } : {}) }
+    }
+    return await this.proposeHere(g, Buffer.from(data))
+  }
+
+  // ---- host choice ---------------------------------------------------------------
+
+  /** Hosts to try, best first: this host if it leads, the known leader, the hint, then every replica. */
+  private candidates (fragment: number, g: string): string[] {
+    const out: string[] = []
+    const add = (h: string | null | undefined): void => { if (h && !out.includes(h)) out.push(h) }
+    if (this.env.hasGroup(g)) {
+      const st = this.env.raft.status(g)
+      if (st.role === 'leader') add(this.env.self)
+      else if (st.lead) add(this.env.hostOfNode(st.lead))
+    }
+    add(this.leaderCache.get(fragment))
+    add(this.env.leaderHint(g))
+    for (const h of this.env.replicas(g)) add(h)
+    return out
+  }
+
+  private callDeadline (deadline: number): number {
+    return Math.max(1, Math.min(this.o.callDeadlineMs, deadline - Date.now()))
+  }
+
+  private async backoff (attempt: number, deadline: number): Promise<void> {
+    const base = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** Math.min(attempt, 10))
+    const ms = Math.min(base * (0.5 + Math.random()), Math.max(0, deadline - Date.now()))
+    if (ms > 0) await sleep(ms)
+  }
+}

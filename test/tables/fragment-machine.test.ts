@@ -1,0 +1,174 @@
+import t from 'tap'
+import { pack } from 'msgpackr'
+import { Store } from '../../src/store/store.js'
+import { FragmentMachine, hashGet, hashRange, rowKey, type Check, type Command, type Result } from '../../src/tables/fragment-machine.js'
+import { encodeOwner } from '../../src/tables/fragments.js'
+import { prefixOf } from '../../src/tables/local.js'
+import { tempDir } from '../helpers/tmp.js'
+
+const F = 4
+let index = 0
+
+function key (owner: number, rest = ''): Buffer {
+  return rowKey(owner % F, 'meta', Buffer.concat([encodeOwner(owner), Buffer.from(rest)]))
+}
+
+function open (t: { teardown: (fn: () => unknown) => void }): { store: Store, sm: FragmentMachine } {
+  const store = Store.open(tempDir(t), { autoFlushMs: 0 })
+  t.teardown(() => store.close())
+  return { store, sm: new FragmentMachine(store, 1, F) }
+}
+
+async function applyRaw (store: Store, sm: FragmentMachine, data: Uint8Array): Promise<Result> {
+  let r: unknown
+  await store.lmdbRoot.transaction(() => { r = sm.apply({ index: ++index, term: 1, kind: 'normal', data }) })
+  return r as Result
+}
+
+async function apply (store: Store, sm: FragmentMachine, cmd: Command): Promise<Result> {
+  return await applyRaw(store, sm, FragmentMachine.encode(cmd))
+}
+
+function getCheck (sm: FragmentMachine, k: Buffer): Check {
+  const r = sm.readLocal([{ k: 'get', key: k }]).results[0] as { hash: Buffer }
+  return { k: 'get', key: k, hash: r.hash }
+}
+
+t.test('commit1 applies when its checks hold and conflicts when they do not', async (t) => {
+  const { store, sm } = open(t)
+  const a = key(1, 'a')
+  const stale = getCheck(sm, a)
+  t.same(await apply(store, sm, { op: 'commit1', txn: 'T1', at: 1, checks: [stale], writes: [[a, Buffer.from('1')]] }), { ok: true })
+  t.same(store.get(a), Buffer.from('1'))
+  const r = await apply(store, sm, { op: 'commit1', txn: 'T2', at: 2, checks: [stale], writes: [[a, Buffer.from('2')]] })
+  t.same(r, { ok: false, reason: 'conflict', blockers: [] }, 'a check of a value that changed fails')
+  t.same(store.get(a), Buffer.from('1'), 'nothing was written')
+  const fresh = getCheck(sm, a)
+  t.same(await apply(store, sm, { op: 'commit1', txn: 'T3', at: 3, checks: [fresh], writes: [[a, null]] }), { ok: true })
+  t.equal(store.get(a), undefined, 'a null write deletes')
+})
+
+t.test('range checks cover the keys (and values) the range returned', async (t) => {
+  const { store, sm } = open(t)
+  const p = prefixOf(1, 'meta')
+  const s = Buffer.concat([p, encodeOwner(1)])
+  const e = Buffer.concat([p, encodeOwner(2)])
+  await apply(store, sm, { op: 'commit1', txn: 'W', at: 1, checks: [], writes: [[key(1, 'x'), Buffer.from('x')]] })
+  const rr = sm.readLocal([{ k: 'range', start: s, end: e, limit: 10, keysOnly: true }]).results[0] as { rows: Array<[Buffer, Buffer]>, hash: Buffer }
+  t.equal(rr.rows.length, 1)
+  t.same(rr.hash, hashRange(s, e, 10, true, rr.rows))
+  const check: Check = { k: 'range', start: s, end: e, limit: 10, keysOnly: true, hash: rr.hash }
+  // A value change is invisible to a keys-only range: the check still holds.
+  t.same(await apply(store, sm, { op: 'commit1', txn: 'V', at: 2, checks: [], writes: [[key(1, 'x'), Buffer.from('y')]] }), { ok: true })
+  t.same(await apply(store, sm, { op: 'commit1', txn: 'R1', at: 3, checks: [check], writes: [] }), { ok: true })
+  // A new key inside the range breaks it.
+  await apply(store, sm, { op: 'commit1', txn: 'I', at: 4, checks: [], writes: [[key(1, 'w'), Buffer.from('w')]] })
+  const r = await apply(store, sm, { op: 'commit1', txn: 'R2', at: 5, checks: [check], writes: [] })
+  t.equal(r.ok, false)
+  t.ok(hashGet(undefined).equals(hashGet(null)) && !hashGet(Buffer.alloc(0)).equals(hashGet(null)), 'absence differs from an empty value')
+})
+
+t.test('prepare places intents and locks that block conflicting commit1 and prepare', async (t) => {
+  const { store, sm } = open(t)
+  const a = key(1, 'a')
+  const b = key(1, 'b')
+  const c = key(1, 'c')
+  const prep: Command = { op: 'prepare', txn: 'P', record: 0, participants: [0, 1], at: 100, checks: [getCheck(sm, b)], writes: [[a, Buffer.from('A')]] }
+  t.same(await apply(store, sm, prep), { ok: true })
+  t.equal(store.get(a), undefined, 'a prepared write is not applied yet')
+  const read = sm.readLocal([{ k: 'get', key: a }])
+  t.same(read.intents.map((i) => [i.txn, i.record, i.at, i.participants, i.fragment]), [['P', 0, 100, [0, 1], 1]], 'a read meets the intent')
+
+  const w = await apply(store, sm, { op: 'commit1', txn: 'X1', at: 101, checks: [], writes: [[a, Buffer.from('x')]] })
+  t.same(w.ok === false && w.reason === 'conflict' && w.blockers.map((x) => x.txn), ['P'], 'a write over an intent conflicts')
+  const r = await apply(store, sm, { op: 'commit1', txn: 'X2', at: 102, checks: [getCheck(sm, a)], writes: [[c, Buffer.from('c')]] })
+  t.same(r.ok === false && r.reason === 'conflict' && r.blockers.map((x) => x.txn), ['P'], 'a read of an intent conflicts')
+  const l = await apply(store, sm, { op: 'commit1', txn: 'X3', at: 103, checks: [], writes: [[b, Buffer.from('b')]] })
+  t.same(l.ok === false && l.reason === 'conflict' && l.blockers.map((x) => x.txn), ['P'], 'a write of a read-locked key conflicts')
+  const p2 = await apply(store, sm, { op: 'prepare', txn: 'P2', record: 1, participants: [1, 2], at: 104, checks: [], writes: [[b, Buffer.from('b')]] })
+  t.equal(p2.ok, false, 'so does a prepare')
+  t.same(await apply(store, sm, { op: 'commit1', txn: 'X4', at: 105, checks: [getCheck(sm, b)], writes: [[c, Buffer.from('c')]] }), { ok: true }, 'reading a read-locked key and writing elsewhere is fine')
+
+  t.same(await apply(store, sm, { op: 'resolve', txn: 'P', commit: true, at: 106 }), { ok: true, applied: 1 })
+  t.same(store.get(a), Buffer.from('A'), 'resolve(commit) applies the intent')
+  t.same(sm.readLocal([{ k: 'get', key: a }]).intents, [], 'and removes it')
+  t.same(await apply(store, sm, { op: 'commit1', txn: 'X5', at: 107, checks: [], writes: [[b, Buffer.from('b')]] }), { ok: true }, 'locks are gone')
+  t.same(await apply(store, sm, prep), { ok: true }, 'a duplicate prepare returns its first result')
+  t.same(sm.readLocal([{ k: 'get', key: a }]).intents, [], 'and places nothing again')
+})
+
+t.test('resolve(abort) drops intents; a late prepare after resolve is refused', async (t) => {
+  const { store, sm } = open(t)
+  const a = key(5, 'a')
+  await apply(store, sm, { op: 'prepare', txn: 'P', record: 1, participants: [1, 2], at: 1, checks: [], writes: [[a, Buffer.from('A')]] })
+  t.same(await apply(store, sm, { op: 'resolve', txn: 'P', commit: false, at: 2 }), { ok: true, applied: 0 })
+  t.equal(store.get(a), undefined)
+  t.same(sm.readLocal([{ k: 'get', key: a }]).intents, [])
+  t.same(await apply(store, sm, { op: 'resolve', txn: 'Q', commit: false, at: 3 }), { ok: true, applied: 0 }, 'resolving an unknown txn is harmless')
+  const late = await apply(store, sm, { op: 'prepare', txn: 'Q', record: 1, participants: [1, 2], at: 1, checks: [], writes: [[a, Buffer.from('Q')]] })
+  t.equal(late.ok === false && late.reason, 'resolved', 'a prepare arriving after its resolve places nothing')
+  t.same(sm.readLocal([{ k: 'get', key: a }]).intents, [])
+})
+
+t.test('decide: the first decision wins; prepare after a decision is refused', async (t) => {
+  const { store, sm } = open(t)
+  t.same(await apply(store, sm, { op: 'decide', txn: 'D', commit: false, at: 5, participants: [1, 3] }), { ok: true, commit: false })
+  t.same(await apply(store, sm, { op: 'decide', txn: 'D', commit: true, at: 6, participants: [1, 3] }), { ok: true, commit: false }, 'a later commit does not overrule an abort')
+  t.same(sm.readLocal([{ k: 'decision', txn: 'D' }]).results[0], { k: 'decision', commit: false, participants: [1, 3] })
+  const p = await apply(store, sm, { op: 'prepare', txn: 'D', record: 1, participants: [1, 3], at: 4, checks: [], writes: [[key(1), Buffer.from('x')]] })
+  t.equal(p.ok === false && p.reason, 'decided')
+  const recs = sm.readLocal([{ k: 'records', before: 6 }]).results[0] as { records: unknown[] }
+  t.same(recs.records, [{ txn: 'D', commit: false, participants: [1, 3] }], 'records older than a time are listed for the sweeper')
+  t.same(await apply(store, sm, { op: 'forget', txn: 'D' }), { ok: true, removed: 1 })
+  t.same(sm.readLocal([{ k: 'decision', txn: 'D' }]).results[0], { k: 'decision', commit: null, participants: [] })
+})
+
+t.test('duplicate commit1 gives the first result and applies once; sweep drops old dedupe rows', async (t) => {
+  const { store, sm } = open(t)
+  const a = key(1, 'n')
+  const c1: Command = { op: 'commit1', txn: 'T', at: 1000, checks: [getCheck(sm, a)], writes: [[a, Buffer.from('1')]] }
+  t.same(await apply(store, sm, c1), { ok: true })
+  await apply(store, sm, { op: 'commit1', txn: 'U', at: 1001, checks: [], writes: [[a, Buffer.from('2')]] })
+  t.same(await apply(store, sm, c1), { ok: true }, 'the retry of T reports its first result')
+  t.same(store.get(a), Buffer.from('2'), 'and does not write again')
+  const s = await apply(store, sm, { op: 'sweep', at: 1001, keepMs: 0, limit: 100 })
+  t.same(s, { ok: true, removed: 1 }, 'only the dedupe row older than the cut-off goes')
+  t.same(await apply(store, sm, c1), { ok: false, reason: 'conflict', blockers: [] }, 'after the sweep T is a new command again (its check fails)')
+})
+
+t.test('snapshot/restore round-trips the fragment, bookkeeping included, and leaves others alone', async (t) => {
+  const { store, sm } = open(t)
+  const other = new FragmentMachine(store, 2, F)
+  await apply(store, sm, { op: 'commit1', txn: 'A', at: 1, checks: [], writes: [[key(1, 'a'), Buffer.from('a')], [key(5, 'b'), Buffer.from('b')]] })
+  await apply(store, sm, { op: 'prepare', txn: 'P', record: 1, participants: [1, 2], at: 2, checks: [], writes: [[key(1, 'c'), Buffer.from('c')]] })
+  await apply(store, other, { op: 'commit1', txn: 'O', at: 1, checks: [], writes: [[key(2, 'o'), Buffer.from('o')]] })
+  const snap = sm.snapshot()
+  const store2 = Store.open(tempDir(t), { autoFlushMs: 0 })
+  t.teardown(() => store2.close())
+  const sm2 = new FragmentMachine(store2, 1, F)
+  await apply(store2, sm2, { op: 'commit1', txn: 'junk', at: 1, checks: [], writes: [[key(9, 'junk'), Buffer.from('j')]] })
+  await store2.lmdbRoot.transaction(() => sm2.restore(snap))
+  t.same(Buffer.from(sm2.snapshot()), Buffer.from(snap), 'the restored fragment snapshots identically')
+  t.equal(store2.get(key(9, 'junk')), undefined, 'restore replaced what was there')
+  t.same(sm2.readLocal([{ k: 'get', key: key(1, 'c') }]).intents.map((i) => i.txn), ['P'], 'intents survive')
+  t.same(await apply(store2, sm2, { op: 'resolve', txn: 'P', commit: true, at: 3 }), { ok: true, applied: 1 })
+  t.same(store2.get(key(1, 'c')), Buffer.from('c'))
+  await store.lmdbRoot.transaction(() => sm.restore(new Uint8Array(0)))
+  t.equal(store.get(key(1, 'a')), undefined, 'an empty snapshot empties the fragment')
+  t.same(store.get(key(2, 'o')), Buffer.from('o'), 'another fragment is untouched')
+})
+
+t.test('commands that do not decode or name foreign keys get an error result', async (t) => {
+  const { store, sm } = open(t)
+  const garbage = await applyRaw(store, sm, Buffer.from([0xc1, 0xff, 0x00]))
+  t.equal(garbage.ok === false && garbage.reason, 'bad-command')
+  const notMap = await applyRaw(store, sm, pack(42))
+  t.equal(notMap.ok === false && notMap.reason, 'bad-command')
+  const unknown = await applyRaw(store, sm, pack({ op: 'explode', txn: 'x' }))
+  t.equal(unknown.ok === false && unknown.reason, 'bad-command')
+  const foreign = await apply(store, sm, { op: 'commit1', txn: 'F', at: 1, checks: [], writes: [[key(2, 'x'), Buffer.from('x')]] })
+  t.equal(foreign.ok === false && foreign.reason, 'bad-command', 'a key of fragment 2 is refused by fragment 1')
+  t.equal(store.get(key(2, 'x')), undefined)
+  const missing = await applyRaw(store, sm, pack({ op: 'commit1', txn: 'M', at: 1, checks: [{ k: 'get' }], writes: [] }))
+  t.equal(missing.ok === false && missing.reason, 'bad-command')
+})

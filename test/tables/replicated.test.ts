@@ -1,0 +1,237 @@
+import t from 'tap'
+import { metaKey } from '../../src/tables/fragments.js'
+import { rowKey } from '../../src/tables/fragment-machine.js'
+import type { Tables } from '../../src/tables/types.js'
+import { pollUntil } from '../raft/poll.js'
+import { tablesContract } from './contract.js'
+import { ReplCluster, type ReplClusterOptions } from './repl-cluster.js'
+
+async function cluster (t: { teardown: (fn: () => unknown) => void }, opts: ReplClusterOptions = {}): Promise<ReplCluster> {
+  const c = await ReplCluster.start({ hosts: 3, fragments: 4, ...opts })
+  t.teardown(() => c.cleanup())
+  return c
+}
+
+function u32 (n: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
+}
+
+// Every transaction of the contract goes to the next of three hosts in turn.
+t.test('the Tables contract over 3 replicated hosts', async (t) => {
+  tablesContract(t, {
+    open: async (t, fragments) => (await cluster(t, { fragments })).roundRobin(),
+    increments: 30,
+    inodes: 300
+  })
+})
+
+t.test('concurrent increments of one counter from 3 coordinators lose no update', async (t) => {
+  const c = await cluster(t)
+  const k = metaKey(1, 'counter')
+  const per = 12
+  await Promise.all([...c.hosts.values()].map(async (h) => {
+    await Promise.all(Array.from({ length: per }, async () => await h.tables.txn(async (tx) => {
+      const cur = await tx.get('meta', k)
+      tx.put('meta', k, u32((cur?.readUInt32BE(0) ?? 0) + 1))
+    }, { maxAttempts: 1000 })))
+  }))
+  for (const h of c.hosts.values()) {
+    t.equal((await h.tables.txn(async (tx) => await tx.get('meta', k)))?.readUInt32BE(0), 3 * per, `${h.name} reads every increment`)
+  }
+})
+
+const ACCOUNTS = 4
+const START = 100
+
+async function openAccounts (tables: Tables): Promise<void> {
+  await tables.txn(async (tx) => {
+    for (let f = 0; f < ACCOUNTS; f++) tx.put('meta', metaKey(f, 'acct'), u32(START))
+  })
+}
+
+async function balances (tables: Tables): Promise<number[]> {
+  return await tables.txn(async (tx) => {
+    const out: number[] = []
+    for (let f = 0; f < ACCOUNTS; f++) out.push((await tx.get('meta', metaKey(f, 'acct')))!.readUInt32BE(0))
+    return out
+  })
+}
+
+async function transfer (tables: Tables, from: number, to: number, amount: number): Promise<void> {
+  await tables.txn(async (tx) => {
+    const a = (await tx.get('meta', metaKey(from, 'acct')))!.readUInt32BE(0)
+    const b = (await tx.get('meta', metaKey(to, 'acct')))!.readUInt32BE(0)
+    if (a < amount) return
+    tx.put('meta', metaKey(from, 'acct'), u32(a - amount))
+    tx.put('meta', metaKey(to, 'acct'), u32(b + amount))
+  }, { maxAttempts: 1000 })
+}
+
+t.test('cross-fragment transfers keep the sum under concurrency, and read-only audits see it constant', async (t) => {
+  const c = await cluster(t)
+  const hosts = [...c.hosts.values()]
+  await openAccounts(hosts[0].tables)
+  let audits = 0
+  let stop = false
+  const auditor = (async () => {
+    while (!stop) {
+      const b = await hosts[2].tables.txn(async (tx) => {
+        const out: number[] = []
+        for (let f = 0; f < ACCOUNTS; f++) out.push((await tx.get('meta', metaKey(f, 'acct')))!.readUInt32BE(0))
+        return out
+      }, { maxAttempts: 1000 })
+      audits++
+      if (b.reduce((x, y) => x + y, 0) !== ACCOUNTS * START) t.fail(`an audit saw balances ${b.join(',')}`)
+    }
+  })()
+  let seed = 7
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  const plans = hosts.map(() => Array.from({ length: 8 }, () => {
+    const from = rnd(ACCOUNTS)
+    return [from, (from + 1 + rnd(ACCOUNTS - 1)) % ACCOUNTS, 1 + rnd(20)]
+  }))
+  await Promise.all(hosts.map(async (h, i) => await Promise.all(plans[i].map(async ([a, b, n]) => await transfer(h.tables, a, b, n)))))
+  stop = true
+  await auditor
+  t.ok(audits > 0, 'audits ran during the transfers')
+  const final = await balances(hosts[1].tables)
+  t.equal(final.reduce((x, y) => x + y, 0), ACCOUNTS * START, `the sum is constant (${final.join(',')})`)
+  t.notSame(final, Array(ACCOUNTS).fill(START), 'transfers happened')
+})
+
+t.test('a coordinator that stops after prepare: another host recovers, all or nothing', async (t) => {
+  let hang: ((txn: string) => void) | null = null
+  const c = await cluster(t, {
+    tables: { txnTimeoutMs: 400 },
+    tablesFor: (name) => name === 'h1'
+      ? { afterPrepare: async (txn) => { if (hang) { hang(txn); await new Promise(() => {}) } } }
+      : {}
+  })
+  const h1 = c.host('h1')
+  const h2 = c.host('h2')
+  await openAccounts(h2.tables)
+  const prepared = new Promise<string>((resolve) => { hang = resolve })
+  void transfer(h1.tables, 0, 3, 30) // never settles: its coordinator is stuck after prepare
+  const txn = await prepared
+  hang = null
+  // The prepared intents are visible on the participants.
+  const intentsOf = (f: number): string[] => h2.machines.get(f)!.readLocal([{ k: 'get', key: rowKey(f, 'meta', metaKey(f, 'acct')) }]).intents.map((i) => i.txn)
+  await pollUntil(() => intentsOf(0).includes(txn) && intentsOf(3).includes(txn), 'intents of the stuck transaction on h2', 500)
+  const b = await balances(h2.tables)
+  t.same(b, [START, START, START, START], 'the reader waited, aborted the stuck transaction and saw none of it')
+  const decision = h2.machines.get(0)!.readLocal([{ k: 'decision', txn }]).results[0]
+  t.same(decision, { k: 'decision', commit: false, participants: [0, 3] }, 'the record fragment holds the abort')
+  // The reader resolved the fragments it met; the sweeper settles whatever else is left.
+  for (const f of [0, 3]) await c.leaderOf(f)!.tables.sweep(f)
+  await pollUntil(() => intentsOf(0).length === 0 && intentsOf(3).length === 0, 'no intents left', 500)
+  await transfer(h2.tables, 0, 3, 30)
+  t.same(await balances(c.host('h3').tables), [START - 30, START, START, START + 30], 'the rows are writable again')
+})
+
+t.test('a transaction decided commit but left unresolved is completed by a reader', async (t) => {
+  const c = await cluster(t, { tables: { txnTimeoutMs: 400 } })
+  const h2 = c.host('h2')
+  await openAccounts(h2.tables)
+  // Play a coordinator by hand: prepare on 1 and 2, decide commit, resolve nothing.
+  const txn = 'manual.1'
+  const k1 = rowKey(1, 'meta', metaKey(1, 'acct'))
+  const k2 = rowKey(2, 'meta', metaKey(2, 'acct'))
+  const at = Date.now()
+  for (const [f, k, v] of [[1, k1, 50], [2, k2, 150]] as const) {
+    const r = await h2.router.propose(f, { op: 'prepare', txn, record: 1, participants: [1, 2], at, checks: [], writes: [[k, u32(v)]] })
+    t.same(r, { ok: true })
+  }
+  t.same(await h2.router.propose(1, { op: 'decide', txn, commit: true, at, participants: [1, 2] }), { ok: true, commit: true })
+  t.same(await balances(c.host('h3').tables), [START, 50, 150, START], 'a reader applies the committed decision on both fragments')
+})
+
+t.test('a partitioned minority host serves stale reads and refuses writes with EROFS', async (t) => {
+  const c = await cluster(t, { quorumWaitMs: 1500 })
+  const h3 = c.host('h3')
+  const k = metaKey(2, 'x')
+  await h3.tables.txn(async (tx) => { tx.put('meta', k, Buffer.from('before')) })
+  c.isolate('h3', true)
+  const write = h3.tables.txn(async (tx) => { tx.put('meta', k, Buffer.from('minority')) })
+  await t.rejects(write, { code: 'EROFS', message: /fragment 2 .*no majority of its replicas is reachable/ })
+  t.same(await h3.tables.txn(async (tx) => await tx.get('meta', k)), Buffer.from('before'), 'the minority still reads')
+  t.ok((h3.router.staleReads().get(2) ?? 0) > 0, 'and counts the read of fragment 2 as stale')
+  t.ok(h3.router.leaderlessFragments().includes(2), 'fragment 2 is reported leaderless')
+  await c.host('h1').tables.txn(async (tx) => { tx.put('meta', k, Buffer.from('majority')) })
+  t.same(await h3.tables.txn(async (tx) => await tx.get('meta', k)), Buffer.from('before'), 'the minority does not see the majority\'s write yet (stale)')
+  c.isolate('h3', false)
+  await pollUntil(() => h3.store.get(rowKey(2, 'meta', k))?.toString() === 'majority', 'h3 to catch up after the partition heals', 1000)
+  await pollUntil(() => !h3.router.leaderlessFragments().includes(2), 'fragment 2 to have a reachable leader again on h3', 1000)
+  t.same(await h3.tables.txn(async (tx) => await tx.get('meta', k)), Buffer.from('majority'), 'after healing h3 reads the current value')
+  await h3.tables.txn(async (tx) => { tx.put('meta', k, Buffer.from('healed')) })
+  t.same(await c.host('h1').tables.txn(async (tx) => await tx.get('meta', k)), Buffer.from('healed'), 'and writes again')
+})
+
+t.test('the sweeper aborts an abandoned transaction, re-resolves old records, forgets them and drops dedupe rows', async (t) => {
+  let hang = false
+  const c = await cluster(t, {
+    tables: { txnTimeoutMs: 300, recordKeepMs: 0, dedupeKeepMs: 0 },
+    tablesFor: (name) => name === 'h1' ? { afterPrepare: async () => { if (hang) await new Promise(() => {}) } } : {}
+  })
+  const h1 = c.host('h1')
+  const h2 = c.host('h2')
+  await openAccounts(h2.tables)
+  hang = true
+  void transfer(h1.tables, 1, 2, 5)
+  const intentsOf = (f: number): number => h2.machines.get(f)!.readLocal([{ k: 'get', key: rowKey(f, 'meta', metaKey(f, 'acct')) }]).intents.length
+  await pollUntil(() => intentsOf(1) === 1 && intentsOf(2) === 1, 'the abandoned transaction\'s intents', 500)
+  await new Promise((resolve) => setTimeout(resolve, 350)) // older than txnTimeout (a precondition, not a timing assertion)
+  const first = await h2.tables.sweep(1)
+  t.equal(first.recovered, 1, 'the sweeper of fragment 1 aborted the abandoned transaction there')
+  t.equal(intentsOf(1), 0)
+  t.equal(intentsOf(2), 1, 'fragment 2 still holds its intent: nobody met it yet')
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const second = await h2.tables.sweep(1)
+  t.equal(second.forgotten, 1, 'the old decision record was re-resolved on every participant and forgotten')
+  await pollUntil(() => intentsOf(2) === 0, 'fragment 2 resolved by the record sweep', 200)
+  t.ok(second.removed > 0, 'old dedupe rows went')
+  t.same(await balances(h1.tables), [START, START, START, START], 'nothing of the abandoned transfer was applied')
+})
+
+t.test('a host without replicas reads and proposes through other hosts, and is refused when cut off', async (t) => {
+  const c = await cluster(t, { hosts: 4, replicas: 3, quorumWaitMs: 800 })
+  const h4 = c.host('h4')
+  t.same(h4.raft.groupIds(), [], 'h4 holds no fragment')
+  await openAccounts(h4.tables)
+  await Promise.all([transfer(h4.tables, 0, 1, 10), transfer(h4.tables, 2, 3, 20), transfer(c.host('h2').tables, 1, 2, 5)])
+  const b = await balances(h4.tables)
+  t.same(b, [START - 10, START + 5, START - 15, START + 20], 'h4 sees every transfer')
+  t.equal(await h4.tables.countRows('meta', 3), 1, 'countRows is routed too')
+  c.isolate('h4', true)
+  await t.rejects(h4.tables.txn(async (tx) => { tx.put('meta', metaKey(1, 'x'), Buffer.from('x')) }), { code: 'EROFS' })
+  await t.rejects(h4.tables.txn(async (tx) => await tx.get('meta', metaKey(1, 'x'))), { code: 'EIO', message: /no replica host answered/ })
+  c.isolate('h4', false)
+  t.same(await balances(h4.tables), b, 'and serves again once the network heals')
+})
+
+t.test('an error a body throws on reads that do not fit together re-runs it instead of reaching the caller', async (t) => {
+  const c = await cluster(t)
+  const h1 = c.host('h1')
+  const h2 = c.host('h2')
+  const a = metaKey(0, 'pair')
+  const b = metaKey(1, 'pair')
+  await h1.tables.txn(async (tx) => { tx.put('meta', a, u32(1)); tx.put('meta', b, u32(1)) })
+  let attempts = 0
+  const seen = await h1.tables.txn(async (tx) => {
+    attempts++
+    const va = (await tx.get('meta', a))!.readUInt32BE(0)
+    // Test only: the first attempt lets another host change both rows between its two reads.
+    if (attempts === 1) await h2.tables.txn(async (tx2) => { tx2.put('meta', a, u32(2)); tx2.put('meta', b, u32(2)) })
+    const vb = (await tx.get('meta', b))!.readUInt32BE(0)
+    if (va !== vb) throw new Error(`the pair differs: ${va} vs ${vb}`)
+    return va
+  })
+  t.equal(seen, 2, 'the re-run saw the new pair')
+  t.equal(attempts, 2, 'the first attempt was discarded')
+  await t.rejects(h1.tables.txn(async (tx) => {
+    await tx.get('meta', a)
+    await tx.get('meta', b)
+    throw new Error('a real error')
+  }), /a real error/, 'an error from reads that hold reaches the caller')
+})
