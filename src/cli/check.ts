@@ -16,12 +16,17 @@ export async function runCheck (dataDir: string, json: boolean): Promise<number>
     else console.error(`walkenfs: ${message}`)
     return 2
   }
+  return printProblems(dataDir, problems, json)
+}
+
+/** Prints a check's findings; returns the exit code (0 clean, 1 damage). */
+export function printProblems (what: string, problems: Problem[], json: boolean): number {
   if (json) {
-    console.log(JSON.stringify({ dataDir, ok: problems.length === 0, problems }, null, 2))
+    console.log(JSON.stringify({ dataDir: what, ok: problems.length === 0, problems }, null, 2))
   } else if (problems.length === 0) {
-    console.log(`walkenfs check ${dataDir}: clean`)
+    console.log(`walkenfs check ${what}: clean`)
   } else {
-    console.log(`walkenfs check ${dataDir}: ${problems.length} problem(s)`)
+    console.log(`walkenfs check ${what}: ${problems.length} problem(s)`)
     for (const p of problems) console.log(`  ${p.kind}${p.ino !== undefined ? ` (inode ${p.ino})` : ''}: ${p.message}`)
   }
   return problems.length === 0 ? 0 : 1

@@ -13,6 +13,10 @@ import { spawnSync } from 'node:child_process'
 import { MountOptionError, parseMountOptions, splitOptions, type MountSettings } from './mount-options.js'
 import { findMount } from '../fuse/mount-table.js'
 import { isAlive, listRecords, readRecord, spawnDaemon } from './daemon.js'
+import { askControl } from './control.js'
+import { exitCodeOf, formatCluster, type ClusterView } from './cluster-status.js'
+import type { ReplicaReport } from '../tables/replica-check.js'
+import type { Problem } from '../fs/check.js'
 
 export const EXIT_USAGE = 1
 export const EXIT_MOUNT_FAILURE = 32
@@ -21,15 +25,31 @@ const USAGE = `usage:
   walkenfs mount MOUNTPOINT [-o OPTIONS] [-f]   mount (data=DIR, fragments=N, attr_timeout=S, entry_timeout=S, log=FILE, FUSE options)
   walkenfs SOURCE MOUNTPOINT -o OPTIONS         the form mount.fuse uses (SOURCE: the data directory, or a label)
   walkenfs umount MOUNTPOINT                    unmount and wait for the daemon to exit
-  walkenfs check [DATA_DIR]                     fsck of the tables (exit 1 on damage)
-  walkenfs status [--json]                      mounts on this host
+  walkenfs init -o cluster=NAME,data=DIR,...    create a one-host cluster on purpose (others join it)
+  walkenfs check [DATA_DIR | MOUNTPOINT] [--json]   fsck of the tables (exit 1 on damage); of a cluster mount: over the cluster
+  walkenfs check --replicas [MOUNTPOINT] [--json]   compare every fragment's replicas (exit 1 on a difference)
+  walkenfs retire HOST [MOUNTPOINT]             drain HOST's replicas and remove it from the cluster (also a dead host)
+  walkenfs status [--json]                      mounts on this host; of a cluster: hosts, fragments, quorum
+                                                (exit 0: safe to serve, 2: read-only somewhere, 1: not a member / not mounted)
   walkenfs start | stop                         the quick-start mount (${'/mnt/walkenfs'}, data ${'/var/lib/walkenfs'})
   walkenfs help mount                           the mount options
 `
 
 const MOUNT_HELP = `walkenfs mount options (-o a,b=c):
   data=DIR            the local store (default /var/lib/walkenfs; or the SOURCE of an fstab line when it is a path)
-  fragments=N         fragments per table, fixed when the store is created (1..4096, default 16)
+  fragments=N         fragments per table, fixed when the store (or the cluster) is created (1..4096, default 16)
+cluster (lists inside one option are joined by +):
+  cluster=NAME        serve the replicated filesystem of cluster NAME (without it: a one-host filesystem)
+  host=ID             this host's id in the cluster (default: the hostname)
+  cookie_file=PATH    the shared secret of the cluster, mode 600 (default /etc/walkenfs/cookie)
+  listen=ADDR[:PORT][+ADDR[:PORT]...]   addresses to listen on and advertise (default 0.0.0.0:7400)
+  peers=HOST[:PORT]+...  static peers (besides multicast discovery); peers_cmd=CMD prints peers, one per line
+  mcast=on|off        multicast discovery (default on); mcast_iface=ADDR, mcast_group=, mcast_port=, mcast_ttl=
+  expect=N            empty hosts that must see each other before a new cluster forms (default 3)
+  copies=N            replicas per fragment of a new cluster (default 3)
+  replace_after=DUR   rebuild the replicas of a host down this long (default 10m)
+  quorum_wait=DUR     how long a write waits for a majority before EROFS (default 10s)
+  heartbeat_ms=N      link heartbeat (default 1000; failure detection scales with it)
   attr_timeout=S      kernel attribute cache, seconds (default 0: hard links stay consistent)
   entry_timeout=S     kernel name cache, seconds (default 1)
   log=FILE            daemon log (default DATA/walkenfs.log)
@@ -112,7 +132,8 @@ async function doMount (args: string[]): Promise<number> {
     process.exit(await serve(mountPoint, { ...settings, log }, false))
   }
   try {
-    await spawnDaemon(serveArgs, log, 60_000)
+    // A cluster mount appears once the cluster filesystem is usable: that can take a while at first boot.
+    await spawnDaemon(serveArgs, log, settings.cluster !== null ? 300_000 : 60_000, (line) => console.error(`walkenfs: ${line}`))
   } catch (e) {
     console.error(`walkenfs: mount of ${mountPoint} failed: ${(e as Error).message}`)
     return EXIT_MOUNT_FAILURE
@@ -149,21 +170,132 @@ async function doUmount (args: string[]): Promise<number> {
 }
 
 async function doCheck (args: string[]): Promise<number> {
-  const dir = resolve(args.find((a) => !a.startsWith('-')) ?? QUICK_DATA)
+  const json = args.includes('--json')
+  const target = args.find((a) => !a.startsWith('-'))
+  const control = controlOf(target)
+  if (args.includes('--replicas')) {
+    if (control === null) {
+      console.error(`walkenfs: check --replicas needs a mounted cluster (${target ?? 'no cluster mount on this host'})`)
+      return 2
+    }
+    let report: ReplicaReport
+    try {
+      report = await askControl(control, 'check-replicas', {}, 300_000) as ReplicaReport
+    } catch (e) {
+      console.error(`walkenfs: ${(e as Error).message}`)
+      return 2
+    }
+    if (json) console.log(JSON.stringify(report, null, 2))
+    else {
+      const c = report.counts
+      console.log(`walkenfs check --replicas: ${report.groups.length} fragments: ${c.same} identical, ${c.mismatch} DIFFERENT, ${c.busy} busy (replicas never at the same index), ${c.unreachable} with a replica unreachable`)
+      for (const g of report.groups.filter((x) => x.verdict !== 'same')) {
+        console.log(`  ${g.group}: ${g.verdict}: ${g.replicas.map((r) => r.digest ? `${r.host}@${r.digest.applied} ${r.digest.sha256.slice(0, 12)} (${r.digest.rows} rows)` : `${r.host}: ${r.error}`).join('; ')}`)
+      }
+    }
+    return report.clean ? 0 : 1
+  }
+  if (control !== null) {
+    let problems: Problem[]
+    try {
+      problems = await askControl(control, 'check', {}, 600_000) as Problem[]
+    } catch (e) {
+      console.error(`walkenfs: cannot check the cluster: ${(e as Error).message}`)
+      return 2
+    }
+    const { printProblems } = await import('./check.js')
+    return printProblems(target!, problems, json)
+  }
+  const dir = resolve(target ?? QUICK_DATA)
   const { runCheck } = await import('./check.js')
-  return await runCheck(dir, args.includes('--json'))
+  return await runCheck(dir, json)
 }
 
-function doStatus (args: string[]): number {
+/** The control socket of the mount at `path` (or of the only cluster mount), if a daemon serves one. */
+function controlOf (path: string | undefined): string | null {
+  const recs = listRecords().filter((r) => r.control !== undefined && isAlive(r.pid))
+  if (path === undefined) return recs.length === 1 ? recs[0]!.control! : null
+  const rec = recs.find((r) => r.mountPoint === resolve(path))
+  return rec?.control ?? null
+}
+
+async function doRetire (args: string[]): Promise<number> {
+  const [host, mnt] = args
+  if (host === undefined) {
+    console.error('walkenfs: retire needs a host id (see walkenfs status)')
+    return EXIT_USAGE
+  }
+  const control = controlOf(mnt)
+  if (control === null) {
+    console.error(`walkenfs: retire needs a mounted cluster on this host${mnt ? ` at ${mnt}` : ' (give its mount point)'}`)
+    return EXIT_USAGE
+  }
+  try {
+    await askControl(control, 'retire', { host }, 600_000)
+  } catch (e) {
+    console.error(`walkenfs: retire ${host}: ${(e as Error).message}`)
+    return 2
+  }
+  console.log(`walkenfs: ${host} is retired: its replicas were moved to other hosts and it is no longer a member`)
+  return 0
+}
+
+async function doInit (args: string[]): Promise<number> {
+  let settings: MountSettings
+  try {
+    const options: string[] = []
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === '-o' && args[i + 1] !== undefined) options.push(...splitOptions(args[++i]!))
+      else if (args[i]!.startsWith('-o')) options.push(...splitOptions(args[i]!.slice(2)))
+      else throw new MountOptionError(`unexpected argument ${args[i]}; usage: walkenfs init -o cluster=NAME,data=DIR,...`)
+    }
+    settings = parseMountOptions(options)
+    if (settings.cluster === null) throw new MountOptionError('init needs cluster=NAME')
+  } catch (e) {
+    if (e instanceof MountOptionError) {
+      console.error(`walkenfs: ${e.message}`)
+      return EXIT_USAGE
+    }
+    throw e
+  }
+  const data = resolve(settings.data)
+  mkdirSync(data, { recursive: true })
+  const { initCluster } = await import('./cluster-serve.js')
+  try {
+    const r = await initCluster(data, settings, (line) => console.error(`walkenfs: ${line}`))
+    console.log(`walkenfs: cluster ${settings.cluster.host.cluster} (id ${r.clusterId}) created with host ${r.hostId} in ${data}; mount it with the same options, and start other hosts to join`)
+    return 0
+  } catch (e) {
+    console.error(`walkenfs: init: ${(e as Error).message}`)
+    return 2
+  }
+}
+
+async function doStatus (args: string[]): Promise<number> {
   const json = args.includes('--json')
-  const mounts = listRecords().map((r) => ({
-    mountPoint: r.mountPoint,
-    data: r.data,
-    pid: r.pid,
-    running: isAlive(r.pid),
-    mounted: findMount(r.mountPoint)?.fsType === 'fuse.walkenfs',
-    log: r.log,
-    since: r.started
+  const mounts = await Promise.all(listRecords().map(async (r) => {
+    const running = isAlive(r.pid)
+    let cluster: ClusterView | null = null
+    let clusterError: string | null = null
+    if (running && r.control !== undefined) {
+      try {
+        const s = await askControl(r.control, 'status', {}, 10_000) as { mode: string, cluster?: ClusterView }
+        cluster = s.cluster ?? null
+      } catch (e) {
+        clusterError = (e as Error).message
+      }
+    }
+    return {
+      mountPoint: r.mountPoint,
+      data: r.data,
+      pid: r.pid,
+      running,
+      mounted: findMount(r.mountPoint)?.fsType === 'fuse.walkenfs',
+      log: r.log,
+      since: r.started,
+      cluster,
+      clusterError
+    }
   }))
   if (json) {
     console.log(JSON.stringify({ mounts }, null, 2))
@@ -173,10 +305,14 @@ function doStatus (args: string[]): number {
     for (const m of mounts) {
       const state = m.mounted && m.running ? 'mounted' : m.running ? 'running, NOT mounted' : m.mounted ? 'mounted, daemon DEAD' : 'stale record'
       console.log(`${m.mountPoint}  ${state}  data=${m.data}  pid=${m.pid}  since ${m.since}`)
+      if (m.cluster) console.log(formatCluster(m.cluster).split('\n').map((l) => `  ${l}`).join('\n'))
+      if (m.clusterError) console.log(`  cluster status unavailable: ${m.clusterError}`)
     }
   }
-  const healthy = mounts.length > 0 && mounts.every((m) => m.mounted && m.running)
-  return healthy ? 0 : 1
+  if (mounts.length === 0 || !mounts.every((m) => m.mounted && m.running)) return 1
+  if (mounts.some((m) => m.clusterError !== null)) return 1
+  const codes = mounts.filter((m) => m.cluster !== null).map((m) => exitCodeOf(m.cluster!))
+  return codes.includes(1) ? 1 : codes.includes(2) ? 2 : 0
 }
 
 export async function main (argv: string[]): Promise<number> {
@@ -190,13 +326,17 @@ export async function main (argv: string[]): Promise<number> {
     case 'check':
       return await doCheck(rest)
     case 'status':
-      return doStatus(rest)
+      return await doStatus(rest)
+    case 'retire':
+      return await doRetire(rest)
+    case 'init':
+      return await doInit(rest)
     case 'start': {
       if (rest.includes('--stop')) return await doUmount([QUICK_MOUNT])
       mkdirSync(QUICK_MOUNT, { recursive: true })
       if (findMount(QUICK_MOUNT) !== undefined) {
         console.log(`walkenfs: ${QUICK_MOUNT} is already mounted`)
-        return doStatus([])
+        return await doStatus([])
       }
       const code = await doMount([QUICK_MOUNT, '-o', `data=${QUICK_DATA}`, ...rest])
       if (code === 0) {

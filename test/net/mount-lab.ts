@@ -44,9 +44,9 @@ export class MountLab {
   private readonly pids = new Set<number>()
 
   constructor (private readonly t: Test, readonly cluster = 'lab') {
-    // Registered before the Lab's own teardown, so mounts go before their namespaces.
-    t.teardown(() => this.destroy())
     this.lab = new Lab(t)
+    // Mounts go before the Lab removes their namespaces and directories.
+    this.lab.beforeDestroy.push(() => this.destroy())
     this.cookie = this.lab.cookieFile('cookie', LAB_COOKIE)
   }
 

@@ -159,7 +159,11 @@ export class Lab {
     }
   }
 
+  /** Run first in teardown (e.g. unmounting FUSE mounts under `dir`), in the order added. */
+  readonly beforeDestroy: Array<() => void> = []
+
   destroy (): void {
+    for (const f of this.beforeDestroy) { try { f() } catch {} }
     for (const p of this.procs) if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL') } catch {} }
     for (const ns of this.namespaces.reverse()) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }) } catch {} }
     rmSync(this.dir, { recursive: true, force: true })
