@@ -231,6 +231,8 @@ export class ClusterNode implements RouterEnv {
 
   quorumWaitMs (): number { return this.catalog().settings.quorumWaitMs }
 
+  linked (host: string): boolean { return host === this.self || (this.wire?.hasLink(host) ?? false) }
+
   // ---- catalog -----------------------------------------------------------------
 
   /** The local replica's catalog (empty until this host holds a schema replica). */

@@ -48,6 +48,8 @@ export interface RouterEnv {
   call (host: string, method: string, payload: unknown, deadlineMs: number): Promise<unknown>
   handle (method: string, fn: (payload: unknown, from: string) => Promise<unknown>): void
   quorumWaitMs (): number
+  /** Whether a link to `host` is up now; a host without one is skipped rather than waited for (optional). */
+  linked? (host: string): boolean
 }
 
 export interface RouterOptions {
@@ -109,24 +111,50 @@ export class FragmentRouter {
 
   async read (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
     const g = fragmentId('fs', fragment)
+    if (this.localUsable(g)) return await this.readHere(fragment, ops)
+    const r = await this.readRemote(fragment, ops, this.env.quorumWaitMs(), false)
+    if (r.read) return r.read
+    // Nobody answered: a replica this host still holds (say, one the catalog has not listed yet) is better than nothing.
     if (this.env.hasGroup(g)) return await this.readHere(fragment, ops)
-    const deadline = Date.now() + this.env.quorumWaitMs()
+    throw new RouterError('EIO', `cannot read fragment ${fragment}: no replica host answered within ${this.env.quorumWaitMs()} ms (last: ${r.last}); check the network to the hosts holding it`)
+  }
+
+  /**
+   * Whether this host's replica of g may serve reads: it is open, it is a
+   * member of its own configuration, and the catalog lists it. A replica
+   * that was moved away may stay open for a while; it no longer receives
+   * the log, so it must not answer (ReadIndex would never complete on it,
+   * and a stale answer from it would be wrong without any partition).
+   */
+  private localUsable (g: string): boolean {
+    if (!this.env.hasGroup(g)) return false
+    if (!this.env.replicas(g).includes(this.env.self)) return false
+    const c = this.env.raft.status(g).config
+    const me = this.env.raft.id
+    return c.voters.includes(me) || c.learners.includes(me)
+  }
+
+  /** A read from another replica host (`tables.read`); `freshOnly` ignores answers that are stale there too. */
+  private async readRemote (fragment: number, ops: ReadOp[], waitMs: number, freshOnly: boolean): Promise<{ read?: RoutedRead, last: string }> {
+    const g = fragmentId('fs', fragment)
+    const deadline = Date.now() + waitMs
     let last = 'no replica host is known'
     for (let attempt = 0; Date.now() < deadline; attempt++) {
-      const hosts = this.candidates(fragment, g)
+      const hosts = this.candidates(fragment, g).filter((h) => h !== this.env.self && (this.env.linked?.(h) ?? true))
       const host = hosts[attempt % Math.max(1, hosts.length)]
-      if (host !== undefined && host !== this.env.self) {
+      if (host === undefined) last = 'no replica host is reachable'
+      else {
         try {
           const r = await this.env.call(host, 'tables.read', { fragment, ops }, this.callDeadline(deadline)) as Reply
-          if (r.ok) return r.result as RoutedRead
-          last = `${host}: ${r.message}`
+          if (r.ok && !(freshOnly && (r.result as RoutedRead).stale)) return { read: r.result as RoutedRead, last }
+          last = r.ok ? `${host}: its replica is stale too` : `${host}: ${r.message}`
         } catch (e) {
           last = `${host}: ${(e as Error).message}`
         }
       }
       await this.backoff(attempt, deadline)
     }
-    throw new RouterError('EIO', `cannot read fragment ${fragment}: no replica host answered within ${this.env.quorumWaitMs()} ms (last: ${last}); check the network to the hosts holding it`)
+    return { last }
   }
 
   private reader (fragment: number): FragmentReader {
@@ -143,6 +171,10 @@ export class FragmentRouter {
         if (await this.readIndex(g, deadline - Date.now())) return { ...this.reader(fragment).read(ops), stale: false }
         await this.backoff(attempt, deadline)
       }
+      // No ReadIndex here: maybe this replica is cut off, maybe only its view of the leader is
+      // out of date. Another replica that can still read fresh wins over a stale answer.
+      const remote = await this.readRemote(fragment, ops, this.o.staleAfterMs, true)
+      if (remote.read) return remote.read
       this.leaderless.add(fragment)
       this.probe(fragment)
     }
@@ -205,6 +237,8 @@ export class FragmentRouter {
       let reply: Reply | undefined
       if (host === this.env.self) {
         reply = await this.proposeHere(g, data)
+      } else if (host !== undefined && !(this.env.linked?.(host) ?? true)) {
+        reply = { ok: false, code: 'LINK', message: `no link to ${host}` }
       } else if (host !== undefined) {
         try {
           reply = await this.env.call(host, 'tables.propose', { fragment, data }, this.callDeadline(deadline)) as Reply

@@ -228,6 +228,11 @@ export class Wire extends EventEmitter {
     this.maintainSeed(s)
   }
 
+  /** Whether a link to the peer is up now. */
+  hasLink (peerId: string): boolean {
+    return this.peers.get(peerId)?.link != null
+  }
+
   async send (peerId: string, body: unknown): Promise<void> {
     const link = this.peers.get(peerId)?.link
     if (!link) throw new WireError('ELINKDOWN', `no link to ${peerId}`)
