@@ -62,6 +62,8 @@ export interface RouterEnv {
   quorumWaitMs (): number
 }
 
+const EMPTY_CATALOG: Readonly<Catalog> = Object.freeze(emptyCatalog())
+
 /** The filesystem's catalog table. */
 export const FS_TABLE = 'fs'
 
@@ -142,6 +144,7 @@ export class ClusterNode implements RouterEnv {
     if (this.ident.clusterId !== null && this.ident.node !== null) {
       // A host with data resumes at once; it never bootstraps (decideBootstrap's rule), hellos still check for foreign clusters.
       this.startRaft(this.ident.node)
+      await this.finishBootstrap()
       this.phaseValue = 'member'
     } else {
       this.phaseValue = 'waiting'
@@ -190,14 +193,30 @@ export class ClusterNode implements RouterEnv {
   hasGroup (g: string): boolean { return this.host?.hasGroup(g) ?? false }
 
   hostOfNode (node: number): string | undefined {
-    const h = this.catalog().hosts.find((x) => x.node === node)
-    if (h) return h.id
+    const h = this.nodeMaps().byNode.get(node)
+    if (h !== undefined) return h
     for (const [id, n] of this.learnedNodes) if (n === node) return id
     return undefined
   }
 
   nodeOfHost (host: string): number | undefined {
-    return findHost(this.catalog(), host)?.node ?? this.learnedNodes.get(host)
+    return this.nodeMaps().byHost.get(host) ?? this.learnedNodes.get(host)
+  }
+
+  private maps: { catalog: Readonly<Catalog> | undefined, nextNode: number, byNode: Map<number, string>, byHost: Map<string, number> } =
+    { catalog: undefined, nextNode: -1, byNode: new Map(), byHost: new Map() }
+
+  /**
+   * Node ↔ host maps of the catalog, rebuilt when a host is admitted (nextNode
+   * grows) or the catalog object is replaced (a snapshot): the transport asks
+   * for every message, and a host's node number never changes.
+   */
+  private nodeMaps (): { byNode: Map<number, string>, byHost: Map<string, number> } {
+    const c = this.catalog()
+    if (c !== this.maps.catalog || c.nextNode !== this.maps.nextNode) {
+      this.maps = { catalog: c, nextNode: c.nextNode, byNode: new Map(c.hosts.map((h) => [h.node, h.id])), byHost: new Map(c.hosts.map((h) => [h.id, h.node])) }
+    }
+    return this.maps
   }
 
   replicas (g: string): string[] {
@@ -235,7 +254,7 @@ export class ClusterNode implements RouterEnv {
 
   /** The local replica's catalog (empty until this host holds a schema replica). */
   catalog (): Readonly<Catalog> {
-    return this.host?.hasGroup(SCHEMA_GROUP) === true ? this.catalogMachine.catalog() : emptyCatalog()
+    return this.host?.hasGroup(SCHEMA_GROUP) === true ? this.catalogMachine.catalog() : EMPTY_CATALOG
   }
 
   /** Whether this host leads the schema group now. */
@@ -329,7 +348,7 @@ export class ClusterNode implements RouterEnv {
   }
 
   private startRaft (node: number): void {
-    if (this.host) return
+    if (this.host || this.closed) return
     const o = this.o
     this.transport = new WireTransport({
       wire: this.wire,
@@ -486,10 +505,22 @@ export class ClusterNode implements RouterEnv {
     const node = emptyCatalog().nextNode
     this.progress(`bootstrapping cluster ${this.o.clusterName} (id ${clusterId}) as its first host; ${members.length - 1} other empty host(s) will join`)
     // Identity first: a crash after it resumes and finishes the bootstrap (the actuator proposes it while the catalog is empty).
-    this.ident = await this.identityStore.setMember(clusterId, node)
+    this.ident = await this.identityStore.setMember(clusterId, node, true)
     this.startRaft(node)
-    if (!this.host!.storage.has(SCHEMA_GROUP)) await this.host!.createGroup(SCHEMA_GROUP, { voters: [node], learners: [] }, this.catalogMachine)
+    await this.finishBootstrap()
     this.phaseValue = 'member'
+  }
+
+  /**
+   * Creates the founding host's schema group if a crash came between the
+   * identity write and its creation. Only a host whose identity is marked
+   * `bootstrapping` does this: any other host missing its schema replica
+   * waits for the leader to fill an empty one.
+   */
+  private async finishBootstrap (): Promise<void> {
+    if (!this.host || this.ident.bootstrapping !== true) return // closed meanwhile: the next start finishes it
+    if (!this.host.storage.has(SCHEMA_GROUP)) await this.host.createGroup(SCHEMA_GROUP, { voters: [this.ident.node!], learners: [] }, this.catalogMachine)
+    this.ident = await this.identityStore.finishBootstrap()
   }
 
   private async join (d: { clusterId: string, via: string[], leaderHint: string | null }): Promise<void> {

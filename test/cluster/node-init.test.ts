@@ -43,3 +43,22 @@ t.test('init alone, two join: every group tops up to 3 replicas; a restart resum
   await c.nodes.get('b')?.store.close()
   c.nodes.delete('b')
 })
+
+t.test('a bootstrap cut short after the identity write is finished by the next start', async (t) => {
+  const c = new NodeCluster()
+  t.teardown(() => c.cleanup())
+  // What a crash right after the identity write leaves: {clusterId, node 1, bootstrapping} and no raft group.
+  const { Store } = await import('../../src/store/store.js')
+  const { IdentityStore } = await import('../../src/cluster/identity.js')
+  const { join } = await import('node:path')
+  const store = Store.open(join(c.base, 'k'), { autoFlushMs: 0 })
+  const ids = new IdentityStore(store.lmdbRoot, async () => { store.noteCommit(); await store.flush() })
+  await ids.open('k', 'k', 'nodetest')
+  await ids.setMember('nodetest-cut-short', 1, true)
+  await store.close()
+  const k = await c.start('k')
+  await k.node.ready()
+  t.equal(k.node.catalog().clusterId, 'nodetest-cut-short', 'the catalog is bootstrapped with the stored cluster id')
+  t.equal(k.node.identity.bootstrapping, undefined, 'the mark is cleared')
+  t.ok(NodeCluster.fsSettled(k.node.catalog(), 1), 'the fs groups exist')
+})
