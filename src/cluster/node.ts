@@ -69,7 +69,7 @@ export const FS_TABLE = 'fs'
 
 export type NodePhase = 'starting' | 'waiting' | 'joining' | 'member' | 'error' | 'closed'
 
-interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[] }
+interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[], yourState?: string }
 interface JoinAnswer { clusterId?: string, node?: number, leader?: string | null, nodes?: Record<string, number>, redirect?: string | null, error?: string }
 
 export class ClusterNode implements RouterEnv {
@@ -149,9 +149,9 @@ export class ClusterNode implements RouterEnv {
     } else {
       this.phaseValue = 'waiting'
     }
-    this.helloTimer = setInterval(() => { void this.helloRound() }, o.helloMs)
-    this.lifeTimer = setInterval(() => { void this.lifecycleRound() }, o.actuatorMs)
-    void this.helloRound()
+    this.helloTimer = setInterval(() => { this.track(this.helloRound()) }, o.helloMs)
+    this.lifeTimer = setInterval(() => { this.track(this.lifecycleRound()) }, o.actuatorMs)
+    this.track(this.helloRound())
   }
 
   async close (): Promise<void> {
@@ -164,9 +164,19 @@ export class ClusterNode implements RouterEnv {
     this.statics?.stop()
     this.membership?.stop()
     await this.discovery?.stop()
+    // Closing the wire first fails the RPCs that rounds and moves wait on, so they end quickly.
+    await this.wire?.close()
+    await Promise.allSettled([...this.rounds])
     await this.actuator.idle()
     await this.host?.close()
-    await this.wire?.close()
+  }
+
+  /** Rounds running now (close waits for them, so none writes to a store about to close). */
+  private readonly rounds = new Set<Promise<void>>()
+
+  private track (p: Promise<void>): void {
+    this.rounds.add(p)
+    void p.finally(() => this.rounds.delete(p))
   }
 
   /** Resolves once this host is a member and every `fs/<i>` exists with a leader; rejects on a fatal error (e.g. another cluster id). */
@@ -297,6 +307,7 @@ export class ClusterNode implements RouterEnv {
       if (!r.ok && !/already retiring/.test(r.error)) throw new Error(`cannot retire ${host}: ${r.error}`)
     }
     while (findHost(this.catalog(), host)?.state !== 'retired') {
+      if (this.closed) throw new Error(`the cluster node closed while ${host} was draining; the schema leader keeps draining it`)
       if (Date.now() > deadline) throw new Error(`host ${host} is still draining (${this.replicaCount(host)} replicas left); it keeps draining in the background — check walkenfs status`)
       await new Promise((r) => setTimeout(r, Math.min(200, this.o.actuatorMs)))
     }
@@ -381,12 +392,21 @@ export class ClusterNode implements RouterEnv {
       }
       const a: HelloAnswer = { id: this.self, clusterId: this.ident.clusterId, node: this.ident.node, leaderHint: this.ident.clusterId !== null ? this.schemaLeader() : null }
       if (this.ident.clusterId === null && this.lastHello.length > 0) a.sees = [this.self, ...this.emptySeen]
+      // A host retired while it was away has lost its catalog replica; this is how it learns why.
+      if (q?.clusterId != null && q.clusterId === this.ident.clusterId) {
+        const st = findHost(this.catalog(), from)?.state
+        if (st !== undefined) a.yourState = st
+      }
       return a
     })
     this.handle('cluster.join', async (p, from) => await this.onJoin(p as { id: string, addresses: string[], clusterName: string }, from))
-    this.handle('cluster.propose', async (p) => {
+    this.handle('cluster.propose', async (p, from) => {
+      // Only what members may ask of the leader on another host's behalf: starting a retirement (`walkenfs retire` anywhere).
+      const cmd = p as CatalogCommand
+      if (cmd?.op !== 'startRetire') return { ok: false, error: `cluster.propose only carries startRetire, not ${String(cmd?.op)}` }
+      if (findHost(this.catalog(), from)?.state !== 'up') return { ok: false, error: `host ${from} is not an active member of this cluster` }
       if (!this.isSchemaLeader()) return { notLeader: true }
-      return await this.proposeCatalog(p as CatalogCommand)
+      return await this.proposeCatalog(cmd)
     })
     this.handle('cluster.openGroup', async (p) => {
       const q = p as { group: string, nodes?: Record<string, number> }
@@ -460,6 +480,10 @@ export class ClusterNode implements RouterEnv {
         if (Array.isArray(a.sees)) v.sees = a.sees
         seen.push(v)
         if (typeof a.node === 'number' && a.node > 0 && findHost(this.catalog(), a.id) === undefined) this.learnedNodes.set(a.id, a.node)
+      }
+      if (this.ident.clusterId !== null && answers.some((a) => a?.yourState === 'retired' && a.clusterId === this.ident.clusterId)) {
+        await this.decide({ kind: 'error', message: `host ${this.self} was retired from cluster ${this.o.clusterName} (id ${this.ident.clusterId}); a retired host id is never used again — wipe this data directory and start it with another host= to join as a new host` })
+        return
       }
       this.lastHello = seen
       this.emptySeen = seen.filter((v) => v.clusterId === null).map((v) => v.id)

@@ -42,4 +42,10 @@ t.test('a dead host is replaced after replace_after, then retired', async (t) =>
   await c.until(() => alive.every((id) => findHost(c.get(id).catalog(), victim)?.state === 'retired'), 'every host sees it retired')
   t.notOk(c.get('r1').catalog().groups.some((g) => g.replicas.some((r) => r.host === victim)), 'no group keeps a replica on it')
   await t.rejects(c.get('r1').retire('nosuch'), /not in this cluster's catalog/)
+
+  // The retired host comes back on its old data directory: it is told why it cannot take part.
+  const back = await c.start(victim, { peers })
+  await t.rejects(back.node.ready(), /r3 was retired from cluster .* wipe this data directory/)
+  t.equal(back.node.status().self.phase, 'error')
+  t.equal(findHost(c.get('r1').catalog(), victim)?.state, 'retired', 'and it stays retired')
 })
