@@ -30,6 +30,11 @@ t.test('init alone, two join: every group tops up to 3 replicas; a restart resum
   // Restart b: same data directory and port, no bootstrap, no join: it resumes as node 2 or 3 of the same cluster.
   const before = c.get('b').identity
   await c.stop('b')
+  // A short outage (well under replace_after) moves nothing: b keeps its replicas while it is seen down.
+  await c.until(() => c.get('a').status().hosts.find((h) => h.id === 'b')?.up === false, 'a sees b down')
+  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 150))
+  t.ok(['fs/0', 'fs/1', 'fs/2', 'fs/3'].every((g) => c.get('a').replicas(g).includes('b')), 'b keeps every replica during a short outage')
+  t.equal(c.get('a').status().writable, 'all', 'two of three voters keep every fragment writable')
   const again = await c.start('b', { peers })
   await again.node.ready()
   t.same(again.node.identity, before, 'the same identity after a restart')
