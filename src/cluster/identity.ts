@@ -21,6 +21,8 @@ export interface Identity {
   clusterId: string | null
   /** Raft node number handed out by the catalog; null until then. */
   node: number | null
+  /** Set while this host founds the cluster and its schema group does not exist yet (a restart finishes it). */
+  bootstrapping?: boolean
 }
 
 const KEY = 'identity'
@@ -58,14 +60,24 @@ export class IdentityStore {
     return id
   }
 
-  /** Records membership of cluster `clusterId` as Raft node `node`. */
-  async setMember (clusterId: string, node: number): Promise<Identity> {
+  /** Records membership of cluster `clusterId` as Raft node `node` (`bootstrapping`: this host founds it). */
+  async setMember (clusterId: string, node: number, bootstrapping = false): Promise<Identity> {
     const cur = this.read()
     if (!cur) throw new Error('identity not opened')
     if (cur.clusterId !== null && (cur.clusterId !== clusterId || cur.node !== node)) {
       throw new Error(`host ${cur.hostId} already belongs to cluster id ${cur.clusterId} as node ${String(cur.node)}; refusing to record cluster id ${clusterId} node ${node}`)
     }
     const next: Identity = { ...cur, clusterId, node }
+    if (bootstrapping) next.bootstrapping = true
+    await this.write(next)
+    return next
+  }
+
+  /** The founding host's schema group exists: nothing left to redo after a restart. */
+  async finishBootstrap (): Promise<Identity> {
+    const cur = this.read()
+    if (!cur) throw new Error('identity not opened')
+    const next: Identity = { hostId: cur.hostId, clusterName: cur.clusterName, clusterId: cur.clusterId, node: cur.node }
     await this.write(next)
     return next
   }

@@ -62,12 +62,14 @@ export interface RouterEnv {
   quorumWaitMs (): number
 }
 
+const EMPTY_CATALOG: Readonly<Catalog> = Object.freeze(emptyCatalog())
+
 /** The filesystem's catalog table. */
 export const FS_TABLE = 'fs'
 
 export type NodePhase = 'starting' | 'waiting' | 'joining' | 'member' | 'error' | 'closed'
 
-interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[] }
+interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[], yourState?: string }
 interface JoinAnswer { clusterId?: string, node?: number, leader?: string | null, nodes?: Record<string, number>, redirect?: string | null, error?: string }
 
 export class ClusterNode implements RouterEnv {
@@ -142,13 +144,14 @@ export class ClusterNode implements RouterEnv {
     if (this.ident.clusterId !== null && this.ident.node !== null) {
       // A host with data resumes at once; it never bootstraps (decideBootstrap's rule), hellos still check for foreign clusters.
       this.startRaft(this.ident.node)
+      await this.finishBootstrap()
       this.phaseValue = 'member'
     } else {
       this.phaseValue = 'waiting'
     }
-    this.helloTimer = setInterval(() => { void this.helloRound() }, o.helloMs)
-    this.lifeTimer = setInterval(() => { void this.lifecycleRound() }, o.actuatorMs)
-    void this.helloRound()
+    this.helloTimer = setInterval(() => { this.track(this.helloRound()) }, o.helloMs)
+    this.lifeTimer = setInterval(() => { this.track(this.lifecycleRound()) }, o.actuatorMs)
+    this.track(this.helloRound())
   }
 
   async close (): Promise<void> {
@@ -161,9 +164,19 @@ export class ClusterNode implements RouterEnv {
     this.statics?.stop()
     this.membership?.stop()
     await this.discovery?.stop()
+    // Closing the wire first fails the RPCs that rounds and moves wait on, so they end quickly.
+    await this.wire?.close()
+    await Promise.allSettled([...this.rounds])
     await this.actuator.idle()
     await this.host?.close()
-    await this.wire?.close()
+  }
+
+  /** Rounds running now (close waits for them, so none writes to a store about to close). */
+  private readonly rounds = new Set<Promise<void>>()
+
+  private track (p: Promise<void>): void {
+    this.rounds.add(p)
+    void p.finally(() => this.rounds.delete(p))
   }
 
   /** Resolves once this host is a member and every `fs/<i>` exists with a leader; rejects on a fatal error (e.g. another cluster id). */
@@ -190,14 +203,30 @@ export class ClusterNode implements RouterEnv {
   hasGroup (g: string): boolean { return this.host?.hasGroup(g) ?? false }
 
   hostOfNode (node: number): string | undefined {
-    const h = this.catalog().hosts.find((x) => x.node === node)
-    if (h) return h.id
+    const h = this.nodeMaps().byNode.get(node)
+    if (h !== undefined) return h
     for (const [id, n] of this.learnedNodes) if (n === node) return id
     return undefined
   }
 
   nodeOfHost (host: string): number | undefined {
-    return findHost(this.catalog(), host)?.node ?? this.learnedNodes.get(host)
+    return this.nodeMaps().byHost.get(host) ?? this.learnedNodes.get(host)
+  }
+
+  private maps: { catalog: Readonly<Catalog> | undefined, nextNode: number, byNode: Map<number, string>, byHost: Map<string, number> } =
+    { catalog: undefined, nextNode: -1, byNode: new Map(), byHost: new Map() }
+
+  /**
+   * Node ↔ host maps of the catalog, rebuilt when a host is admitted (nextNode
+   * grows) or the catalog object is replaced (a snapshot): the transport asks
+   * for every message, and a host's node number never changes.
+   */
+  private nodeMaps (): { byNode: Map<number, string>, byHost: Map<string, number> } {
+    const c = this.catalog()
+    if (c !== this.maps.catalog || c.nextNode !== this.maps.nextNode) {
+      this.maps = { catalog: c, nextNode: c.nextNode, byNode: new Map(c.hosts.map((h) => [h.node, h.id])), byHost: new Map(c.hosts.map((h) => [h.id, h.node])) }
+    }
+    return this.maps
   }
 
   replicas (g: string): string[] {
@@ -237,7 +266,7 @@ export class ClusterNode implements RouterEnv {
 
   /** The local replica's catalog (empty until this host holds a schema replica). */
   catalog (): Readonly<Catalog> {
-    return this.host?.hasGroup(SCHEMA_GROUP) === true ? this.catalogMachine.catalog() : emptyCatalog()
+    return this.host?.hasGroup(SCHEMA_GROUP) === true ? this.catalogMachine.catalog() : EMPTY_CATALOG
   }
 
   /** Whether this host leads the schema group now. */
@@ -280,6 +309,7 @@ export class ClusterNode implements RouterEnv {
       if (!r.ok && !/already retiring/.test(r.error)) throw new Error(`cannot retire ${host}: ${r.error}`)
     }
     while (findHost(this.catalog(), host)?.state !== 'retired') {
+      if (this.closed) throw new Error(`the cluster node closed while ${host} was draining; the schema leader keeps draining it`)
       if (Date.now() > deadline) throw new Error(`host ${host} is still draining (${this.replicaCount(host)} replicas left); it keeps draining in the background — check walkenfs status`)
       await new Promise((r) => setTimeout(r, Math.min(200, this.o.actuatorMs)))
     }
@@ -331,7 +361,7 @@ export class ClusterNode implements RouterEnv {
   }
 
   private startRaft (node: number): void {
-    if (this.host) return
+    if (this.host || this.closed) return
     const o = this.o
     this.transport = new WireTransport({
       wire: this.wire,
@@ -364,12 +394,21 @@ export class ClusterNode implements RouterEnv {
       }
       const a: HelloAnswer = { id: this.self, clusterId: this.ident.clusterId, node: this.ident.node, leaderHint: this.ident.clusterId !== null ? this.schemaLeader() : null }
       if (this.ident.clusterId === null && this.lastHello.length > 0) a.sees = [this.self, ...this.emptySeen]
+      // A host retired while it was away has lost its catalog replica; this is how it learns why.
+      if (q?.clusterId != null && q.clusterId === this.ident.clusterId) {
+        const st = findHost(this.catalog(), from)?.state
+        if (st !== undefined) a.yourState = st
+      }
       return a
     })
     this.handle('cluster.join', async (p, from) => await this.onJoin(p as { id: string, addresses: string[], clusterName: string }, from))
-    this.handle('cluster.propose', async (p) => {
+    this.handle('cluster.propose', async (p, from) => {
+      // Only what members may ask of the leader on another host's behalf: starting a retirement (`walkenfs retire` anywhere).
+      const cmd = p as CatalogCommand
+      if (cmd?.op !== 'startRetire') return { ok: false, error: `cluster.propose only carries startRetire, not ${String(cmd?.op)}` }
+      if (findHost(this.catalog(), from)?.state !== 'up') return { ok: false, error: `host ${from} is not an active member of this cluster` }
       if (!this.isSchemaLeader()) return { notLeader: true }
-      return await this.proposeCatalog(p as CatalogCommand)
+      return await this.proposeCatalog(cmd)
     })
     this.handle('cluster.openGroup', async (p) => {
       const q = p as { group: string, nodes?: Record<string, number> }
@@ -444,6 +483,10 @@ export class ClusterNode implements RouterEnv {
         seen.push(v)
         if (typeof a.node === 'number' && a.node > 0 && findHost(this.catalog(), a.id) === undefined) this.learnedNodes.set(a.id, a.node)
       }
+      if (this.ident.clusterId !== null && answers.some((a) => a?.yourState === 'retired' && a.clusterId === this.ident.clusterId)) {
+        await this.decide({ kind: 'error', message: `host ${this.self} was retired from cluster ${this.o.clusterName} (id ${this.ident.clusterId}); a retired host id is never used again — wipe this data directory and start it with another host= to join as a new host` })
+        return
+      }
       this.lastHello = seen
       this.emptySeen = seen.filter((v) => v.clusterId === null).map((v) => v.id)
       await this.decide(decideBootstrap({ id: this.self, clusterId: this.ident.clusterId }, { cluster: this.o.clusterName, expect: this.o.expect }, seen))
@@ -488,10 +531,22 @@ export class ClusterNode implements RouterEnv {
     const node = emptyCatalog().nextNode
     this.progress(`bootstrapping cluster ${this.o.clusterName} (id ${clusterId}) as its first host; ${members.length - 1} other empty host(s) will join`)
     // Identity first: a crash after it resumes and finishes the bootstrap (the actuator proposes it while the catalog is empty).
-    this.ident = await this.identityStore.setMember(clusterId, node)
+    this.ident = await this.identityStore.setMember(clusterId, node, true)
     this.startRaft(node)
-    if (!this.host!.storage.has(SCHEMA_GROUP)) await this.host!.createGroup(SCHEMA_GROUP, { voters: [node], learners: [] }, this.catalogMachine)
+    await this.finishBootstrap()
     this.phaseValue = 'member'
+  }
+
+  /**
+   * Creates the founding host's schema group if a crash came between the
+   * identity write and its creation. Only a host whose identity is marked
+   * `bootstrapping` does this: any other host missing its schema replica
+   * waits for the leader to fill an empty one.
+   */
+  private async finishBootstrap (): Promise<void> {
+    if (!this.host || this.ident.bootstrapping !== true) return // closed meanwhile: the next start finishes it
+    if (!this.host.storage.has(SCHEMA_GROUP)) await this.host.createGroup(SCHEMA_GROUP, { voters: [this.ident.node!], learners: [] }, this.catalogMachine)
+    this.ident = await this.identityStore.finishBootstrap()
   }
 
   private async join (d: { clusterId: string, via: string[], leaderHint: string | null }): Promise<void> {

@@ -8,7 +8,8 @@
  * Layout (see docs/store.md): DATA/walkenfs-store/ holds lmdb's data.mdb and
  * lock.mdb. Two named lmdb databases: `store` (identity: the `format` row)
  * and `rows` (everything else, binary keys and values; the tables layer owns
- * the key layout inside it).
+ * the key layout inside it). The replicated layers open their own through
+ * `lmdbRoot` (`raft`, `catalog`, `cluster`, …; at most 12 databases in all).
  *
  * Promises:
  * - `commit()` applies a batch of puts/deletes atomically and synchronously:

@@ -18,7 +18,8 @@ t.test('a host of another cluster id is refused with a clear error', async (t) =
   t.not(x, y, 'two separate clusters')
   // y1 restarts with x1 as a static peer: it has data of cluster y, and sees a member of x.
   await c.stop('y1')
-  const y1 = await c.start('y1', { peers: await c.peersOf(['x1']) })
+  // A generous discovery window: the check must not race the link setup on a loaded machine.
+  const y1 = await c.start('y1', { peers: await c.peersOf(['x1']), discoverMs: 2000 })
   const err = await y1.node.ready().then(() => null, (e: Error) => e)
   t.ok(err, 'ready() rejects')
   t.match(err?.message ?? '', new RegExp(`belongs to cluster id ${y}, but host x1 .* belongs to cluster id ${x}`), 'the error names both cluster ids and the other host')

@@ -37,6 +37,22 @@ t.test('three empty hosts with expect=3 form one cluster; a fourth joins', async
       t.equal(s!.config.voters.length, 3, `${id} sees 3 voters in ${g}`)
     }
   }
+  t.ok(c.nodes.get('h3')!.logs.some((l) => /waiting: 1 of 3 expected hosts seen/.test(l)), 'the first host up said what it waits for')
+
+  // RouterEnv, as the transactions layer uses it.
+  for (const id of ids) c.get(id).handle('test.echo', async (p, from) => ({ p, at: id, from }))
+  t.same(await c.get('h2').call('h1', 'test.echo', 5, 2000), { p: 5, at: 'h1', from: 'h2' }, 'call reaches another host, which sees the caller')
+  t.same(await c.get('h2').call('h2', 'test.echo', 6, 2000), { p: 6, at: 'h2', from: 'h2' }, 'call to itself runs the local handler')
+  const env = c.get('h3')
+  t.equal(env.self, 'h3')
+  t.equal(env.hostOfNode(1), 'h1')
+  t.equal(env.hostOfNode(99), undefined)
+  t.same(env.replicas('fs/0'), ids, 'replicas per the catalog')
+  t.ok(ids.includes(env.leaderHint('fs/0') ?? ''), 'a leader hint')
+  t.ok(env.hasGroup('fs/0') && !env.hasGroup('fs/9'))
+  t.equal(env.quorumWaitMs(), 10_000, 'quorum wait from the catalog (default 10 s)')
+  t.equal(env.raft.id, env.identity.node)
+
   const st = c.get('h3').status()
   t.equal(st.writable, 'all')
   t.equal(st.hosts.length, 3)

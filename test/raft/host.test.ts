@@ -236,3 +236,31 @@ t.test('an empty replica added to a group whose leader compacted its log is fill
   await c.until(() => sm3.get('k11') === '11', 'the learner has every row')
   t.same(h3.host.status('g').config, { voters: [1, 2], learners: [3] }, 'and the right configuration')
 })
+
+t.test('with a sync option, a cycle sends nothing before its sync finished', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  const inSync = new Map<number, boolean>()
+  const syncs = new Map<number, number>()
+  for (const id of [1, 2, 3]) {
+    // Each host gets its own sync, which the transport observer can watch.
+    ;(c.opts as { sync?: () => Promise<void> }).sync = async () => {
+      inSync.set(id, true)
+      await new Promise((r) => setTimeout(r, 2))
+      await c.hosts.get(id)?.root.flushed
+      inSync.set(id, false)
+      syncs.set(id, (syncs.get(id) ?? 0) + 1)
+    }
+    c.openHost(id)
+  }
+  let early = 0
+  let sent = 0
+  c.net.observer = (from) => { sent++; if (inSync.get(from) === true) early++ }
+  await c.createGroup('g', [1, 2, 3])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  for (let i = 0; i < 20; i++) await c.propose('g', KvMachine.encode(`k${i}`, `${i}`))
+  t.ok(sent > 0, 'messages were sent')
+  t.equal(early, 0, 'none while its host was syncing')
+  for (const id of [1, 2, 3]) t.ok((syncs.get(id) ?? 0) >= c.hosts.get(id)!.host.stats.transactions, `host ${id}: a sync for every cycle`)
+})
