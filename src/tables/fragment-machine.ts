@@ -341,6 +341,11 @@ export class FragmentMachine implements GroupStateMachine {
     }
   }
 
+  /** Deletes every row of the fragment on this host (the replica was moved away). */
+  drop (): void {
+    this.restore(new Uint8Array())
+  }
+
   restore (data: Uint8Array): void {
     // Keys first, removals after: no cursor runs over a range being changed.
     const old = [...this.db.getKeys({ start: this.reader.lo, end: this.reader.hi })] as Buffer[]
