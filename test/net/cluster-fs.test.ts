@@ -169,3 +169,34 @@ t.test('a minority cut off by the firewall: stale reads, EROFS writes within quo
   const check = await lab.cli(a, ['check', '--replicas', a.mnt, '--json'], 60_000)
   t.equal(check.code, 0, `all replicas hold identical content: ${check.stdout.slice(0, 500)} ${check.stderr}`)
 })
+
+t.test('five hosts: one cluster, three replicas per fragment spread over all, leaderships spread, data everywhere', { skip: skip ?? false }, async (t) => {
+  const lab = new MountLab(t)
+  const hosts = Array.from({ length: 5 }, () => lab.addHost(FAST))
+  const peers = lab.peersOption()
+  for (const h of hosts) h.opts.push(peers, 'expect=5', 'fragments=10')
+  await Promise.all(hosts.map((h) => lab.mustMount(h)))
+  const started = Date.now()
+  await until('every fragment has 3 voters and a leader', () => fragmentsSettled(lab, hosts[0]!, 3), 120_000)
+  let spread = false
+  let view: any
+  const end = Date.now() + 60_000
+  while (!spread && Date.now() < end) {
+    view = (await lab.status(hosts[4]!)).json.mounts[0].cluster
+    const leads = new Map<string, number>()
+    const holds = new Map<string, number>()
+    for (const f of view.fragments) {
+      leads.set(f.leader, (leads.get(f.leader) ?? 0) + 1)
+      for (const r of f.replicas) holds.set(r.host, (holds.get(r.host) ?? 0) + 1)
+    }
+    spread = hosts.every((h) => (holds.get(h.id) ?? 0) >= 5 && (holds.get(h.id) ?? 0) <= 7) && Math.max(...leads.values()) <= 3
+    if (!spread) await new Promise((r) => setTimeout(r, 1000))
+  }
+  t.ok(spread, `30 replicas spread 6±1 per host and no host leads more than 3 of 10 fragments: ${JSON.stringify(view.fragments.map((f: any) => [f.group, f.leader, f.replicas.map((r: any) => r.host).join(',')]))}`)
+  t.comment(`placement settled ${Date.now() - started} ms after the mounts`)
+  t.equal(view.hosts.length, 5)
+  t.equal(view.groups[0].replicas.filter((r: any) => r.role === 'voter').length, 5, 'the schema group has 5 voters (schema_voters default)')
+  const data = randomBytes(200_000)
+  writeSynced(join(hosts[0]!.mnt, 'five.bin'), data)
+  for (const h of hosts.slice(1)) t.equal(sha(readFileSync(join(h.mnt, 'five.bin'))), sha(data), `${h.id} reads it`)
+})
