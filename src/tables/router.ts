@@ -239,9 +239,11 @@ export class FragmentRouter {
         return { ok: false, code: e.code, message: e.message, ...(leader ? { leader } : {}) }
       }
       const code = (e as { code?: unknown }).code
-      if (code === 'ENOSPC') return { ok: false, code: 'ENOSPC', message: (e as Error).message }
+      const message = (e as Error).message
+      // A host whose store filled up stops (host.ts); its message names the cause.
+      if (code === 'ENOSPC' || /ENOSPC|No space left|MDB_MAP_FULL/.test(message)) return { ok: false, code: 'ENOSPC', message }
       // The group closed or moved under us: another host may hold it now.
-      return { ok: false, code: 'NO_GROUP', message: (e as Error).message }
+      return { ok: false, code: 'NO_GROUP', message }
     }
   }
 

@@ -235,3 +235,52 @@ t.test('an error a body throws on reads that do not fit together re-runs it inst
     throw new Error('a real error')
   }), /a real error/, 'an error from reads that hold reaches the caller')
 })
+
+t.test('increments stay exact while the counter\'s fragment changes leader again and again', async (t) => {
+  const c = await cluster(t)
+  const k = metaKey(1, 'moving')
+  const g = 'fs/1'
+  let moving = true
+  let transfers = 0
+  const mover = (async () => {
+    while (moving) {
+      const l = c.leaderOf(1)
+      if (l) {
+        const to = (l.node % 3) + 1
+        try { l.raft.transferLeadership(g, to); transfers++ } catch { /* a transfer already running */ }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150))
+    }
+  })()
+  let ok = 0
+  await Promise.all([...c.hosts.values()].map(async (h) => {
+    for (let i = 0; i < 10; i++) {
+      await h.tables.txn(async (tx) => {
+        const cur = await tx.get('meta', k)
+        tx.put('meta', k, u32((cur?.readUInt32BE(0) ?? 0) + 1))
+      }, { maxAttempts: 1000 })
+      ok++
+    }
+  }))
+  moving = false
+  await mover
+  t.ok(transfers > 1, `leadership moved (${transfers} transfers asked)`)
+  t.equal((await c.host('h2').tables.txn(async (tx) => await tx.get('meta', k)))?.readUInt32BE(0), ok, 'every acknowledged increment counted exactly once')
+})
+
+t.test('a partitioned host reads past intents it cannot settle (stale reads show committed rows)', async (t) => {
+  let hang = false
+  const c = await cluster(t, {
+    quorumWaitMs: 1000,
+    tablesFor: (name) => name === 'h1' ? { afterPrepare: async () => { if (hang) await new Promise(() => {}) } } : {}
+  })
+  const h3 = c.host('h3')
+  await openAccounts(h3.tables)
+  hang = true
+  void transfer(c.host('h1').tables, 0, 2, 10)
+  const intentsOf = (f: number): number => h3.machines.get(f)!.readLocal([{ k: 'get', key: rowKey(f, 'meta', metaKey(f, 'acct')) }]).intents.length
+  await pollUntil(() => intentsOf(0) === 1 && intentsOf(2) === 1, 'the stuck transfer\'s intents on h3', 500)
+  c.isolate('h3', true)
+  t.same(await balances(h3.tables), [START, START, START, START], 'h3 reads the committed balances')
+  t.ok((h3.router.staleReads().get(0) ?? 0) > 0 && (h3.router.staleReads().get(2) ?? 0) > 0, 'as stale reads')
+})
