@@ -77,6 +77,17 @@ type Reply = { ok: true, result: unknown } | { ok: false, code: string, message:
 
 const RETRY_CODES = new Set(['NOT_LEADER', 'UNKNOWN', 'BUSY', 'TRANSFERRING', 'NO_GROUP', 'READ_NOT_READY', 'LINK'])
 
+/** `p`, or `otherwise` if `p` has not settled within `ms` (p keeps running). */
+async function withDeadline<T> (p: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<T>((resolve) => { timer = setTimeout(() => resolve(otherwise), Math.max(0, ms)) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -204,7 +215,9 @@ export class FragmentRouter {
       const host = hosts[attempt % Math.max(1, hosts.length)]
       let reply: Reply | undefined
       if (host === this.env.self) {
-        reply = await this.proposeHere(g, data)
+        // A leader cut off from its followers holds a proposal until the host's own timeout; quorumWait bounds the wait.
+        reply = await withDeadline(this.proposeHere(g, data), deadline - Date.now(),
+          { ok: false, code: 'UNKNOWN', message: `no majority acknowledged the proposal to ${g} in time` })
       } else if (host !== undefined) {
         try {
           reply = await this.env.call(host, 'tables.propose', { fragment, data }, this.callDeadline(deadline)) as Reply
