@@ -22,7 +22,8 @@
  * marked leaderless and counted; later reads of a leaderless fragment are
  * served stale at once while one background probe per fragment keeps trying
  * ReadIndex and clears the mark when one succeeds. A host without a replica
- * asks a replica host (`tables.read`), which does the same; a read fails
+ * (or only a learner, which may still be catching up) asks a replica host
+ * (`tables.read`), which does the same; a read fails
  * with `EIO` only when no replica host answers within quorumWait.
  *
  * RPC payloads are plain maps with Buffers (the wire is msgpack); handlers
@@ -120,7 +121,7 @@ export class FragmentRouter {
 
   async read (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
     const g = fragmentId('fs', fragment)
-    if (this.env.hasGroup(g)) return await this.readHere(fragment, ops)
+    if (this.servesReads(g)) return await this.readHere(fragment, ops)
     const deadline = Date.now() + this.env.quorumWaitMs()
     let last = 'no replica host is known'
     for (let attempt = 0; Date.now() < deadline; attempt++) {
@@ -138,6 +139,20 @@ export class FragmentRouter {
       await this.backoff(attempt, deadline)
     }
     throw new RouterError('EIO', `cannot read fragment ${fragment}: no replica host answered within ${this.env.quorumWaitMs()} ms (last: ${last}); check the network to the hosts holding it`)
+  }
+
+  /**
+   * Reads are served from a local replica only if it is a voter: a learner
+   * may still be catching up (even empty), and must never answer a stale
+   * read; a host with only a learner reads like a host without a replica.
+   */
+  private servesReads (g: string): boolean {
+    if (!this.env.hasGroup(g)) return false
+    try {
+      return this.env.raft.status(g).config.voters.includes(this.env.raft.id)
+    } catch {
+      return false
+    }
   }
 
   private reader (fragment: number): FragmentReader {
@@ -194,7 +209,7 @@ export class FragmentRouter {
   private async serveRead (p: unknown): Promise<Reply> {
     const { fragment, ops } = (p ?? {}) as { fragment?: unknown, ops?: unknown }
     if (!Number.isInteger(fragment) || !Array.isArray(ops)) return { ok: false, code: 'EINVAL', message: 'malformed tables.read request' }
-    if (!this.env.hasGroup(fragmentId('fs', fragment as number))) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no replica of fragment ${String(fragment)}` }
+    if (!this.servesReads(fragmentId('fs', fragment as number))) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no voting replica of fragment ${String(fragment)}` }
     try {
       return { ok: true, result: await this.readHere(fragment as number, ops as ReadOp[]) }
     } catch (e) {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { metaKey } from '../../src/tables/fragments.js'
-import { rowKey } from '../../src/tables/fragment-machine.js'
+import { FragmentMachine, rowKey } from '../../src/tables/fragment-machine.js'
 import type { Tables } from '../../src/tables/types.js'
 import { pollUntil } from '../raft/poll.js'
 import { tablesContract } from './contract.js'
@@ -283,4 +283,19 @@ t.test('a partitioned host reads past intents it cannot settle (stale reads show
   c.isolate('h3', true)
   t.same(await balances(h3.tables), [START, START, START, START], 'h3 reads the committed balances')
   t.ok((h3.router.staleReads().get(0) ?? 0) > 0 && (h3.router.staleReads().get(2) ?? 0) > 0, 'as stale reads')
+})
+
+t.test('a host whose replica is only a learner (maybe still empty) reads through the voters, never stale', async (t) => {
+  const c = await cluster(t, { hosts: 4, replicas: 3 })
+  const h4 = c.host('h4')
+  await openAccounts(c.host('h1').tables)
+  // An empty learner replica on h4 that the voters do not feed yet (as right after it was opened).
+  for (let f = 0; f < c.fragments; f++) {
+    const sm = new FragmentMachine(h4.store, f, c.fragments)
+    h4.machines.set(f, sm)
+    await h4.raft.createGroup(`fs/${f}`, { voters: [1, 2, 3], learners: [4] }, sm)
+  }
+  t.equal(h4.store.get(rowKey(0, 'meta', metaKey(0, 'acct'))), undefined, 'h4\'s replica is empty')
+  t.same(await balances(h4.tables), [START, START, START, START], 'h4 reads the voters\' rows')
+  t.same([...h4.router.staleReads()], [], 'and served no stale read')
 })
