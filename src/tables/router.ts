@@ -305,8 +305,14 @@ export class FragmentRouter {
     return out
   }
 
+  /**
+   * One RPC gets at most a quarter of quorumWait, so that a dead host (still
+   * named leader until the others notice) cannot use up the whole wait;
+   * a slow answer is simply retried, which the machine's dedupe makes safe.
+   */
   private callDeadline (deadline: number): number {
-    return Math.max(1, Math.min(this.o.callDeadlineMs, deadline - Date.now()))
+    const share = Math.max(100, Math.floor(this.env.quorumWaitMs() / 4))
+    return Math.max(1, Math.min(this.o.callDeadlineMs, share, deadline - Date.now()))
   }
 
   private async backoff (attempt: number, deadline: number): Promise<void> {

@@ -299,3 +299,22 @@ t.test('a host whose replica is only a learner (maybe still empty) reads through
   t.same(await balances(h4.tables), [START, START, START, START], 'h4 reads the voters\' rows')
   t.same([...h4.router.staleReads()], [], 'and served no stale read')
 })
+
+t.test('a coordinator host that stops amid transfers leaves nothing half-done; the others go on', async (t) => {
+  const c = await cluster(t, { quorumWaitMs: 3000, tables: { txnTimeoutMs: 400 } })
+  const [h1, h2, h3] = [c.host('h1'), c.host('h2'), c.host('h3')]
+  await openAccounts(h2.tables)
+  let h1done = 0
+  const h1work = Promise.all(Array.from({ length: 12 }, async (_, i) => {
+    await transfer(h1.tables, i % ACCOUNTS, (i + 1) % ACCOUNTS, 3).then(() => { h1done++ }, () => {})
+  }))
+  const others = Promise.all([h2, h3].flatMap((h, k) => Array.from({ length: 6 }, async (_, i) => await transfer(h.tables, (i + k) % ACCOUNTS, (i + k + 2) % ACCOUNTS, 2))))
+  await pollUntil(() => h1done >= 2, 'h1 to commit a few transfers', 1000)
+  await c.stopHost('h1')
+  await others
+  await h1work
+  for (const h of [h2, h3]) {
+    const b = await balances(h.tables)
+    t.equal(b.reduce((x, y) => x + y, 0), ACCOUNTS * START, `${h.name} sees the sum intact (${b.join(',')})`)
+  }
+})
