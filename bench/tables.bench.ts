@@ -72,14 +72,14 @@ async function measure (tables: Tables, body: Body, n: number): Promise<{ p50: n
 }
 
 function line (name: string, r: { p50: number, p99: number, rate: number }): string {
-  return `${name.padEnd(44)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(9)} ${String(Math.round(r.rate)).padStart(9)}`
+  return `${name.padEnd(56)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(9)} ${String(Math.round(r.rate)).padStart(9)}`
 }
 
 export async function run (args: string[]): Promise<void> {
   const ni = args.indexOf('--tables-n')
   const n = ni >= 0 ? Number(args[ni + 1]) : 300
   const bodies: Array<[string, Body]> = [['increment (1 fragment)', increment], ['transfer (2 fragments)', transfer], ['read-only, 1 read', getOne], ['read-only, 4 reads in 4 fragments', getFour]]
-  console.log(`${'transaction'.padEnd(44)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'txn/s@32'.padStart(9)}`)
+  console.log(`${'transaction'.padEnd(56)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'txn/s@32'.padStart(9)}`)
 
   const dir = mkdtempSync(join(tmpdir(), 'walkenfs-bench-tables-'))
   const local = LocalTables.open(Store.open(dir), { fragments: F })

@@ -377,6 +377,9 @@ export class ReplicatedTables implements Tables {
         report.forgotten++
       }
     }
+    // An idle fragment costs a read, not a log entry.
+    const old = await this.read(fragment, [{ k: 'old-dedupe', before: now - this.o.dedupeKeepMs }])
+    if (!(old.results[0] as Extract<ReadResult, { k: 'old-dedupe' }>).any) return report
     const s = await this.propose(fragment, { op: 'sweep', at: now, keepMs: this.o.dedupeKeepMs, limit: 1000 })
     report.removed = s.ok ? s.removed ?? 0 : 0
     return report
