@@ -34,6 +34,7 @@ import type { MountSettings } from './mount-options.js'
 import { fail, log, serveFuse } from './serve.js'
 
 const STORE_BUSY_WAIT_MS = 10_000
+const SWEEP_EVERY_MS = 10_000
 
 async function openStore (dir: string): Promise<Store> {
   const deadline = Date.now() + STORE_BUSY_WAIT_MS
@@ -118,9 +119,17 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
     applied: (g) => n.hasGroup(g) ? ((n.raft.storage.db.get([g, 'a']) as number | undefined) ?? 0) : null
   }
   serveDigests(n, store, local)
+  // Recovers transactions whose coordinator died and drops old bookkeeping, on the fragments this host leads.
+  let sweeping: Promise<unknown> | null = null
+  const sweeper = setInterval(() => {
+    if (sweeping) return
+    sweeping = tables.sweepLeading().catch((e: Error) => say(`sweep of abandoned transactions: ${e.message}`)).finally(() => { sweeping = null })
+  }, SWEEP_EVERY_MS)
   return {
     store, node: n, router, tables, local,
     close: async () => {
+      clearInterval(sweeper)
+      await sweeping
       await tables.close()
       router.close()
       await n.close()

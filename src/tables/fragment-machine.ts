@@ -103,6 +103,8 @@ export type ReadOp =
   | { k: 'prepared', before: number }
   /** decision records older than `before` (sweeper) */
   | { k: 'records', before: number }
+  /** whether any dedupe row is older than `before` (sweeper: skip an empty sweep) */
+  | { k: 'old-dedupe', before: number }
 
 export type ReadResult =
   | { k: 'get', value: Buffer | null, hash: Buffer }
@@ -111,6 +113,7 @@ export type ReadResult =
   | { k: 'decision', commit: boolean | null, participants: number[] }
   | { k: 'prepared', txns: Blocker[] }
   | { k: 'records', records: Array<{ txn: string, commit: boolean, participants: number[] }> }
+  | { k: 'old-dedupe', any: boolean }
 
 export interface LocalRead {
   results: ReadResult[]
@@ -293,6 +296,13 @@ export class FragmentReader {
             if (d) records.push({ txn, commit: d.commit, participants: d.participants })
           }
           return { k: 'records', records }
+        }
+        case 'old-dedupe': {
+          const s = fragPrefix(this.fragment, DEDUPE_AT)
+          const e = Buffer.concat([s, u64(op.before)])
+          let any = false
+          for (const _ of this.db.getKeys({ start: s, end: e, limit: 1 })) any = true
+          return { k: 'old-dedupe', any }
         }
         default:
           throw new RangeError(`unknown read op ${String((op as { k?: unknown }).k)}`)

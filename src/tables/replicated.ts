@@ -53,6 +53,7 @@
  * own reads' checks and writes only.
  */
 import { randomBytes } from 'node:crypto'
+import { fragmentId } from '../cluster/placement.js'
 import { fragmentOfKey } from './fragments.js'
 import { MAX_RANGE, prefixOf } from './local.js'
 import { rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type WriteOp } from './fragment-machine.js'
@@ -99,7 +100,11 @@ class ReplTx implements Tx {
   constructor (private readonly tables: ReplicatedTables) {}
 
   private void (r: RoutedRead): void {
-    if (r.intents.length > 0) {
+    // A stale read (no leader reachable) shows the committed rows and skips
+    // intents: settling them needs the record fragment, which a partitioned
+    // host may not reach, and a stale read promises no recency anyway. A
+    // write based on it cannot commit without a majority.
+    if (r.intents.length > 0 && !r.stale) {
       this.met.push(...r.intents)
       throw new IntentMet()
     }
@@ -299,7 +304,7 @@ export class ReplicatedTables implements Tables {
       const ops: ReadOp[] = checks.map((c) => c.k === 'get' ? { k: 'get', key: c.key } : { k: 'range', start: c.start, end: c.end, limit: c.limit, keysOnly: c.keysOnly })
       const r = await this.read(f, ops)
       const same = r.results.every((res, i) => 'hash' in res && res.hash.equals(checks[i].hash))
-      return { same, intents: r.intents }
+      return { same, intents: r.stale ? [] : r.intents }
     })
     const got = await Promise.all(rounds)
     const blockers = got.flatMap((g) => g.intents)
@@ -372,9 +377,31 @@ export class ReplicatedTables implements Tables {
         report.forgotten++
       }
     }
+    // An idle fragment costs a read, not a log entry.
+    const old = await this.read(fragment, [{ k: 'old-dedupe', before: now - this.o.dedupeKeepMs }])
+    if (!(old.results[0] as Extract<ReadResult, { k: 'old-dedupe' }>).any) return report
     const s = await this.propose(fragment, { op: 'sweep', at: now, keepMs: this.o.dedupeKeepMs, limit: 1000 })
     report.removed = s.ok ? s.removed ?? 0 : 0
     return report
+  }
+
+  /** sweep() of every fragment this host currently leads; the node calls it periodically (e.g. every 10 s). */
+  async sweepLeading (): Promise<SweepReport> {
+    const total: SweepReport = { recovered: 0, forgotten: 0, removed: 0 }
+    const env = this.router.env
+    for (let f = 0; f < this.fragments; f++) {
+      const g = fragmentId('fs', f)
+      if (!env.hasGroup(g) || env.raft.status(g).role !== 'leader') continue
+      try {
+        const r = await this.sweep(f)
+        total.recovered += r.recovered
+        total.forgotten += r.forgotten
+        total.removed += r.removed
+      } catch {
+        // Leadership moved or a participant is unreachable: the next round (or the new leader) does it.
+      }
+    }
+    return total
   }
 
   /** Nothing to do: a committed transaction is already on disk on a majority of replicas (see module doc). */

@@ -22,7 +22,8 @@
  * marked leaderless and counted; later reads of a leaderless fragment are
  * served stale at once while one background probe per fragment keeps trying
  * ReadIndex and clears the mark when one succeeds. A host without a replica
- * asks a replica host (`tables.read`), which does the same; a read fails
+ * (or only a learner, which may still be catching up) asks a replica host
+ * (`tables.read`), which does the same; a read fails
  * with `EIO` only when no replica host answers within quorumWait.
  *
  * RPC payloads are plain maps with Buffers (the wire is msgpack); handlers
@@ -79,6 +80,17 @@ type Reply = { ok: true, result: unknown } | { ok: false, code: string, message:
 
 const RETRY_CODES = new Set(['NOT_LEADER', 'UNKNOWN', 'BUSY', 'TRANSFERRING', 'NO_GROUP', 'READ_NOT_READY', 'LINK'])
 
+/** `p`, or `otherwise` if `p` has not settled within `ms` (p keeps running). */
+async function withDeadline<T> (p: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<T>((resolve) => { timer = setTimeout(() => resolve(otherwise), Math.max(0, ms)) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -121,17 +133,21 @@ export class FragmentRouter {
 
   /**
    * Whether this host's replica of g may serve reads: it is open, it is a
-   * member of its own configuration, and the catalog lists it. A replica
-   * that was moved away may stay open for a while; it no longer receives
-   * the log, so it must not answer (ReadIndex would never complete on it,
-   * and a stale answer from it would be wrong without any partition).
+   * voter of its own configuration, and the catalog lists it. A learner may
+   * still be catching up (even empty) and must never answer a stale read;
+   * a replica that was moved away may stay open for a while but no longer
+   * receives the log, so it must not answer either (ReadIndex would never
+   * complete on it, and a stale answer from it would be wrong without any
+   * partition). Such hosts read like hosts without a replica.
    */
   private localUsable (g: string): boolean {
     if (!this.env.hasGroup(g)) return false
     if (!this.env.replicas(g).includes(this.env.self)) return false
-    const c = this.env.raft.status(g).config
-    const me = this.env.raft.id
-    return c.voters.includes(me) || c.learners.includes(me)
+    try {
+      return this.env.raft.status(g).config.voters.includes(this.env.raft.id)
+    } catch {
+      return false
+    }
   }
 
   /** A read from another replica host (`tables.read`); `freshOnly` ignores answers that are stale there too. */
@@ -215,7 +231,7 @@ export class FragmentRouter {
   private async serveRead (p: unknown): Promise<Reply> {
     const { fragment, ops } = (p ?? {}) as { fragment?: unknown, ops?: unknown }
     if (!Number.isInteger(fragment) || !Array.isArray(ops)) return { ok: false, code: 'EINVAL', message: 'malformed tables.read request' }
-    if (!this.env.hasGroup(fragmentId('fs', fragment as number))) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no replica of fragment ${String(fragment)}` }
+    if (!this.localUsable(fragmentId('fs', fragment as number))) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no voting replica of fragment ${String(fragment)}` }
     try {
       return { ok: true, result: await this.readHere(fragment as number, ops as ReadOp[]) }
     } catch (e) {
@@ -236,7 +252,9 @@ export class FragmentRouter {
       const host = hosts[attempt % Math.max(1, hosts.length)]
       let reply: Reply | undefined
       if (host === this.env.self) {
-        reply = await this.proposeHere(g, data)
+        // A leader cut off from its followers holds a proposal until the host's own timeout; quorumWait bounds the wait.
+        reply = await withDeadline(this.proposeHere(g, data), deadline - Date.now(),
+          { ok: false, code: 'UNKNOWN', message: `no majority acknowledged the proposal to ${g} in time` })
       } else if (host !== undefined && !(this.env.linked?.(host) ?? true)) {
         reply = { ok: false, code: 'LINK', message: `no link to ${host}` }
       } else if (host !== undefined) {
@@ -273,9 +291,11 @@ export class FragmentRouter {
         return { ok: false, code: e.code, message: e.message, ...(leader ? { leader } : {}) }
       }
       const code = (e as { code?: unknown }).code
-      if (code === 'ENOSPC') return { ok: false, code: 'ENOSPC', message: (e as Error).message }
+      const message = (e as Error).message
+      // A host whose store filled up stops (host.ts); its message names the cause.
+      if (code === 'ENOSPC' || /ENOSPC|No space left|MDB_MAP_FULL/.test(message)) return { ok: false, code: 'ENOSPC', message }
       // The group closed or moved under us: another host may hold it now.
-      return { ok: false, code: 'NO_GROUP', message: (e as Error).message }
+      return { ok: false, code: 'NO_GROUP', message }
     }
   }
 
@@ -309,8 +329,14 @@ export class FragmentRouter {
     return out
   }
 
+  /**
+   * One RPC gets at most a quarter of quorumWait, so that a dead host (still
+   * named leader until the others notice) cannot use up the whole wait;
+   * a slow answer is simply retried, which the machine's dedupe makes safe.
+   */
   private callDeadline (deadline: number): number {
-    return Math.max(1, Math.min(this.o.callDeadlineMs, deadline - Date.now()))
+    const share = Math.max(100, Math.floor(this.env.quorumWaitMs() / 4))
+    return Math.max(1, Math.min(this.o.callDeadlineMs, share, deadline - Date.now()))
   }
 
   private async backoff (attempt: number, deadline: number): Promise<void> {

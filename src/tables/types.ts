@@ -18,7 +18,7 @@
  * transaction (nothing is written) and reach the caller unchanged.
  *
  * Nothing here names lmdb: the same interface is served locally (local.ts)
- * and, later, by replicated fragment groups.
+ * and by replicated fragment groups (replicated.ts).
  */
 
 export const TABLES = ['inode', 'dirent', 'block', 'xattr', 'symlink', 'meta'] as const

@@ -168,3 +168,54 @@ t.test('concurrent creates, renames and unlinks from 3 hosts leave a consistent 
   t.ok(names.filter((n) => n === 'shared').length <= 3, 'at most one "shared" per directory')
   await clean(t, s)
 })
+
+/** xorshift32: a failing seed is a one-line repro (up to the interleaving of the three hosts). */
+function rng (seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1
+  return (n) => {
+    x ^= x << 13; x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5; x >>>= 0
+    return x % n
+  }
+}
+
+const POSIX = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EPERM', 'EBUSY'])
+
+t.test('random namespace operations from 3 hosts at once keep the tables consistent', async (t) => {
+  const s = await setup(t)
+  const names = ['a', 'b', 'c', 'd']
+  const dirs: number[] = [ROOT_INO]
+  const inos: number[] = []
+  const codes = new Map<string, number>()
+  let ok = 0
+  await Promise.all(s.hosts.map(async (fs, k) => {
+    const r = rng(101 + k)
+    for (let step = 0; step < 60; step++) {
+      const d1 = dirs[r(dirs.length)]
+      const d2 = dirs[r(dirs.length)]
+      const n1 = names[r(names.length)]
+      const n2 = names[r(names.length)]
+      try {
+        switch (r(9)) {
+          case 0: dirs.push((await fs.mkdir(d1, n1, 0o755, caller)).ino); break
+          case 1: inos.push((await fs.mknod(d1, n1, REG, 0, caller)).ino); break
+          case 2: if (inos.length) await fs.link(inos[r(inos.length)], d1, n1); break
+          case 3: await fs.unlink(d1, n1); break
+          case 4: await fs.rmdir(d1, n1); break
+          case 5: await fs.rename(d1, n1, d2, n2); break
+          case 6: await fs.rename(d1, n1, d2, n2, { exchange: true }); break
+          case 7: await fs.rename(d1, n1, d2, n2, { noreplace: true }); break
+          case 8: await fs.symlink(d1, n1, 'target', caller); break
+        }
+        ok++
+      } catch (e) {
+        const code = (e as { code?: string }).code ?? ''
+        if (!POSIX.has(code)) throw e
+        codes.set(code, (codes.get(code) ?? 0) + 1)
+      }
+    }
+  }))
+  t.ok(ok > 15, `${ok} operations succeeded (errors: ${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')})`)
+  await clean(t, s)
+})

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { metaKey } from '../../src/tables/fragments.js'
-import { rowKey } from '../../src/tables/fragment-machine.js'
+import { FragmentMachine, rowKey } from '../../src/tables/fragment-machine.js'
 import type { Tables } from '../../src/tables/types.js'
 import { pollUntil } from '../raft/poll.js'
 import { tablesContract } from './contract.js'
@@ -191,6 +191,11 @@ t.test('the sweeper aborts an abandoned transaction, re-resolves old records, fo
   t.equal(second.forgotten, 1, 'the old decision record was re-resolved on every participant and forgotten')
   await pollUntil(() => intentsOf(2) === 0, 'fragment 2 resolved by the record sweep', 200)
   t.ok(second.removed > 0, 'old dedupe rows went')
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  await h2.tables.sweep(1) // the dedupe rows the second sweep's own resolves and forget made
+  const before = c.leaderOf(1)!.raft.status('fs/1').commit
+  t.same(await h2.tables.sweep(1), { recovered: 0, forgotten: 0, removed: 0 }, 'nothing left to sweep')
+  t.equal(c.leaderOf(1)!.raft.status('fs/1').commit, before, 'and an empty sweep appends nothing to the log')
   t.same(await balances(h1.tables), [START, START, START, START], 'nothing of the abandoned transfer was applied')
 })
 
@@ -234,4 +239,87 @@ t.test('an error a body throws on reads that do not fit together re-runs it inst
     await tx.get('meta', b)
     throw new Error('a real error')
   }), /a real error/, 'an error from reads that hold reaches the caller')
+})
+
+t.test('increments stay exact while the counter\'s fragment changes leader again and again', async (t) => {
+  const c = await cluster(t)
+  const k = metaKey(1, 'moving')
+  const g = 'fs/1'
+  let moving = true
+  let transfers = 0
+  const mover = (async () => {
+    while (moving) {
+      const l = c.leaderOf(1)
+      if (l) {
+        const to = (l.node % 3) + 1
+        try { l.raft.transferLeadership(g, to); transfers++ } catch { /* a transfer already running */ }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150))
+    }
+  })()
+  let ok = 0
+  await Promise.all([...c.hosts.values()].map(async (h) => {
+    for (let i = 0; i < 10; i++) {
+      await h.tables.txn(async (tx) => {
+        const cur = await tx.get('meta', k)
+        tx.put('meta', k, u32((cur?.readUInt32BE(0) ?? 0) + 1))
+      }, { maxAttempts: 1000 })
+      ok++
+    }
+  }))
+  moving = false
+  await mover
+  t.ok(transfers > 1, `leadership moved (${transfers} transfers asked)`)
+  t.equal((await c.host('h2').tables.txn(async (tx) => await tx.get('meta', k)))?.readUInt32BE(0), ok, 'every acknowledged increment counted exactly once')
+})
+
+t.test('a partitioned host reads past intents it cannot settle (stale reads show committed rows)', async (t) => {
+  let hang = false
+  const c = await cluster(t, {
+    quorumWaitMs: 1000,
+    tablesFor: (name) => name === 'h1' ? { afterPrepare: async () => { if (hang) await new Promise(() => {}) } } : {}
+  })
+  const h3 = c.host('h3')
+  await openAccounts(h3.tables)
+  hang = true
+  void transfer(c.host('h1').tables, 0, 2, 10)
+  const intentsOf = (f: number): number => h3.machines.get(f)!.readLocal([{ k: 'get', key: rowKey(f, 'meta', metaKey(f, 'acct')) }]).intents.length
+  await pollUntil(() => intentsOf(0) === 1 && intentsOf(2) === 1, 'the stuck transfer\'s intents on h3', 500)
+  c.isolate('h3', true)
+  t.same(await balances(h3.tables), [START, START, START, START], 'h3 reads the committed balances')
+  t.ok((h3.router.staleReads().get(0) ?? 0) > 0 && (h3.router.staleReads().get(2) ?? 0) > 0, 'as stale reads')
+})
+
+t.test('a host whose replica is only a learner (maybe still empty) reads through the voters, never stale', async (t) => {
+  const c = await cluster(t, { hosts: 4, replicas: 3 })
+  const h4 = c.host('h4')
+  await openAccounts(c.host('h1').tables)
+  // An empty learner replica on h4 that the voters do not feed yet (as right after it was opened).
+  for (let f = 0; f < c.fragments; f++) {
+    const sm = new FragmentMachine(h4.store, f, c.fragments)
+    h4.machines.set(f, sm)
+    await h4.raft.createGroup(`fs/${f}`, { voters: [1, 2, 3], learners: [4] }, sm)
+  }
+  t.equal(h4.store.get(rowKey(0, 'meta', metaKey(0, 'acct'))), undefined, 'h4\'s replica is empty')
+  t.same(await balances(h4.tables), [START, START, START, START], 'h4 reads the voters\' rows')
+  t.same([...h4.router.staleReads()], [], 'and served no stale read')
+})
+
+t.test('a coordinator host that stops amid transfers leaves nothing half-done; the others go on', async (t) => {
+  const c = await cluster(t, { quorumWaitMs: 3000, tables: { txnTimeoutMs: 400 } })
+  const [h1, h2, h3] = [c.host('h1'), c.host('h2'), c.host('h3')]
+  await openAccounts(h2.tables)
+  let h1done = 0
+  const h1work = Promise.all(Array.from({ length: 12 }, async (_, i) => {
+    await transfer(h1.tables, i % ACCOUNTS, (i + 1) % ACCOUNTS, 3).then(() => { h1done++ }, () => {})
+  }))
+  const others = Promise.all([h2, h3].flatMap((h, k) => Array.from({ length: 6 }, async (_, i) => await transfer(h.tables, (i + k) % ACCOUNTS, (i + k + 2) % ACCOUNTS, 2))))
+  await pollUntil(() => h1done >= 2, 'h1 to commit a few transfers', 1000)
+  await c.stopHost('h1')
+  await others
+  await h1work
+  for (const h of [h2, h3]) {
+    const b = await balances(h.tables)
+    t.equal(b.reduce((x, y) => x + y, 0), ACCOUNTS * START, `${h.name} sees the sum intact (${b.join(',')})`)
+  }
 })
