@@ -31,7 +31,8 @@ const USAGE = `usage:
   walkenfs retire HOST [MOUNTPOINT]             drain HOST's replicas and remove it from the cluster (also a dead host)
   walkenfs status [--json]                      mounts on this host; of a cluster: hosts, fragments, quorum
                                                 (exit 0: safe to serve, 2: read-only somewhere, 1: not a member / not mounted)
-  walkenfs start | stop                         the quick-start mount (${'/mnt/walkenfs'}, data ${'/var/lib/walkenfs'})
+  walkenfs start | stop                         the demo: a cluster of 3 hosts in network namespaces on this machine,
+                                                mounted at /mnt/walkenfs/h1, h2, h3 (start --stop = stop)
   walkenfs help mount                           the mount options
 `
 
@@ -60,7 +61,6 @@ cluster (lists inside one option are joined by +):
   _netdev, nofail, noauto, defaults, x-*: accepted from fstab and ignored
 `
 
-export const QUICK_MOUNT = '/mnt/walkenfs'
 export const QUICK_DATA = '/var/lib/walkenfs'
 
 interface MountArgs {
@@ -133,7 +133,7 @@ async function doMount (args: string[]): Promise<number> {
   }
   try {
     // A cluster mount appears once the cluster filesystem is usable: that can take a while at first boot.
-    await spawnDaemon(serveArgs, log, settings.cluster !== null ? 300_000 : 60_000, (line) => console.error(`walkenfs: ${line}`))
+    await spawnDaemon(serveArgs, log, settings.cluster !== null ? 300_000 : 60_000, (line) => console.error(line.startsWith('walkenfs') ? line : `walkenfs: ${line}`))
   } catch (e) {
     console.error(`walkenfs: mount of ${mountPoint} failed: ${(e as Error).message}`)
     return EXIT_MOUNT_FAILURE
@@ -332,21 +332,23 @@ export async function main (argv: string[]): Promise<number> {
     case 'init':
       return await doInit(rest)
     case 'start': {
-      if (rest.includes('--stop')) return await doUmount([QUICK_MOUNT])
-      mkdirSync(QUICK_MOUNT, { recursive: true })
-      if (findMount(QUICK_MOUNT) !== undefined) {
-        console.log(`walkenfs: ${QUICK_MOUNT} is already mounted`)
-        return await doStatus([])
+      const { startDemo, stopDemo } = await import('./demo.js')
+      if (rest.includes('--stop')) {
+        await stopDemo()
+        return 0
       }
-      const code = await doMount([QUICK_MOUNT, '-o', `data=${QUICK_DATA}`, ...rest])
+      const code = await startDemo()
       if (code === 0) {
-        console.log(`walkenfs is mounted at ${QUICK_MOUNT} (data in ${QUICK_DATA}, log ${QUICK_DATA}/walkenfs.log).`)
-        console.log(`Stop it with: npm start -- --stop   (or: umount ${QUICK_MOUNT})`)
+        console.log('')
+        await doStatus([])
       }
       return code
     }
-    case 'stop':
-      return await doUmount([QUICK_MOUNT])
+    case 'stop': {
+      const { stopDemo } = await import('./demo.js')
+      await stopDemo()
+      return 0
+    }
     case '__serve': {
       const { serve } = await import('./serve.js')
       // fuse-native keeps a libuv handle referenced after the unmount: exit explicitly.
