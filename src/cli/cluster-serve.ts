@@ -31,23 +31,9 @@ import { clusterView, exitCodeOf } from './cluster-status.js'
 import type { ClusterMountSettings } from './cluster-options.js'
 import { progressToParent } from './daemon.js'
 import type { MountSettings } from './mount-options.js'
-import { fail, log, serveFuse } from './serve.js'
+import { fail, log, serveFuse, waitForStore } from './serve.js'
 
-const STORE_BUSY_WAIT_MS = 10_000
 const SWEEP_EVERY_MS = 10_000
-
-async function openStore (dir: string): Promise<Store> {
-  const deadline = Date.now() + STORE_BUSY_WAIT_MS
-  for (let waited = false; ; waited = true) {
-    try {
-      return Store.open(dir)
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EBUSY' || Date.now() > deadline) throw e
-      if (!waited) log(`${(e as Error).message}; waiting up to ${STORE_BUSY_WAIT_MS / 1000} s for it to let go`)
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-}
 
 export interface RunningCluster {
   store: Store
@@ -166,7 +152,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
   log(`starting: cluster ${c.host.cluster}, host ${c.host.id}, mount ${mountPoint}, data ${settings.data}, pid ${process.pid}`)
   let store: Store
   try {
-    store = await openStore(settings.data)
+    store = await waitForStore(() => Store.open(settings.data))
   } catch (e) {
     return fail(`cannot open the store in ${settings.data}: ${(e as Error).message}`, daemon)
   }

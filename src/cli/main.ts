@@ -97,21 +97,28 @@ function parseMountArgs (args: string[]): MountArgs {
   throw new MountOptionError('expected a mount point (and optionally a source before it)')
 }
 
-async function doMount (args: string[]): Promise<number> {
-  let m: MountArgs
-  let settings: MountSettings
+/** Runs an argument parser; a bad option is reported and gives null (the caller exits with EXIT_USAGE). */
+function parsed<T> (parse: () => T): T | null {
   try {
-    m = parseMountArgs(args)
-    const base: Partial<MountSettings> = { foreground: m.foreground }
-    if (m.source !== null && m.source.startsWith('/')) base.data = m.source
-    settings = parseMountOptions(m.options, base)
+    return parse()
   } catch (e) {
     if (e instanceof MountOptionError) {
       console.error(`walkenfs: ${e.message}`)
-      return EXIT_USAGE
+      return null
     }
     throw e
   }
+}
+
+async function doMount (args: string[]): Promise<number> {
+  const p = parsed(() => {
+    const m = parseMountArgs(args)
+    const base: Partial<MountSettings> = { foreground: m.foreground }
+    if (m.source !== null && m.source.startsWith('/')) base.data = m.source
+    return { m, settings: parseMountOptions(m.options, base) }
+  })
+  if (p === null) return EXIT_USAGE
+  const { m, settings } = p
   const mountPoint = resolve(m.mountPoint)
   if (!existsSync(mountPoint) || !statSync(mountPoint).isDirectory()) {
     console.error(`walkenfs: mount point ${mountPoint} is not a directory`)
@@ -241,23 +248,18 @@ async function doRetire (args: string[]): Promise<number> {
 }
 
 async function doInit (args: string[]): Promise<number> {
-  let settings: MountSettings
-  try {
+  const settings = parsed(() => {
     const options: string[] = []
     for (let i = 0; i < args.length; i++) {
       if (args[i] === '-o' && args[i + 1] !== undefined) options.push(...splitOptions(args[++i]!))
       else if (args[i]!.startsWith('-o')) options.push(...splitOptions(args[i]!.slice(2)))
       else throw new MountOptionError(`unexpected argument ${args[i]}; usage: walkenfs init -o cluster=NAME,data=DIR,...`)
     }
-    settings = parseMountOptions(options)
-    if (settings.cluster === null) throw new MountOptionError('init needs cluster=NAME')
-  } catch (e) {
-    if (e instanceof MountOptionError) {
-      console.error(`walkenfs: ${e.message}`)
-      return EXIT_USAGE
-    }
-    throw e
-  }
+    const s = parseMountOptions(options)
+    if (s.cluster === null) throw new MountOptionError('init needs cluster=NAME')
+    return s as MountSettings & { cluster: NonNullable<MountSettings['cluster']> }
+  })
+  if (settings === null) return EXIT_USAGE
   const data = resolve(settings.data)
   mkdirSync(data, { recursive: true })
   const { initCluster } = await import('./cluster-serve.js')

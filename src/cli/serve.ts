@@ -32,17 +32,22 @@ const MOUNT_POLL_MS = 500
  */
 const STORE_BUSY_WAIT_MS = 10_000
 
-async function openStore (settings: MountSettings): Promise<ModelFs> {
+/** Opens a store-backed thing, waiting out EBUSY from the previous user of the data directory. */
+export async function waitForStore<T> (open: () => T | Promise<T>): Promise<T> {
   const deadline = Date.now() + STORE_BUSY_WAIT_MS
   for (let waited = false; ; waited = true) {
     try {
-      return await ModelFs.open(settings.data, settings.fragments === null ? {} : { fragments: settings.fragments })
+      return await open()
     } catch (e) {
       if ((e as { code?: string }).code !== 'EBUSY' || Date.now() > deadline) throw e
       if (!waited) log(`${(e as Error).message}; waiting up to ${STORE_BUSY_WAIT_MS / 1000} s for it to let go`)
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }
+}
+
+async function openStore (settings: MountSettings): Promise<ModelFs> {
+  return await waitForStore(async () => await ModelFs.open(settings.data, settings.fragments === null ? {} : { fragments: settings.fragments }))
 }
 
 export function log (msg: string): void {

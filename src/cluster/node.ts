@@ -49,18 +49,6 @@ import { StaticPeers } from './static-peers.js'
 export type { ClusterNodeOptions } from './node-options.js'
 export type { NodeStatus } from './node-status.js'
 
-/** What the transactions layer needs from the node (src/tables/router.ts has the other copy). */
-export interface RouterEnv {
-  readonly self: string
-  readonly raft: RaftHost
-  hasGroup (g: string): boolean
-  hostOfNode (node: number): string | undefined
-  replicas (g: string): string[]
-  leaderHint (g: string): string | null
-  call (host: string, method: string, payload: unknown, deadlineMs: number): Promise<unknown>
-  handle (method: string, fn: (payload: unknown, from: string) => Promise<unknown>): void
-  quorumWaitMs (): number
-}
 
 const EMPTY_CATALOG: Readonly<Catalog> = Object.freeze(emptyCatalog())
 
@@ -72,7 +60,13 @@ export type NodePhase = 'starting' | 'waiting' | 'joining' | 'member' | 'error' 
 interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[], yourState?: string }
 interface JoinAnswer { clusterId?: string, node?: number, leader?: string | null, nodes?: Record<string, number>, redirect?: string | null, error?: string }
 
-export class ClusterNode implements RouterEnv {
+/**
+ * It serves the tables layer's RouterEnv (src/tables/router.ts) by shape:
+ * the interface belongs to the layer above, which this layer must not
+ * import; cluster-serve.ts passes a ClusterNode where a RouterEnv is due,
+ * so the compiler checks the fit there.
+ */
+export class ClusterNode {
   readonly o: ResolvedOptions
   readonly wire: Wire
   private identityStore: IdentityStore

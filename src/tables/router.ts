@@ -126,8 +126,9 @@ export class FragmentRouter {
     if (this.localUsable(g)) return await this.readHere(fragment, ops)
     const r = await this.readRemote(fragment, ops, this.env.quorumWaitMs(), false)
     if (r.read) return r.read
-    // Nobody answered: a replica this host still holds (say, one the catalog has not listed yet) is better than nothing.
-    if (this.env.hasGroup(g)) return await this.readHere(fragment, ops)
+    // Nobody answered: a voting replica here that the catalog does not list yet is better than nothing.
+    // Never a learner: it may still be empty, and its "absent" would be a lie.
+    if (this.isVoterHere(g)) return await this.readHere(fragment, ops)
     throw new RouterError('EIO', `cannot read fragment ${fragment}: no replica host answered within ${this.env.quorumWaitMs()} ms (last: ${r.last}); check the network to the hosts holding it`)
   }
 
@@ -143,6 +144,12 @@ export class FragmentRouter {
   private localUsable (g: string): boolean {
     if (!this.env.hasGroup(g)) return false
     if (!this.env.replicas(g).includes(this.env.self)) return false
+    return this.isVoterHere(g)
+  }
+
+  /** Whether this host holds a replica of g that is a voter of its own configuration. */
+  private isVoterHere (g: string): boolean {
+    if (!this.env.hasGroup(g)) return false
     try {
       return this.env.raft.status(g).config.voters.includes(this.env.raft.id)
     } catch {

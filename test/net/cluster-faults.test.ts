@@ -30,7 +30,9 @@ async function threeHosts (t: Test, n: number, extra: string[]): Promise<{ lab: 
 
 t.test('kill -9 of the host leading most fragments during a write load: no fsync\'d byte is lost, writes resume on the survivors', { skip: skip ?? false }, async (t) => {
   const { lab, hosts } = await threeHosts(t, 3, ['fragments=8'])
-  await until('every fragment has a leader', async () => clusterOf(await lab.status(hosts[0]!))?.fragments.every((f: any) => f.leader !== null) ?? false, 30_000)
+  // The survivors must hold a majority of every fragment: wait until each has its 3 voters.
+  await until('every fragment has 3 voters and a leader', async () => clusterOf(await lab.status(hosts[0]!))?.fragments.every((f: any) =>
+    f.leader !== null && f.replicas.filter((r: any) => r.role === 'voter').length === 3) ?? false, 90_000)
   const leads = new Map<string, number>()
   for (const f of clusterOf(await lab.status(hosts[0]!)).fragments) leads.set(f.leader, (leads.get(f.leader) ?? 0) + 1)
   const victimId = [...leads.entries()].sort((a, b) => b[1] - a[1])[0]![0]
