@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Store } from '../store/store.js'
+import { fragmentBounds } from './fragment-machine.js'
 
 export interface Digest { applied: number, rows: number, bytes: number, sha256: string }
 
@@ -42,15 +43,12 @@ export const DIGEST_METHOD = 'tables.digest'
 
 /** Digest of fragment `f`'s key range ([u16 f] … [u16 f+1]) in the store. */
 export function fragmentDigest (store: Store, fragment: number, applied: number): Digest {
-  const start = Buffer.alloc(2)
-  start.writeUInt16BE(fragment)
-  const end = Buffer.alloc(2)
-  end.writeUInt16BE(fragment + 1)
+  const [start, end] = fragmentBounds(fragment)
   const h = createHash('sha256')
   let rows = 0
   let bytes = 0
   const len = Buffer.alloc(4)
-  for (const { key, value } of store.rowsDb.getRange({ start, end: fragment + 1 > 0xffff ? undefined : end })) {
+  for (const { key, value } of store.rowsDb.getRange({ start, end })) {
     const k = key as Buffer
     const v = value as Buffer
     len.writeUInt32BE(k.length); h.update(len); h.update(k)
