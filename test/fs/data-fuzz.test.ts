@@ -2,17 +2,7 @@ import t from 'tap'
 import { checkFs } from '../../src/fs/check.js'
 import { ROOT_INO } from '../../src/fs/types.js'
 import { caller, openFs, pattern } from '../helpers/fs.js'
-
-/** Small seeded PRNG (xorshift32) so a failing seed is a one-line repro. */
-function rng (seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1
-  return (n) => {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    return x % n
-  }
-}
+import { rng } from '../helpers/rng.js'
 
 for (const [blockSize, inlineMax, seed] of [[512, 100, 1], [4096, 0, 2], [1024, 1024, 3]]) {
   t.test(`random writes, truncates and reads match a plain buffer (block ${blockSize}, inline ${inlineMax}, seed ${seed})`, async (t) => {

@@ -2,17 +2,7 @@ import t from 'tap'
 import { checkFs } from '../../src/fs/check.js'
 import { FsError, ROOT_INO } from '../../src/fs/types.js'
 import { caller, openFs } from '../helpers/fs.js'
-
-/** xorshift32: a failing seed is a one-line repro. */
-function rng (seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1
-  return (n) => {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    return x % n
-  }
-}
+import { rng } from '../helpers/rng.js'
 
 const POSIX = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EPERM', 'EBUSY'])
 

@@ -9,6 +9,7 @@ import { checkFs } from '../../src/fs/check.js'
 import { ROOT_INO, XATTR_CREATE, XATTR_REPLACE } from '../../src/fs/types.js'
 import { caller, pattern } from '../helpers/fs.js'
 import { ReplCluster } from './repl-cluster.js'
+import { rng } from '../helpers/rng.js'
 
 const REG = 0o100644
 const S_IFMT = 0o170000
@@ -168,17 +169,6 @@ t.test('concurrent creates, renames and unlinks from 3 hosts leave a consistent 
   t.ok(names.filter((n) => n === 'shared').length <= 3, 'at most one "shared" per directory')
   await clean(t, s)
 })
-
-/** xorshift32: a failing seed is a one-line repro (up to the interleaving of the three hosts). */
-function rng (seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1
-  return (n) => {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    return x % n
-  }
-}
 
 const POSIX = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EPERM', 'EBUSY'])
 
