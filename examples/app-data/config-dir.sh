@@ -6,10 +6,11 @@
 # file in a loop the whole time and checks every read is one whole version -
 # never a mix, never a short file, never a missing file.
 #
-# Usage: examples/app-data/config-dir.sh MNT
+# Usage: examples/app-data/config-dir.sh MNT [READER_MNT]
 #        examples/app-data/config-dir.sh --reader FILE STOPFILE
-#   The --reader form is the reader alone: run it on another host's mount of
-#   the same cluster while this host writes.
+#   READER_MNT: another host's mount of the same cluster; the reader then
+#   reads the file there while this host writes through MNT.
+#   The --reader form is the reader alone, for a reader started by hand.
 #   CONFIG_VERSIONS (default 60), CONFIG_LINES (default 200) size the run;
 #   CONFIG_ERRLOG=FILE keeps the reader's open errors (default: dropped).
 # Prints "reader: R reads, D distinct versions, P partial, M missing, O reopened"
@@ -64,8 +65,11 @@ if [[ ${1:-} == --reader ]]; then
   exit
 fi
 
-MNT=${1:?usage: config-dir.sh MNT (a mounted walkenfs)}
-[[ -d $MNT ]] || { echo "config-dir.sh: $MNT is not a directory" >&2; exit 1; }
+MNT=${1:?usage: config-dir.sh MNT [READER_MNT] (mounted walkenfs)}
+READER_MNT=${2:-$MNT}
+for d in "$MNT" "$READER_MNT"; do
+  [[ -d $d ]] || { echo "config-dir.sh: $d is not a directory" >&2; exit 1; }
+done
 VERSIONS=${CONFIG_VERSIONS:-60}
 DIR=$MNT/app-data/config
 CONF=$DIR/app.conf
@@ -89,8 +93,9 @@ write_version 1
 
 STOP=$(mktemp -u /tmp/walkenfs-config-stop.XXXXXX)
 trap 'touch "$STOP"; wait; rm -f "$STOP"' EXIT
-echo "== reader process reads $CONF in a loop while the writer replaces it"
-"$0" --reader "$CONF" "$STOP" & rpid=$!
+READ_CONF=$READER_MNT/app-data/config/app.conf
+echo "== reader process reads $READ_CONF in a loop while the writer replaces $CONF"
+"$0" --reader "$READ_CONF" "$STOP" & rpid=$!
 
 echo "== writer: versions 2..$VERSIONS, each write-to-temp + fsync + rename + fsync(dir)"
 for v in $(seq 2 "$VERSIONS"); do write_version "$v"; done
@@ -98,8 +103,8 @@ touch "$STOP"
 rstatus=0
 wait "$rpid" || rstatus=$?
 
-final=$(check_once "$CONF")
-echo "final version read back: $final"
+final=$(check_once "$READ_CONF")
+echo "final version read back (reader's mount): $final"
 leftover=$(find "$DIR" -name '.app.conf.*' | wc -l)
 [[ $leftover -eq 0 ]] || { echo "config-dir.sh: $leftover temporary files left in $DIR" >&2; exit 1; }
 [[ $final == "$VERSIONS" ]] || { echo "config-dir.sh: expected version $VERSIONS, read $final" >&2; exit 1; }

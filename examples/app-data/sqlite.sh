@@ -9,6 +9,8 @@
 #    memory instead - one connection owns the database while it is open.
 #
 # Usage: examples/app-data/sqlite.sh MNT
+#   SQLITE_ROWS (default 100) transactions per writer; SQLITE_BUSY_MS (default
+#   10000) how long a writer waits for the other's lock.
 # Leaves MNT/app-data/sqlite/{app.db,wal.db} behind. Exits non-zero on failure.
 set -euo pipefail
 
@@ -23,7 +25,7 @@ rm -f "$DIR"/app.db* "$DIR"/wal.db* "$DIR"/wal-plain.db*
 
 fail () { echo "sqlite.sh: $*" >&2; exit 1; }
 # busy_timeout: a writer that finds the database locked waits instead of failing.
-q () { sqlite3 -cmd '.timeout 10000' "$@"; }
+q () { sqlite3 -cmd ".timeout ${SQLITE_BUSY_MS:-10000}" "$@"; }
 
 echo "== rollback journal: create $DB"
 q "$DB" "PRAGMA journal_mode=DELETE; CREATE TABLE events(id INTEGER PRIMARY KEY, writer TEXT, n INTEGER, body TEXT);" >/dev/null

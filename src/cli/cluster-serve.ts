@@ -19,6 +19,7 @@ import { hostname } from 'node:os'
 import { ClusterNode, FS_TABLE } from '../cluster/node.js'
 import { IdentityStore } from '../cluster/identity.js'
 import { ModelFs } from '../fs/model.js'
+import { openElsewhere, serveSharedOpens } from './shared-opens.js'
 import { checkFs } from '../fs/check.js'
 import { Store } from '../store/store.js'
 import { FragmentMachine } from '../tables/fragment-machine.js'
@@ -172,15 +173,21 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
   let fs: ModelFs
   try {
     const fsSettings = await ModelFs.init(running.tables, {}, () => BigInt(Date.now()) * 1_000_000n)
-    fs = new ModelFs(running.tables, fsSettings, settings.data)
+    fs = new ModelFs(running.tables, fsSettings, settings.data, undefined, { openElsewhere: openElsewhere(running.node) })
   } catch (e) {
     await running.close().catch(() => {})
     return fail(`the cluster filesystem is not usable: ${(e as Error).message}`, daemon)
   }
   const { node, router, store: st, local } = running
   const copies = (): number | null => node.catalog().tables.find((t) => t.name === FS_TABLE)?.copies ?? null
+  const leading = (): number[] => Array.from({ length: running.tables.fragments }, (_, f) => f)
+    .filter((f) => node.hasGroup(`${FS_TABLE}/${f}`) && node.raft.status(`${FS_TABLE}/${f}`).role === 'leader')
+  const stopSharedOpens = serveSharedOpens(node, fs, leading, log)
   return await serveFuse(mountPoint, settings, daemon, fs, {
-    close: async () => { await running.close() },
+    close: async () => {
+      await stopSharedOpens()
+      await running.close()
+    },
     control: {
       status: () => {
         const v = clusterView(node.status(), new Set(router.leaderlessFragments().map((f) => `${FS_TABLE}/${f}`)), copies())

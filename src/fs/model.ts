@@ -21,9 +21,16 @@
  *   not cost a write.
  * - Unlink of an open inode keeps it (nlink 0) with an `orphan` row in its
  *   fragment; the last `release` frees it, and so does the next start after
- *   a crash. Open counts are this host's (open-files.ts). Left for the
- *   replicated tables: an orphan record must then name the host holding the
- *   handle, so that one host's restart does not free another host's file.
+ *   a crash. Open counts are this host's (open-files.ts).
+ * - Shared opens (cluster mode, `openElsewhere` given): another host may
+ *   hold the inode open, so a last name that goes always leaves an orphan,
+ *   and the orphan is freed only once no other host answers that it holds
+ *   it open (`tryFree`, kicked after the unlink and after the last local
+ *   release, and `sweepOrphans` for what a crash left behind). An open
+ *   registers its handle before it reads the inode and refuses an inode
+ *   with no name left (ENOENT, so the caller resolves the path again): if
+ *   the open read the inode before the unlink committed, the unlinking
+ *   host's question comes after the registration and hears "open".
  */
 import { statfs } from 'node:fs/promises'
 import { RESERVE_BYTES, Store, type StoreOptions } from '../store/store.js'
@@ -149,13 +156,25 @@ export class ModelFs implements FileSystem {
   private closed = false
   private usedCache: { count: number, until: number } | null = null
 
-  constructor (tables: Tables, settings: FsSettings, dataDir: string | null, clock?: () => bigint) {
+  /** cluster mode: whether any other host may hold an inode open (see the module comment) */
+  private readonly openElsewhere: ((ino: number) => Promise<boolean>) | null
+  /** orphans whose freeing is under way (bounded; the sweep catches what does not fit) */
+  private readonly freeing = new Set<number>()
+
+  constructor (tables: Tables, settings: FsSettings, dataDir: string | null, clock?: () => bigint,
+    shared: { openElsewhere?: (ino: number) => Promise<boolean> } = {}) {
     this.tables = tables
     this.settings = settings
     this.dataDir = dataDir
     this.alloc = new InodeAllocator(tables)
     this.now = clock ?? wallClockNs
     this.nextDirFragment = Math.floor(Math.random() * tables.fragments)
+    this.openElsewhere = shared.openElsewhere ?? null
+  }
+
+  /** Whether this host holds `ino` open (answers other hosts' questions). */
+  isOpenHere (ino: number): boolean {
+    return this.handles.isOpen(ino)
   }
 
   /** Open (or create) the filesystem in `dataDir` on the local store; frees orphans left by a crash. */
@@ -352,16 +371,18 @@ export class ModelFs implements FileSystem {
   /**
    * Drop one name of `n` (already removed from its directory by the caller).
    * Frees the inode when its last name goes and no handle holds it; else it
-   * stays as an orphan until the last release.
+   * stays as an orphan until the last release. In shared mode the orphan's
+   * inode goes to `orphaned`, to be freed once the transaction committed.
    */
-  private async dropName (tx: Tx, n: Inode, t: bigint): Promise<void> {
+  private async dropName (tx: Tx, n: Inode, t: bigint, orphaned: number[]): Promise<void> {
     n.nlink = isDir(n.mode) ? 0 : Math.max(0, n.nlink - 1)
     n.ctimeNs = t
     if (n.nlink > 0) {
       putInode(tx, n)
-    } else if (this.handles.isOpen(n.ino)) {
+    } else if (this.handles.isOpen(n.ino) || this.openElsewhere !== null) {
       putInode(tx, n)
       tx.put('meta', orphanKey(n.ino % this.tables.fragments, n.ino), Buffer.alloc(0))
+      if (this.openElsewhere !== null) orphaned.push(n.ino)
     } else {
       await this.freeInode(tx, n)
     }
@@ -382,7 +403,9 @@ export class ModelFs implements FileSystem {
 
   async unlink (parent: number, name: string): Promise<void> {
     checkName(name)
+    let orphaned: number[] = []
     await this.op(async (tx) => {
+      orphaned = []
       const ino = await lookupEntry(tx, parent, name)
       if (ino === undefined) fail('ENOENT', `no "${name}" in ${parent}`)
       const n = await getInode(tx, ino)
@@ -392,15 +415,18 @@ export class ModelFs implements FileSystem {
       tx.delete('dirent', direntKey(parent, name))
       p.mtimeNs = p.ctimeNs = t
       putInode(tx, p)
-      await this.dropName(tx, n, t)
+      await this.dropName(tx, n, t, orphaned)
     })
+    for (const ino of orphaned) this.kickFree(ino)
   }
 
   async rmdir (parent: number, name: string): Promise<void> {
     checkName(name)
     if (name === '.') fail('EINVAL', 'cannot remove "."')
     if (name === '..') fail('ENOTEMPTY', 'cannot remove ".."')
+    let orphaned: number[] = []
     await this.op(async (tx) => {
+      orphaned = []
       const ino = await lookupEntry(tx, parent, name)
       if (ino === undefined) fail('ENOENT', `no "${name}" in ${parent}`)
       const n = await getInode(tx, ino)
@@ -412,8 +438,9 @@ export class ModelFs implements FileSystem {
       p.nlink--
       p.mtimeNs = p.ctimeNs = t
       putInode(tx, p)
-      await this.dropName(tx, n, t)
+      await this.dropName(tx, n, t, orphaned)
     })
+    for (const ino of orphaned) this.kickFree(ino)
   }
 
   /** Is `ino` the directory `ancestor` or inside it? (walks parent pointers up to the root) */
@@ -432,7 +459,9 @@ export class ModelFs implements FileSystem {
     checkNewName(newName)
     if (name === '.' || name === '..') fail('EBUSY', `cannot rename "${name}"`)
     if (flags.exchange && flags.noreplace) fail('EINVAL', 'RENAME_EXCHANGE with RENAME_NOREPLACE')
+    let orphaned: number[] = []
     await this.op(async (tx) => {
+      orphaned = []
       const srcIno = await lookupEntry(tx, parent, name)
       if (srcIno === undefined) fail('ENOENT', `no "${name}" in ${parent}`)
       const dstIno = await lookupEntry(tx, newParent, newName)
@@ -498,8 +527,9 @@ export class ModelFs implements FileSystem {
         putInode(tx, p)
         putInode(tx, np)
       }
-      if (dst) await this.dropName(tx, dst, t)
+      if (dst) await this.dropName(tx, dst, t, orphaned)
     })
+    for (const ino of orphaned) this.kickFree(ino)
   }
 
   async readdir (ino: number): Promise<DirEntry[]> {
@@ -522,18 +552,33 @@ export class ModelFs implements FileSystem {
   }
 
   async open (ino: number): Promise<void> {
-    await this.op(async (tx) => { await getInode(tx, ino) })
+    const reopen = this.handles.isOpen(ino)
     this.handles.open(ino)
+    try {
+      await this.op(async (tx) => {
+        const n = await getInode(tx, ino)
+        // An inode with no name left is only reachable through a handle
+        // this host already holds; otherwise the name was re-pointed.
+        if (n.nlink === 0 && !reopen) fail('ENOENT', `inode ${ino} has no name left`)
+      })
+    } catch (e) {
+      this.handles.release(ino)
+      throw e
+    }
   }
 
   async release (ino: number): Promise<void> {
     if (!this.handles.release(ino)) return
-    await this.op(async (tx) => {
+    const shared = await this.op(async (tx) => {
       const v = await tx.get('inode', inodeKey(ino))
-      if (!v) return
+      if (!v) return false
       const n = decodeInode(ino, v)
-      if (n.nlink === 0 && !this.handles.isOpen(ino)) await this.freeInode(tx, n)
+      if (n.nlink !== 0 || this.handles.isOpen(ino)) return false
+      if (this.openElsewhere !== null) return true
+      await this.freeInode(tx, n)
+      return false
     })
+    if (shared) this.kickFree(ino)
   }
 
   async read (ino: number, offset: number, length: number): Promise<Buffer> {
@@ -653,6 +698,58 @@ export class ModelFs implements FileSystem {
       n.ctimeNs = this.now()
       putInode(tx, n)
     })
+  }
+
+  /** Frees `ino` in the background if it is an orphan nobody holds open; a failure is left to the sweep. */
+  private kickFree (ino: number): void {
+    if (this.freeing.has(ino) || this.freeing.size >= 1024) return
+    this.freeing.add(ino)
+    this.tryFree(ino).catch(() => {}).finally(() => { this.freeing.delete(ino) })
+  }
+
+  /** Frees orphan `ino` unless some host holds it open. Returns whether it is gone. */
+  async tryFree (ino: number): Promise<boolean> {
+    if (this.closed || this.handles.isOpen(ino)) return false
+    if (this.openElsewhere !== null && await this.openElsewhere(ino)) return false
+    if (this.handles.isOpen(ino)) return false
+    return await this.op(async (tx) => {
+      const v = await tx.get('inode', inodeKey(ino))
+      if (!v) {
+        tx.delete('meta', orphanKey(ino % this.tables.fragments, ino))
+        return true
+      }
+      const n = decodeInode(ino, v)
+      if (n.nlink !== 0) {
+        tx.delete('meta', orphanKey(ino % this.tables.fragments, ino))
+        return false
+      }
+      await this.freeInode(tx, n)
+      return true
+    })
+  }
+
+  /**
+   * Cluster mode: tries to free every orphan of the given fragments (those
+   * a crashed or unreachable host left, or whose first try met an open
+   * handle). Returns how many were freed.
+   */
+  async sweepOrphans (fragments: number[]): Promise<number> {
+    let freed = 0
+    for (const f of fragments) {
+      const p = orphanPrefix(f)
+      const rows = await this.tables.txn(async (tx) => await tx.range('meta', p, prefixEnd(p), { limit: 256 }))
+      for (const r of rows) {
+        const ino = orphanInoOf(r.key)
+        if (this.freeing.has(ino)) continue
+        this.freeing.add(ino)
+        try {
+          if (await this.tryFree(ino)) freed++
+        } finally {
+          this.freeing.delete(ino)
+        }
+      }
+    }
+    return freed
   }
 
   /** Free inodes left with no name (a crash while they were open). Runs at open. */

@@ -86,16 +86,46 @@ export class Adapter {
     return await this.resolve(path)
   }
 
+  /**
+   * Runs `fn` on the inode that a path (or an open handle) names. Resolving
+   * the path and acting on the inode are two transactions, and in a cluster
+   * another host may rename over the name or unlink it in between, so the
+   * inode is gone by the time `fn` runs. The caller named a path, not an
+   * inode: if the path now names another inode, act on that one (a few
+   * times at most, since a host renaming in a tight loop could keep winning
+   * the race). ENOENT stands only when the name itself is gone.
+   */
+  private async atPath<T> (path: string | null, fh: number | undefined, fn: (ino: number) => Promise<T>): Promise<T> {
+    let ino = await this.inoOf(path, fh)
+    const byHandle = fh !== undefined && fh !== 0 && this.handles.has(fh)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn(ino)
+      } catch (e) {
+        if (!(e instanceof FsError) || e.code !== 'ENOENT' || byHandle || path === null || this.hidden.has(path) || attempt >= 4) throw e
+        if (path !== '/') {
+          const { parent, name } = await this.names.resolveParent(path)
+          this.names.forget(parent, name)
+        }
+        const now = await this.resolve(path)
+        if (now === ino) throw e
+        ino = now
+      }
+    }
+  }
+
   async getattr (path: string | null, fh?: number): Promise<Attr> {
-    const ino = await this.inoOf(path, fh)
-    if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
-    return await this.fs.getattr(ino)
+    return await this.atPath(path, fh, async (ino) => {
+      if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
+      return await this.fs.getattr(ino)
+    })
   }
 
   async setattr (path: string | null, change: SetAttr, caller: Caller, fh?: number): Promise<Attr> {
-    const ino = await this.inoOf(path, fh)
-    if (change.size !== undefined && this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
-    return await this.fs.setattr(ino, change, caller)
+    return await this.atPath(path, fh, async (ino) => {
+      if (change.size !== undefined && this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
+      return await this.fs.setattr(ino, change, caller)
+    })
   }
 
   async chmod (path: string, mode: number, caller: Caller): Promise<void> {
@@ -123,7 +153,7 @@ export class Adapter {
   }
 
   async readlink (path: string): Promise<string> {
-    return await this.fs.readlink(await this.resolve(path))
+    return await this.atPath(path, undefined, async (ino) => await this.fs.readlink(ino))
   }
 
   async mknod (path: string, mode: number, rdev: number, caller: Caller): Promise<Attr> {
@@ -206,8 +236,7 @@ export class Adapter {
   }
 
   async open (path: string | null, flags: number): Promise<OpenResult> {
-    const ino = await this.inoOf(path)
-    return await this.openIno(ino, flags)
+    return await this.atPath(path, undefined, async (ino) => await this.openIno(ino, flags))
   }
 
   private async openIno (ino: number, flags: number): Promise<OpenResult> {
@@ -280,19 +309,19 @@ export class Adapter {
   }
 
   async getxattr (path: string, name: string): Promise<Buffer> {
-    return await this.fs.getxattr(await this.resolve(path), name)
+    return await this.atPath(path, undefined, async (ino) => await this.fs.getxattr(ino, name))
   }
 
   async setxattr (path: string, name: string, value: Buffer, flags: number): Promise<void> {
-    await this.fs.setxattr(await this.resolve(path), name, value, flags)
+    await this.atPath(path, undefined, async (ino) => { await this.fs.setxattr(ino, name, value, flags) })
   }
 
   async listxattr (path: string): Promise<string[]> {
-    return await this.fs.listxattr(await this.resolve(path))
+    return await this.atPath(path, undefined, async (ino) => await this.fs.listxattr(ino))
   }
 
   async removexattr (path: string, name: string): Promise<void> {
-    await this.fs.removexattr(await this.resolve(path), name)
+    await this.atPath(path, undefined, async (ino) => { await this.fs.removexattr(ino, name) })
   }
 
   /** Commit every buffered byte and make it durable (unmount, shutdown). */

@@ -2,7 +2,9 @@
  * examples/rrdtool on a real walkenfs mount: builds rrdtool from Debian's
  * source package with --disable-mmap (cached after the first run; needs root
  * and deb.debian.org), runs run.sh, and checks the stored values
- * independently - with both builds, and after an unmount and a fresh mount.
+ * independently - with both builds, and after an unmount and a fresh mount;
+ * then the same on a 3-host cluster (real daemons in network namespaces),
+ * where a second host fetches the rows and adds a sample the first reads.
  * Run by `npm run test:examples`, not by `npm test` (see README.md).
  */
 import t from 'tap'
@@ -10,6 +12,8 @@ import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mounted, sh, shr } from '../helpers/mount.js'
+import { netnsAvailable } from '../net/netns.js'
+import { MountLab, type ClusterHost } from '../net/mount-lab.js'
 
 const examples = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'examples', 'rrdtool')
 const cache = process.env.WALKENFS_EXAMPLES_CACHE ?? '/var/cache/walkenfs-examples'
@@ -54,4 +58,18 @@ t.test('run.sh: the no-mmap build updates on walkenfs, Debian\'s build is refuse
   const again = shr(`${built} update '${rrd}' ${START + 31 * STEP}:31`)
   t.equal(again.status, 0, again.stderr)
   t.match(sh(`/usr/bin/rrdtool lastupdate '${rrd}'`), new RegExp(`${START + 31 * STEP}: 31`), 'updates go on after a remount')
+})
+
+t.test('run.sh across hosts: written on A, fetched and updated on B, read on C', { skip: netnsAvailable() ?? false }, async (t) => {
+  const lab = new MountLab(t)
+  const hosts = [lab.addHost(['heartbeat_ms=200']), lab.addHost(['heartbeat_ms=200']), lab.addHost(['heartbeat_ms=200'])]
+  const peers = lab.peersOption()
+  for (const h of hosts) h.opts.push(peers, 'expect=3')
+  const [a, b, c] = hosts as [ClusterHost, ClusterHost, ClusterHost]
+  await Promise.all(hosts.map((h) => lab.mustMount(h)))
+  const r = spawnSync('bash', [join(examples, 'run.sh'), a.mnt, b.mnt], { encoding: 'utf8', timeout: 600_000 })
+  t.equal(r.status, 0, 'run.sh A B exits 0', { output: `${r.stdout}${r.stderr}` })
+  t.match(r.stdout, /an update on either is seen on the other/)
+  const last = sh(`/usr/bin/rrdtool lastupdate '${join(c.mnt, 'rrdtool-example', 'load.rrd')}'`)
+  t.match(last, new RegExp(`${START + 31 * STEP}: 31`), 'C reads the sample B added')
 })
