@@ -424,6 +424,18 @@ export class ClusterNode {
       return { ok: true }
     })
     this.handle('cluster.report', async () => this.report())
+    this.handle('cluster.dropReplica', async (p, from) => {
+      // `walkenfs repair` (src/tables/replica-repair.ts): the caller removed this replica from its group first.
+      const q = p as { group?: unknown }
+      if (typeof q?.group !== 'string') throw new Error('dropReplica needs a group')
+      if (from !== this.self && findHost(this.catalog(), from)?.state !== 'up') throw new Error(`host ${from} is not an active member of this cluster`)
+      if (this.host === undefined || !this.host.storage.has(q.group)) return { ok: true }
+      if (this.host.hasGroup(q.group) && this.host.status(q.group).role === 'leader') throw new Error(`this host leads ${q.group}; hand the leadership over first`)
+      this.o.log(`walkenfs: repair: deleting this host's replica of ${q.group} (host ${from} removed it from the group); the leader fills a new one`)
+      this.openedAt.delete(q.group)
+      await this.host.destroyGroup(q.group, this.machine(q.group))
+      return { ok: true }
+    })
   }
 
   /** The last forced recovery of this cluster: the catalog's record, else (before the catalog applied it) the identity's. */
