@@ -46,6 +46,8 @@ export function decideRepair (check: GroupCheck, leader: string | null): RepairD
   const failing = check.replicas.filter((r) => r.digest === null)
   const unreachable = failing.filter((r) => isUnreachable(r.error))
   if (unreachable.length > 0) { d.blocked = `replica host(s) ${unreachable.map((r) => r.host).join(', ')} cannot be reached; repair needs every replica's host up`; return d }
+  const building = failing.filter((r) => /holds no replica/.test(r.error ?? ''))
+  if (building.length > 0) { d.blocked = `the replica on ${building.map((r) => r.host).join(', ')} is still being created; try again once walkenfs status shows it caught up`; return d }
   if (new Set(answered.map((r) => r.digest!.applied)).size > 1) { d.blocked = 'its replicas are not at the same applied index'; return d }
   const votes = new Map<string, number>()
   for (const r of answered) votes.set(r.digest!.sha256, (votes.get(r.digest!.sha256) ?? 0) + 1)

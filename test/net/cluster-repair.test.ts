@@ -52,6 +52,8 @@ t.test('a replica changed behind Raft\'s back is found by check --replicas and r
   t.ok(changed, `a block of the file was changed in h2's store (${changed})`)
   await lab.mustMount(h2)
 
+  // h2 serves reads from its own replica: the change is visible there until the repair.
+  t.ok((await readFile(join(h2.mnt, 'victim'))).includes('BROKEN-'), 'h2 reads the changed bytes before the repair')
   const found = await lab.cli(h2, ['check', '--replicas', h2.mnt], 120_000)
   t.equal(found.code, 1, 'check --replicas reports the difference')
   t.match(found.stdout, new RegExp(`${changed}: mismatch`))
