@@ -2,6 +2,8 @@ import t from 'tap'
 import { checkFs, type Problem } from '../../src/fs/check.js'
 import { blockKey, decodeInode, direntKey, encodeDirent, encodeInode, inodeKey, xattrKey } from '../../src/fs/rows.js'
 import { ROOT_INO } from '../../src/fs/types.js'
+import { fragmentOfKey, fragmentOfOwner } from '../../src/tables/fragments.js'
+import { TABLES } from '../../src/tables/types.js'
 import { caller, openFs } from '../helpers/fs.js'
 
 const REG = 0o100644
@@ -89,4 +91,20 @@ t.test('a symlink without its target row, and the entry of a removed directory',
     tx.delete('inode', inodeKey(d.ino))
   })
   t.same(kinds(await checkFs(fs.tables)), ['dangling-entry', 'entry-in-non-directory', 'missing-symlink-target', 'nlink'], 'the root also lost a subdirectory')
+})
+
+t.test('a whole fragment lost (a forced recovery with --accept-loss recreates it empty): reported, no crash', async (t) => {
+  const { fs, d, f } = await tree(t)
+  // Many files spread over every fragment, then every row of the fragment holding d's contents but not the root is dropped.
+  for (let i = 0; i < 12; i++) await fs.mknod(d.ino, `n${i}`, REG, 0, caller)
+  const lost = fragmentOfOwner(f.ino, 4) !== fragmentOfOwner(ROOT_INO, 4) ? fragmentOfOwner(f.ino, 4) : (fragmentOfOwner(ROOT_INO, 4) + 1) % 4
+  await fs.tables.txn(async (tx) => {
+    for (const table of TABLES) {
+      if (table === 'meta') continue
+      for (const r of await tx.range(table, Buffer.alloc(8), Buffer.alloc(16, 0xff))) if (fragmentOfKey(r.key, 4) === lost) tx.delete(table, r.key)
+    }
+  })
+  const ps = await checkFs(fs.tables)
+  t.ok(ps.length > 0, `the loss is reported: ${kinds(ps).join(', ')}`)
+  t.ok(kinds(ps).includes('dangling-entry'), 'entries naming inodes of the lost fragment dangle')
 })
