@@ -28,7 +28,12 @@
  * - every Raft cycle is synced (`store.noteCommit(); store.flush()`) before
  *   its messages leave;
  * - bounded: hello answers, reports and moves are per known host or group,
- *   the node keeps no queue of its own.
+ *   the node keeps no queue of its own;
+ * - after a forced recovery (src/cli/recover.ts) a host whose cluster id the
+ *   recovered cluster lists as a previous one fails `ready()` with a message
+ *   saying so, and never teaches this host a node number (so its Raft
+ *   messages are dropped); `cluster.dropReplica` (walkenfs repair) deletes a
+ *   replica the caller has removed from its group, never the group's leader.
  */
 import { randomBytes } from 'node:crypto'
 import { RaftHost, type GroupStateMachine } from '../raft/host.js'
