@@ -27,6 +27,7 @@ import { MAX_FRAGMENTS } from '../tables/local.js'
 import { FragmentRouter } from '../tables/router.js'
 import { ReplicatedTables } from '../tables/replicated.js'
 import { checkReplicas, serveDigests, type LocalReplicas } from '../tables/replica-check.js'
+import { repairFragment } from '../tables/replica-repair.js'
 import { readCookieFile } from '../wire/cookie.js'
 import { clusterView, exitCodeOf } from './cluster-status.js'
 import type { ClusterMountSettings } from './cluster-options.js'
@@ -202,6 +203,10 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
       'check-replicas': async () => {
         const groups = node.catalog().groups.map((g) => g.id).filter((g) => g.startsWith(`${FS_TABLE}/`))
         return await checkReplicas(node, st, local, groups)
+      },
+      repair: async (args) => {
+        if (typeof args.group !== 'string' || !args.group.startsWith(`${FS_TABLE}/`)) throw new Error('repair needs a fragment group (fs/<i>)')
+        return await repairFragment(node, st, local, args.group, { dryRun: args.dryRun === true })
       }
     }
   })

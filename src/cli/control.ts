@@ -91,7 +91,7 @@ export function askControl (path: string, cmd: string, args: Record<string, unkn
         if (r.ok) resolve(r.result)
         else reject(new ControlError(r.error ?? 'the daemon refused the request'))
       } catch {
-        reject(new ControlError(`the daemon on ${path} sent an answer that is not JSON`))
+        reject(new ControlError(`the daemon on ${path} sent an answer that is not JSON${buf === '' ? ' (it closed the connection without answering)' : `: ${buf.slice(0, 200)}`}`))
       }
     })
   })

@@ -128,7 +128,11 @@ export async function spawnDaemon (serveArgs: string[], logFile: string, timeout
 }
 
 /** In the daemon: a progress line for the waiting parent to show (fd 3 stays open). */
+/** Set once fd 3 is closed: the number may then belong to another file (a control socket connection). */
+let parentPipeClosed = false
+
 export function progressToParent (line: string): void {
+  if (parentPipeClosed) return
   try {
     writeFileSync(3, JSON.stringify({ progress: line }) + '\n')
   } catch {
@@ -138,6 +142,8 @@ export function progressToParent (line: string): void {
 
 /** In the daemon: tell the waiting parent how the mount went (fd 3), once. */
 export function reportToParent (msg: { ok: boolean, message?: string }): void {
+  if (parentPipeClosed) return
+  parentPipeClosed = true
   try {
     writeFileSync(3, JSON.stringify(msg) + '\n')
     closeSync(3)

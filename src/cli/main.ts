@@ -28,7 +28,11 @@ const USAGE = `usage:
   walkenfs init -o cluster=NAME,data=DIR,...    create a one-host cluster on purpose (others join it)
   walkenfs check [DATA_DIR | MOUNTPOINT] [--json]   fsck of the tables (exit 1 on damage); of a cluster mount: over the cluster
   walkenfs check --replicas [MOUNTPOINT] [--json]   compare every fragment's replicas (exit 1 on a difference)
+  walkenfs repair [MOUNTPOINT] [--json]         rebuild every fragment replica that differs from the others (exit 0: all agree)
   walkenfs retire HOST [MOUNTPOINT]             drain HOST's replicas and remove it from the cluster (also a dead host)
+  walkenfs recover --force-new-cluster DATA_DIR [--yes] [--accept-loss]
+                                                after losing a majority for good: make this stopped host the whole
+                                                cluster (prints the plan and what can be lost; asks unless --yes)
   walkenfs status [--json]                      mounts on this host; of a cluster: hosts, fragments, quorum
                                                 (exit 0: safe to serve, 2: read-only somewhere, 1: not a member / not mounted)
   walkenfs start | stop                         the demo: a cluster of 3 hosts in network namespaces on this machine,
@@ -317,6 +321,40 @@ async function doStatus (args: string[]): Promise<number> {
   return codes.includes(1) ? 1 : codes.includes(2) ? 2 : 0
 }
 
+async function doRepair (args: string[]): Promise<number> {
+  const json = args.includes('--json')
+  const mnt = args.find((a) => !a.startsWith('-'))
+  const control = controlOf(mnt)
+  if (control === null) {
+    console.error(`walkenfs: repair needs a mounted cluster on this host${mnt !== undefined ? ` at ${mnt}` : ' (give its mount point)'}`)
+    return EXIT_USAGE
+  }
+  const { runRepair } = await import('./repair.js')
+  return await runRepair(async (cmd, a, ms) => await askControl(control, cmd, a, ms), json, (s) => process.stdout.write(s))
+}
+
+async function doRecover (args: string[]): Promise<number> {
+  const known = new Set(['--force-new-cluster', '--yes', '--accept-loss'])
+  const bad = args.find((a) => a.startsWith('-') && !known.has(a))
+  const dirs = args.filter((a) => !a.startsWith('-'))
+  if (bad !== undefined || dirs.length !== 1 || !args.includes('--force-new-cluster')) {
+    console.error(`walkenfs: ${bad !== undefined ? `unknown flag ${bad}; ` : ''}usage: walkenfs recover --force-new-cluster DATA_DIR [--yes] [--accept-loss] (the host must be stopped)`)
+    return EXIT_USAGE
+  }
+  const { runRecover } = await import('./recover.js')
+  const interactive = process.stdin.isTTY && process.stdout.isTTY
+  return await runRecover({ dataDir: resolve(dirs[0]!), yes: args.includes('--yes'), acceptLoss: args.includes('--accept-loss') }, {
+    out: (l) => console.log(l),
+    err: (l) => console.error(l),
+    interactive,
+    ask: async (q) => {
+      const { createInterface } = await import('node:readline/promises')
+      const rl = createInterface({ input: process.stdin, output: process.stdout })
+      try { return await rl.question(q) } finally { rl.close() }
+    }
+  })
+}
+
 export async function main (argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
   switch (cmd) {
@@ -333,6 +371,10 @@ export async function main (argv: string[]): Promise<number> {
       return await doRetire(rest)
     case 'init':
       return await doInit(rest)
+    case 'recover':
+      return await doRecover(rest)
+    case 'repair':
+      return await doRepair(rest)
     case 'start': {
       const { startDemo, stopDemo } = await import('./demo.js')
       if (rest.includes('--stop')) {

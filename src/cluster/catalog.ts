@@ -86,6 +86,18 @@ export interface Catalog {
   groups: CatalogGroup[]
   /** Next Raft node number to hand out. */
   nextNode: number
+  /** Set by a forced recovery (`walkenfs recover --force-new-cluster`); absent before the first one. */
+  recovery?: CatalogRecovery
+}
+
+/** The last forced recovery: hosts holding data of an earlier cluster id are refused with this. */
+export interface CatalogRecovery {
+  /** The host the recovery ran on. */
+  host: string
+  /** When (ms, from the command). */
+  at: number
+  /** Cluster ids before this one, oldest first (at most MAX_RECOVERIES). */
+  previousIds: string[]
 }
 
 export interface NewHost { id: string, addresses: string[] }
@@ -100,6 +112,13 @@ export type CatalogCommand =
   | { op: 'recordMembership', group: string, replicas: CatalogReplica[], configIndex: number }
   | { op: 'leaderHint', group: string, leader: string | null }
   | { op: 'changeSettings', settings: Partial<CatalogSettings> }
+  /**
+   * The forced recovery on `host`: the cluster gets id `clusterId`, every
+   * other host is dropped (it must join again, empty), and every group is
+   * placed on `host` alone, at the config index given (a group not listed:
+   * index 1, i.e. founded empty on `host`).
+   */
+  | { op: 'forceRecover', clusterId: string, host: string, at: number, configIndexes: Record<string, number> }
 
 export type ApplyResult = { ok: true } | { ok: false, error: string }
 
@@ -118,6 +137,8 @@ const MAX_ADDRESSES = 16
 const MAX_ADDRESS_LEN = 256
 const MAX_HOSTS = 4096
 const MAX_TABLES = 1024
+/** Previous cluster ids remembered by the catalog (each forced recovery adds one). */
+export const MAX_RECOVERIES = 16
 
 export function emptyCatalog (): Catalog {
   return { clusterId: null, name: '', settings: { ...defaultCatalogSettings }, hosts: [], tables: [], groups: [], nextNode: 1 }
@@ -265,6 +286,18 @@ function check (c: Catalog, cmd: CatalogCommand): string | undefined {
     }
     case 'changeSettings':
       return checkSettings(cmd.settings)
+    case 'forceRecover': {
+      if (typeof cmd.clusterId !== 'string' || !ID_RE.test(cmd.clusterId)) return `cluster id ${JSON.stringify(cmd.clusterId)} must be 1-64 letters, digits, '.', '_' or '-'`
+      if (cmd.clusterId === c.clusterId || c.recovery?.previousIds.includes(cmd.clusterId) === true) return `cluster id ${cmd.clusterId} was already used by this cluster; a recovery needs a new one`
+      const h = findHost(c, cmd.host)
+      if (!h || h.state === 'retired') return `host ${JSON.stringify(cmd.host)} is not an active host of this catalog; it cannot take over the cluster`
+      if (typeof cmd.at !== 'number' || !Number.isFinite(cmd.at)) return 'the recovery time "at" must be a number'
+      if (typeof cmd.configIndexes !== 'object' || cmd.configIndexes === null) return 'configIndexes must be an object'
+      for (const [g, i] of Object.entries(cmd.configIndexes)) {
+        if (typeof i !== 'number' || !Number.isInteger(i) || i < 1) return `config index ${String(i)} of ${g} must be a positive integer`
+      }
+      return undefined
+    }
     default:
       return `unknown catalog command "${(cmd as { op: string }).op}"`
   }
@@ -318,6 +351,16 @@ export function applyCommand (c: Catalog, cmd: CatalogCommand): ApplyResult {
     case 'changeSettings':
       c.settings = mergeSettings(c.settings, cmd.settings)
       break
+    case 'forceRecover': {
+      const me = findHost(c, cmd.host)!
+      const previousIds = [...(c.recovery?.previousIds ?? []), ...(c.clusterId !== null ? [c.clusterId] : [])].slice(-MAX_RECOVERIES)
+      // Dropped, not retired: a lost host may join again under its old id once its data directory is empty.
+      c.hosts = [{ ...me, state: 'up' }]
+      c.groups = c.groups.map((g) => ({ id: g.id, replicas: [{ host: me.id, role: 'voter' as const }], configIndex: cmd.configIndexes[g.id] ?? 1, leader: me.id }))
+      c.clusterId = cmd.clusterId
+      c.recovery = { host: me.id, at: cmd.at, previousIds }
+      break
+    }
   }
   return { ok: true }
 }

@@ -9,7 +9,8 @@
  *   with another `host=` or `cluster=` is refused with an error naming both
  *   values (the data belongs to the stored ones);
  * - `clusterId` and `node` are written once (bootstrap or join) and never
- *   change; writing different ones is refused;
+ *   change through `setMember`; writing different ones is refused. Only a
+ *   forced recovery (`forceRecover`, offline) gives the host a new cluster id;
  * - every write is synced before the promise resolves.
  */
 import type { Database, RootDatabase } from 'lmdb'
@@ -23,6 +24,8 @@ export interface Identity {
   node: number | null
   /** Set while this host founds the cluster and its schema group does not exist yet (a restart finishes it). */
   bootstrapping?: boolean
+  /** Set by a forced recovery on this host: the cluster id it replaced and when (ms). */
+  recovered?: { previousId: string, at: number }
 }
 
 const KEY = 'identity'
@@ -78,7 +81,22 @@ export class IdentityStore {
     const cur = this.read()
     if (!cur) throw new Error('identity not opened')
     const next: Identity = { hostId: cur.hostId, clusterName: cur.clusterName, clusterId: cur.clusterId, node: cur.node }
+    if (cur.recovered) next.recovered = cur.recovered
     await this.write(next)
+    return next
+  }
+
+  /**
+   * A forced recovery on this host (walkenfs recover --force-new-cluster):
+   * the cluster continues under `clusterId`; the node number stays.
+   * The caller writes it inside its own write transaction (with the Raft
+   * changes), so `stage` does not sync.
+   */
+  stageForceRecover (clusterId: string, at: number): Identity {
+    const cur = this.read()
+    if (!cur || cur.clusterId === null || cur.node === null) throw new Error('this host is not a member of a cluster; there is nothing to recover')
+    const next: Identity = { hostId: cur.hostId, clusterName: cur.clusterName, clusterId, node: cur.node, recovered: { previousId: cur.clusterId, at } }
+    this.db.put(KEY, next)
     return next
   }
 

@@ -28,7 +28,12 @@
  * - every Raft cycle is synced (`store.noteCommit(); store.flush()`) before
  *   its messages leave;
  * - bounded: hello answers, reports and moves are per known host or group,
- *   the node keeps no queue of its own.
+ *   the node keeps no queue of its own;
+ * - after a forced recovery (src/cli/recover.ts) a host whose cluster id the
+ *   recovered cluster lists as a previous one fails `ready()` with a message
+ *   saying so, and never teaches this host a node number (so its Raft
+ *   messages are dropped); `cluster.dropReplica` (walkenfs repair) deletes a
+ *   replica the caller has removed from its group, never the group's leader.
  */
 import { randomBytes } from 'node:crypto'
 import { RaftHost, type GroupStateMachine } from '../raft/host.js'
@@ -36,7 +41,7 @@ import { WireTransport } from '../raft/wire-transport.js'
 import { Wire } from '../wire/wire.js'
 import { Actuator, type GroupReport } from './actuator.js'
 import { decideBootstrap, type BootstrapDecision, type PeerView } from './bootstrap.js'
-import { emptyCatalog, encodeCommand, findGroup, findHost, type ApplyResult, type Catalog, type CatalogCommand } from './catalog.js'
+import { emptyCatalog, encodeCommand, findGroup, findHost, type ApplyResult, type Catalog, type CatalogCommand, type CatalogRecovery } from './catalog.js'
 import { CatalogMachine } from './catalog-machine.js'
 import { Discovery } from './discovery.js'
 import { IdentityStore, type Identity } from './identity.js'
@@ -57,7 +62,7 @@ export const FS_TABLE = 'fs'
 
 export type NodePhase = 'starting' | 'waiting' | 'joining' | 'member' | 'error' | 'closed'
 
-interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[], yourState?: string }
+interface HelloAnswer { id: string, clusterId: string | null, node: number | null, leaderHint: string | null, sees?: string[], yourState?: string, recovery?: CatalogRecovery }
 interface JoinAnswer { clusterId?: string, node?: number, leader?: string | null, nodes?: Record<string, number>, redirect?: string | null, error?: string }
 
 /**
@@ -207,8 +212,8 @@ export class ClusterNode {
     return this.nodeMaps().byHost.get(host) ?? this.learnedNodes.get(host)
   }
 
-  private maps: { catalog: Readonly<Catalog> | undefined, nextNode: number, byNode: Map<number, string>, byHost: Map<string, number> } =
-    { catalog: undefined, nextNode: -1, byNode: new Map(), byHost: new Map() }
+  private maps: { catalog: Readonly<Catalog> | undefined, nextNode: number, hosts: unknown, byNode: Map<number, string>, byHost: Map<string, number> } =
+    { catalog: undefined, nextNode: -1, hosts: undefined, byNode: new Map(), byHost: new Map() }
 
   /**
    * Node ↔ host maps of the catalog, rebuilt when a host is admitted (nextNode
@@ -217,8 +222,9 @@ export class ClusterNode {
    */
   private nodeMaps (): { byNode: Map<number, string>, byHost: Map<string, number> } {
     const c = this.catalog()
-    if (c !== this.maps.catalog || c.nextNode !== this.maps.nextNode) {
-      this.maps = { catalog: c, nextNode: c.nextNode, byNode: new Map(c.hosts.map((h) => [h.node, h.id])), byHost: new Map(c.hosts.map((h) => [h.id, h.node])) }
+    // A forced recovery replaces the host list without admitting anyone (nextNode unchanged).
+    if (c !== this.maps.catalog || c.nextNode !== this.maps.nextNode || c.hosts !== this.maps.hosts) {
+      this.maps = { catalog: c, nextNode: c.nextNode, hosts: c.hosts, byNode: new Map(c.hosts.map((h) => [h.node, h.id])), byHost: new Map(c.hosts.map((h) => [h.id, h.node])) }
     }
     return this.maps
   }
@@ -382,12 +388,17 @@ export class ClusterNode {
   private registerHandlers (): void {
     this.handle('cluster.hello', async (p, from) => {
       const q = p as { clusterId?: string | null, node?: number | null }
-      if (typeof q?.node === 'number' && q.node > 0 && findHost(this.catalog(), from) === undefined) this.learnedNodes.set(from, q.node)
-      if (q?.clusterId != null && this.ident.clusterId !== null && q.clusterId !== this.ident.clusterId) {
+      // Only a host of this cluster id teaches a node number: one left behind by a forced recovery must not reach Raft.
+      if (typeof q?.node === 'number' && q.node > 0 && q.clusterId === this.ident.clusterId && findHost(this.catalog(), from) === undefined) this.learnedNodes.set(from, q.node)
+      const recovery = this.recoveryRecord()
+      if (q?.clusterId != null && recovery?.previousIds.includes(q.clusterId) === true) {
+        this.logOnce(`stale:${from}`, `walkenfs: host ${from} holds data from before the forced recovery on ${recovery.host} at ${new Date(recovery.at).toISOString()} (cluster id ${q.clusterId}); it is refused — move its data directory away and let it join empty`)
+      } else if (q?.clusterId != null && this.ident.clusterId !== null && q.clusterId !== this.ident.clusterId) {
         this.logOnce(`foreign:${from}`, `walkenfs: host ${from} belongs to cluster id ${q.clusterId}, this host to ${this.ident.clusterId} (same name ${this.o.clusterName} and cookie); its messages are ignored — give the clusters different cluster= names`)
       }
       const a: HelloAnswer = { id: this.self, clusterId: this.ident.clusterId, node: this.ident.node, leaderHint: this.ident.clusterId !== null ? this.schemaLeader() : null }
       if (this.ident.clusterId === null && this.lastHello.length > 0) a.sees = [this.self, ...this.emptySeen]
+      if (recovery !== undefined) a.recovery = recovery
       // A host retired while it was away has lost its catalog replica; this is how it learns why.
       if (q?.clusterId != null && q.clusterId === this.ident.clusterId) {
         const st = findHost(this.catalog(), from)?.state
@@ -418,6 +429,26 @@ export class ClusterNode {
       return { ok: true }
     })
     this.handle('cluster.report', async () => this.report())
+    this.handle('cluster.dropReplica', async (p, from) => {
+      // `walkenfs repair` (src/tables/replica-repair.ts): the caller removed this replica from its group first.
+      const q = p as { group?: unknown }
+      if (typeof q?.group !== 'string') throw new Error('dropReplica needs a group')
+      if (from !== this.self && findHost(this.catalog(), from)?.state !== 'up') throw new Error(`host ${from} is not an active member of this cluster`)
+      if (this.host === undefined || !this.host.storage.has(q.group)) return { ok: true }
+      if (this.host.hasGroup(q.group) && this.host.status(q.group).role === 'leader') throw new Error(`this host leads ${q.group}; hand the leadership over first`)
+      this.o.log(`walkenfs: repair: deleting this host's replica of ${q.group} (host ${from} removed it from the group); the leader fills a new one`)
+      this.openedAt.delete(q.group)
+      await this.host.destroyGroup(q.group, this.machine(q.group))
+      return { ok: true }
+    })
+  }
+
+  /** The last forced recovery of this cluster: the catalog's record, else (before the catalog applied it) the identity's. */
+  private recoveryRecord (): CatalogRecovery | undefined {
+    const c = this.catalog().recovery
+    if (c !== undefined) return c
+    const r = this.ident?.recovered
+    return r !== undefined ? { host: this.ident.hostId, at: r.at, previousIds: [r.previousId] } : undefined
   }
 
   /** The groups this host leads, for the actuator. */
@@ -469,13 +500,27 @@ export class ClusterNode {
           return await this.wire.call(p, 'cluster.hello', { clusterId: this.ident.clusterId, node: this.ident.node }, { deadlineMs: Math.max(200, 2 * this.o.helloMs) }) as HelloAnswer
         } catch { return undefined }
       }))
+      // Hosts left behind by a forced recovery still answer with the old cluster id: they are not a second cluster.
+      const superseded = new Set<string>()
+      let newer: { id: string, recovery: CatalogRecovery } | undefined
+      for (const a of answers) {
+        if (!a || !Array.isArray(a.recovery?.previousIds)) continue
+        for (const x of a.recovery.previousIds) superseded.add(x)
+        if (this.ident.clusterId !== null && a.recovery.previousIds.includes(this.ident.clusterId)) newer = { id: a.id, recovery: a.recovery }
+      }
+      if (newer !== undefined) {
+        const r = newer.recovery
+        await this.decide({ kind: 'error', message: `this host's data is from before a forced recovery on ${r.host} at ${new Date(r.at).toISOString()} (cluster ${this.o.clusterName} was id ${this.ident.clusterId}, host ${newer.id} reports it continues under another id); move this host's data directory away and let it join empty` })
+        return
+      }
       const seen: PeerView[] = []
       for (const a of answers) {
         if (!a || typeof a.id !== 'string') continue
+        if (a.clusterId !== null && superseded.has(a.clusterId)) continue
         const v: PeerView = { id: a.id, clusterId: a.clusterId ?? null, leaderHint: a.leaderHint ?? null }
         if (Array.isArray(a.sees)) v.sees = a.sees
         seen.push(v)
-        if (typeof a.node === 'number' && a.node > 0 && findHost(this.catalog(), a.id) === undefined) this.learnedNodes.set(a.id, a.node)
+        if (typeof a.node === 'number' && a.node > 0 && (this.ident.clusterId === null || a.clusterId === this.ident.clusterId) && findHost(this.catalog(), a.id) === undefined) this.learnedNodes.set(a.id, a.node)
       }
       if (this.ident.clusterId !== null && answers.some((a) => a?.yourState === 'retired' && a.clusterId === this.ident.clusterId)) {
         await this.decide({ kind: 'error', message: `host ${this.self} was retired from cluster ${this.o.clusterName} (id ${this.ident.clusterId}); a retired host id is never used again — wipe this data directory and start it with another host= to join as a new host` })

@@ -2,6 +2,8 @@ import t from 'tap'
 import { checkFs, type Problem } from '../../src/fs/check.js'
 import { blockKey, decodeInode, direntKey, encodeDirent, encodeInode, inodeKey, xattrKey } from '../../src/fs/rows.js'
 import { ROOT_INO } from '../../src/fs/types.js'
+import { fragmentOfKey, fragmentOfOwner } from '../../src/tables/fragments.js'
+import { TABLES } from '../../src/tables/types.js'
 import { caller, openFs } from '../helpers/fs.js'
 
 const REG = 0o100644
@@ -89,4 +91,24 @@ t.test('a symlink without its target row, and the entry of a removed directory',
     tx.delete('inode', inodeKey(d.ino))
   })
   t.same(kinds(await checkFs(fs.tables)), ['dangling-entry', 'entry-in-non-directory', 'missing-symlink-target', 'nlink'], 'the root also lost a subdirectory')
+})
+
+t.test('a whole fragment lost (a forced recovery with --accept-loss recreates it empty): reported, no crash', async (t) => {
+  const { fs } = await tree(t)
+  const rootFragment = fragmentOfOwner(ROOT_INO, 4)
+  // A directory whose rows live outside the root's fragment, with files in it; then every row of its fragment goes.
+  let dir = await fs.mkdir(ROOT_INO, 'x0', 0o755, caller)
+  for (let i = 1; fragmentOfOwner(dir.ino, 4) === rootFragment && i < 64; i++) dir = await fs.mkdir(ROOT_INO, `x${i}`, 0o755, caller)
+  const lost = fragmentOfOwner(dir.ino, 4)
+  t.not(lost, rootFragment, `directory ${dir.ino} lives in fragment ${lost}, the root in ${rootFragment}`)
+  for (let i = 0; i < 6; i++) await fs.mknod(dir.ino, `n${i}`, REG, 0, caller)
+  await fs.tables.txn(async (tx) => {
+    for (const table of TABLES) {
+      if (table === 'meta') continue
+      for (const r of await tx.range(table, Buffer.alloc(8), Buffer.alloc(16, 0xff))) if (fragmentOfKey(r.key, 4) === lost) tx.delete(table, r.key)
+    }
+  })
+  const ps = await checkFs(fs.tables)
+  t.ok(ps.length > 0, `the loss is reported: ${kinds(ps).join(', ')}`)
+  t.ok(ps.some((p) => p.kind === 'dangling-entry' && p.ino === dir.ino), 'the root\'s entry naming the lost directory dangles')
 })
