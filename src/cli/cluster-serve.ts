@@ -24,6 +24,9 @@ import { Store } from '../store/store.js'
 import { FragmentMachine } from '../tables/fragment-machine.js'
 import { MAX_FRAGMENTS } from '../tables/local.js'
 import { FragmentRouter } from '../tables/router.js'
+import { ChangeFeeds } from '../tables/change-feed.js'
+import { ClusterChangeSource } from '../tables/change-source.js'
+import { watchStream } from './watch.js'
 import { ReplicatedTables } from '../tables/replicated.js'
 import { checkReplicas, serveDigests, type LocalReplicas } from '../tables/replica-check.js'
 import { readCookieFile } from '../wire/cookie.js'
@@ -41,6 +44,8 @@ export interface RunningCluster {
   router: FragmentRouter
   tables: ReplicatedTables
   local: LocalReplicas
+  /** the change feeds of this host's replicas, for `walkenfs watch` */
+  changes: ClusterChangeSource
   close (): Promise<void>
 }
 
@@ -54,6 +59,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
     return m ? Number(m[1]) : null
   }
   let node: ClusterNode | null = null
+  const feeds = new ChangeFeeds()
   const fsFragments = (): number => {
     const t = node!.catalog().tables.find((x) => x.name === FS_TABLE)
     if (!t) throw new Error('the catalog has no fs table yet')
@@ -79,7 +85,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
       if (f === null) throw new Error(`no state machine for group ${g}`)
       // The fragment count is only a range check in the machine; a joining host may be asked to hold
       // a replica before its copy of the catalog has the fs table, so it must not depend on it.
-      return new FragmentMachine(store, f, MAX_FRAGMENTS)
+      return new FragmentMachine(store, f, MAX_FRAGMENTS, feeds.of(f))
     },
     listenHost: h.listen,
     port: h.port,
@@ -100,6 +106,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
   const n = node
   const router = new FragmentRouter(n, store)
   const tables = new ReplicatedTables(router, fsFragments())
+  const changes = new ClusterChangeSource(router, feeds, fsFragments())
   const local: LocalReplicas = {
     fragmentOf: (g) => n.hasGroup(g) ? fragmentOf(g) : null,
     applied: (g) => n.hasGroup(g) ? ((n.raft.storage.db.get([g, 'a']) as number | undefined) ?? 0) : null
@@ -112,7 +119,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
     sweeping = tables.sweepLeading().catch((e: Error) => say(`sweep of abandoned transactions: ${e.message}`)).finally(() => { sweeping = null })
   }, SWEEP_EVERY_MS)
   return {
-    store, node: n, router, tables, local,
+    store, node: n, router, tables, local, changes,
     close: async () => {
       clearInterval(sweeper)
       await sweeping
@@ -196,6 +203,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
         const groups = node.catalog().groups.map((g) => g.id).filter((g) => g.startsWith(`${FS_TABLE}/`))
         return await checkReplicas(node, st, local, groups)
       }
-    }
+    },
+    streams: { watch: watchStream(running.tables, running.changes, 'cluster') }
   })
 }

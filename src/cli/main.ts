@@ -30,6 +30,7 @@ const USAGE = `usage:
   walkenfs check --replicas [MOUNTPOINT] [--json]   compare every fragment's replicas (exit 1 on a difference)
   walkenfs retire HOST [MOUNTPOINT]             drain HOST's replicas and remove it from the cluster (also a dead host)
   walkenfs status [--json]                      mounts on this host; of a cluster: hosts, fragments, quorum
+  walkenfs watch PATH [--json]                  print changes under PATH (any host's) as they commit, until killed
                                                 (exit 0: safe to serve, 2: read-only somewhere, 1: not a member / not mounted)
   walkenfs start | stop                         the demo: a cluster of 3 hosts in network namespaces on this machine,
                                                 mounted at /mnt/walkenfs/h1, h2, h3 (start --stop = stop)
@@ -333,6 +334,10 @@ export async function main (argv: string[]): Promise<number> {
       return await doRetire(rest)
     case 'init':
       return await doInit(rest)
+    case 'watch': {
+      const { doWatch } = await import('./watch.js')
+      return await doWatch(rest)
+    }
     case 'start': {
       const { startDemo, stopDemo } = await import('./demo.js')
       if (rest.includes('--stop')) {
