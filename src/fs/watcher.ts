@@ -251,14 +251,10 @@ export class Watcher {
     return this.path === '/' || p === this.path || p.startsWith(this.path + '/')
   }
 
+  /** A rename is shown whole when either side is under PATH (both paths are known: the map tracks them). */
   private filter (e: WatchEvent): WatchEvent | null {
     if (e.kind !== 'renamed') return this.under(e.path) ? e : null
-    const a = this.under(e.from!)
-    const b = this.under(e.path)
-    if (a && b) return e
-    if (a) return { kind: 'removed', path: e.from!, ino: e.ino, type: e.type }
-    if (b) return { kind: 'created', path: e.path, ino: e.ino, type: e.type }
-    return null
+    return this.under(e.from!) || this.under(e.path) ? e : null
   }
 }
 
