@@ -7,9 +7,13 @@
  *
  * Order: the batches of one fragment arrive in log order. A transaction
  * that spans fragments is translated once every participant's batch has
- * arrived (or `pendingMs` after its first one, if a participant's feed is
- * slow: then its changes are translated from what arrived). Transactions
- * of different fragments are reported in the order their batches arrive.
+ * arrived; meanwhile later batches of the fragments that delivered their
+ * part wait behind it, so a file created in a directory whose (two-phase)
+ * mkdir is still incomplete is reported after the mkdir. If a participant's
+ * feed is slow, the transaction is translated `pendingMs` after its first
+ * part from what arrived (its late parts then on their own: a rename may
+ * then show as removed + created). Independent transactions of different
+ * fragments are reported in the order their batches arrive.
  *
  * Resume: each fragment is read from the last index seen, so a retry on
  * another replica (leader change, dead host, lost link) neither misses nor
@@ -18,7 +22,8 @@
  * been missed, and the name map is rebuilt from the tables.
  *
  * Bounds: the name map (NameMap.maxNames), transactions waiting for their
- * other fragments (`maxPending`; past it the oldest is translated as is),
+ * other fragments and batches held behind them (`maxPending` each; past it
+ * the oldest transaction is translated as is),
  * one long poll per fragment at a time.
  */
 import { ROOT_INO } from './types.js'
@@ -73,6 +78,11 @@ export class Watcher {
   private after: number[] = []
   private stopped = false
   private readonly pending = new Map<string, Pending>()
+  /** fragment → the incomplete two-phase transaction its later batches wait behind */
+  private readonly blocked = new Map<number, string>()
+  private readonly held = new Map<number, ChangeBatch[]>()
+  /** transactions translated before all their parts came (bounded) */
+  private readonly late = new Set<string>()
   private chain: Promise<void> = Promise.resolve()
   private loops: Array<Promise<void>> = []
   private timer: NodeJS.Timeout | undefined
@@ -91,7 +101,7 @@ export class Watcher {
     this.after = await Promise.all(Array.from({ length: n }, async (_, s) => await this.position(s)))
     this.map = await this.scan()
     for (let s = 0; s < n; s++) this.loops.push(this.follow(s))
-    this.timer = setInterval(() => { this.flushOld(false) }, Math.max(100, Math.floor(this.o.pendingMs / 3)))
+    this.timer = setInterval(() => { this.flushOld() }, Math.max(100, Math.floor(this.o.pendingMs / 3)))
     return { streams: n }
   }
 
@@ -194,32 +204,56 @@ export class Watcher {
   }
 
   private accept (s: number, b: ChangeBatch): void {
-    if (b.participants.length <= 1) {
+    const blocker = this.blocked.get(s)
+    if (blocker !== undefined) {
+      // A later batch of this fragment may depend on the incomplete transaction before it (a file
+      // created in a directory whose mkdir is not complete yet): keep the fragment's order.
+      let q = this.held.get(s)
+      if (!q) this.held.set(s, q = [])
+      q.push(b)
+      if (q.length > this.o.maxPending) this.complete(blocker)
+      return
+    }
+    if (b.participants.length <= 1 || this.late.has(b.txn)) {
       this.enqueue(async () => await this.process(b.changes, b.at, b.txn))
       return
     }
     let p = this.pending.get(b.txn)
     if (!p) {
-      if (this.pending.size >= this.o.maxPending) this.flushOld(true)
+      if (this.pending.size >= this.o.maxPending) this.complete(this.pending.keys().next().value!)
       this.pending.set(b.txn, p = { changes: [], got: new Set(), need: b.participants, at: b.at, txn: b.txn, first: Date.now() })
     }
     p.changes.push(...b.changes)
     p.got.add(s)
-    if (p.need.every((f) => p.got.has(f))) {
-      this.pending.delete(b.txn)
-      this.enqueue(async () => await this.process(p.changes, p.at, p.txn))
+    if (p.need.every((f) => p.got.has(f))) this.complete(b.txn)
+    else this.blocked.set(s, b.txn)
+  }
+
+  /** Translates a pending transaction (complete, or given up waiting for) and releases the fragments it held back. */
+  private complete (txn: string): void {
+    const p = this.pending.get(txn)
+    if (!p) return
+    this.pending.delete(txn)
+    if (!p.need.every((f) => p.got.has(f))) {
+      // Its other parts, when they come, are translated on their own at once.
+      this.late.add(txn)
+      if (this.late.size > this.o.maxPending) this.late.delete(this.late.values().next().value!)
+    }
+    this.enqueue(async () => await this.process(p.changes, p.at, p.txn))
+    for (const [s, t] of [...this.blocked]) {
+      if (t !== txn) continue
+      this.blocked.delete(s)
+      const q = this.held.get(s) ?? []
+      this.held.delete(s)
+      for (const b of q) this.accept(s, b)
     }
   }
 
-  /** Translates transactions whose other fragments are late (or the oldest one, when `one`). */
-  private flushOld (one: boolean): void {
+  /** Translates transactions whose other fragments are late. */
+  private flushOld (): void {
     const now = Date.now()
-    for (const [txn, p] of this.pending) {
-      if (one || now - p.first >= this.o.pendingMs) {
-        this.pending.delete(txn)
-        this.enqueue(async () => await this.process(p.changes, p.at, p.txn))
-        if (one) return
-      }
+    for (const [txn, p] of [...this.pending]) {
+      if (now - p.first >= this.o.pendingMs) this.complete(txn)
     }
   }
 
