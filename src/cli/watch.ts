@@ -41,9 +41,9 @@ export function watchStream (tables: Tables, source: ChangeSource, mode: 'cluste
     })
     const { streams } = await w.start()
     send({ watching: path, streams })
-    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    if (!signal.aborted) await Promise.race([w.ended, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))])
     await w.stop()
-    if (w.error) throw w.error
+    if (w.error) throw new Error(`${w.error.message}; changes after this point were not reported`)
   }
 }
 

@@ -88,6 +88,9 @@ export class Watcher {
   private timer: NodeJS.Timeout | undefined
   private readonly path: string
   private failure: Error | null = null
+  private endWatch: () => void = () => {}
+  /** Settles when the watch stopped by itself (see `error`). */
+  readonly ended = new Promise<void>((resolve) => { this.endWatch = resolve })
 
   constructor (opts: WatcherOptions) {
     this.o = { pollWaitMs: 5000, pendingMs: 3000, maxPending: 1000, maxNames: 200_000, ...opts }
@@ -200,6 +203,8 @@ export class Watcher {
         this.accept(s, b)
       }
       this.after[s] = Math.max(this.after[s]!, r.position)
+      // Backpressure: no new poll before what came is translated (at most one poll's batches per fragment wait).
+      await this.chain
     }
   }
 
@@ -265,7 +270,7 @@ export class Watcher {
       } catch (e) {
         this.failure = e as Error
         this.stopped = true
-        this.o.onLine({ kind: 'rescan', at: Date.now(), reason: `watch stopped: ${(e as Error).message}` })
+        this.endWatch()
       }
     })
   }
