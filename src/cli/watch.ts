@@ -32,15 +32,21 @@ export function watchStream (tables: Tables, source: ChangeSource, mode: 'cluste
   return async (args, send, signal) => {
     if (typeof args.path !== 'string') throw new Error('watch needs a path inside the mount')
     const path = normalizeWatchPath(args.path)
+    // Lines that come before the `watching` message wait for it (bounded by the watcher's backpressure).
+    let early: WatchLine[] | null = []
+    const out = (l: WatchLine): void => { if (!send(l)) void w.stop() }
     const w = new Watcher({
       tables,
       source,
       path,
       hostOf: mode === 'cluster' ? hostOfTxn : () => hostname(),
-      onLine: (l: WatchLine) => { if (!send(l)) void w.stop() }
+      onLine: (l: WatchLine) => { if (early) early.push(l); else out(l) }
     })
     const { streams } = await w.start()
     send({ watching: path, streams })
+    const waiting = early
+    early = null
+    for (const l of waiting) out(l)
     if (!signal.aborted) await Promise.race([w.ended, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))])
     await w.stop()
     if (w.error) throw new Error(`${w.error.message}; changes after this point were not reported`)
