@@ -20,7 +20,7 @@
  */
 import { Store, StoreError } from '../store/store.js'
 import { fragmentOfKey } from './fragments.js'
-import { ChangeFeed, pollFeed, watchedTable, type ChangeSource, type FeedRead, type RowChange } from './change-feed.js'
+import { ChangeFeed, pollFeed, watchedTable, type ChangeFeedOptions, type ChangeSource, type FeedRead, type RowChange } from './change-feed.js'
 import { TABLES, TablesFullError, type Row, type RangeOptions, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
 
 /** Table ids in the store key layout; ids >= 0x10 are the replicated layer's bookkeeping (fragment-machine.ts). */
@@ -37,6 +37,8 @@ export interface LocalTablesOptions {
   /** run every body twice, discarding the first attempt (tests only) */
   debugRerun?: boolean
   maxWaiting?: number
+  /** bounds of the change feed (walkenfs watch) */
+  feed?: ChangeFeedOptions
 }
 
 /** `[u16 fragment][u8 table id]`: the prefix of every row of `table` in `fragment`. */
@@ -102,7 +104,7 @@ export class LocalTables implements Tables {
   private tail: Promise<unknown> = Promise.resolve()
   private waiting = 0
   /** The change feed of `walkenfs watch`: one stream, indexed by a commit counter of this process. */
-  readonly feed = new ChangeFeed()
+  readonly feed: ChangeFeed
   private commits = 0
   /** Changes are recorded (old values read) only once somebody watched. */
   private watched = false
@@ -112,6 +114,7 @@ export class LocalTables implements Tables {
     this.fragments = fragments
     this.debugRerun = opts.debugRerun ?? false
     this.maxWaiting = opts.maxWaiting ?? 10_000
+    this.feed = new ChangeFeed(opts.feed)
     this.feed.reset(0)
   }
 
