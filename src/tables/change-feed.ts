@@ -23,8 +23,9 @@
  *
  * Bounds: at most `maxBatches` batches and about `maxBytes` bytes of keys
  * and values; the oldest go first (then `read` from before them is a gap).
- * Waiters: at most `maxWaiters` long polls wait at once; more are answered
- * at once with nothing new.
+ * Waiters: at most `maxWaiters` long polls are woken by a new batch; more
+ * wait out (at most 1 s of) their time and are answered then, so a crowd of
+ * watchers never makes anyone spin.
  */
 
 /** One row change; `table` is a table id of local.ts; `key` the table key (no fragment prefix). */
@@ -62,6 +63,8 @@ export interface ChangeFeedOptions {
 
 // Table ids of local.ts (inode 1, dirent 2, block 3); spelled out because local.ts imports this module.
 const WATCHED = new Set([1, 2, 3])
+/** how long a poll beyond maxWaiters waits (not woken by new batches) */
+const OVERFLOW_WAIT_MS = 1000
 const WITH_VALUES = new Set([1, 2])
 
 /** Whether changes of this table id are kept, and whether with values. */
@@ -85,7 +88,7 @@ export class ChangeFeed {
   private readonly o: Required<ChangeFeedOptions>
 
   constructor (opts: ChangeFeedOptions = {}) {
-    this.o = { maxBatches: 2048, maxBytes: 2 * 1024 * 1024, maxWaiters: 64, ...opts }
+    this.o = { maxBatches: 2048, maxBytes: 2 * 1024 * 1024, maxWaiters: 256, ...opts }
   }
 
   /** The index the replica's state reflects (-1 before the group opened). */
@@ -142,7 +145,11 @@ export class ChangeFeed {
   async wait (after: number, ms: number): Promise<void> {
     const last = this.ring[this.ring.length - 1]
     if ((last !== undefined && last.index > after) || this.pos < 0 || after < this.coveredFrom) return
-    if (this.waiters.size >= this.o.maxWaiters || ms <= 0) return
+    if (ms <= 0) return
+    if (this.waiters.size >= this.o.maxWaiters) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(ms, OVERFLOW_WAIT_MS)))
+      return
+    }
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer)

@@ -57,3 +57,13 @@ t.test('a long poll wakes on the next batch; a poll with nothing new ends after 
   t.same((await p).batches.map((b) => b.index), [6])
   t.same((await pollFeed(f, 6, 30)).batches, [], 'an empty poll returns after its wait')
 })
+
+t.test('polls beyond maxWaiters are not woken early but still answered with what came', async (t) => {
+  const f = new ChangeFeed({ maxWaiters: 1 })
+  f.advance(0)
+  const first = pollFeed(f, 0, 60_000)
+  const second = pollFeed(f, 0, 60_000)
+  f.push(batch(1))
+  t.same((await first).batches.map((b) => b.index), [1], 'the woken poll')
+  t.same((await second).batches.map((b) => b.index), [1], 'the overflow poll, after its shortened wait')
+})
