@@ -17,6 +17,7 @@
  * Exit: 0 on SIGINT/SIGTERM; 1 when the daemon ends the stream (unmounted,
  * the path vanished at start, the consumer was too slow), with a message.
  */
+import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { hostname } from 'node:os'
 import { isAlive, listRecords } from './daemon.js'
@@ -73,7 +74,9 @@ export async function doWatch (args: string[]): Promise<number> {
     console.error('walkenfs: usage: walkenfs watch PATH [--json]   (PATH: a file or directory on a walkenfs mount)')
     return EXIT_USAGE
   }
-  const abs = resolve(paths[0]!)
+  let abs = resolve(paths[0]!)
+  // A symlink on the way to the mount (/etc/app → /mnt/w/etc/app) still finds it; a missing path is the daemon's to refuse.
+  try { abs = realpathSync(abs) } catch {}
   const m = mountOf(abs)
   if (m === null) {
     console.error(`walkenfs: ${abs} is not on a walkenfs mount served by a daemon on this host (see walkenfs status)`)

@@ -141,7 +141,7 @@ export class ChangeFeed {
     return { gap: false, batches: out, position: Math.max(after, this.pos) }
   }
 
-  /** Resolves once the position passes `after`, or after `ms` (whichever first). */
+  /** Resolves once a batch after `after` is held (or `after` is not covered), or after `ms`, whichever first. */
   async wait (after: number, ms: number): Promise<void> {
     const last = this.ring[this.ring.length - 1]
     if ((last !== undefined && last.index > after) || this.pos < 0 || after < this.coveredFrom) return
