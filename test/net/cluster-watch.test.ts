@@ -22,6 +22,8 @@ function clusterOf (s: { json: any }): any {
 }
 
 interface Ev { time: string, kind: string, path: string, from?: string, ino: number, host?: string }
+/** when each line reached the test (ms), for the figures printed (never asserted) */
+const seenAt = new WeakMap<Ev, number>()
 
 /** `walkenfs watch PATH --json` inside host h's namespace; killed (SIGINT) in teardown. */
 function watch (t: { teardown: (fn: () => void | Promise<void>) => void }, h: ClusterHost, path: string): { events: Ev[], stderr: () => string, proc: ChildProcess, exited: Promise<number | null> } {
@@ -32,7 +34,9 @@ function watch (t: { teardown: (fn: () => void | Promise<void>) => void }, h: Cl
   proc.stdout!.on('data', (d: Buffer) => {
     out += d.toString()
     for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-      events.push(JSON.parse(out.slice(0, nl)) as Ev)
+      const e = JSON.parse(out.slice(0, nl)) as Ev
+      seenAt.set(e, Date.now())
+      events.push(e)
       out = out.slice(nl + 1)
     }
   })
@@ -75,7 +79,10 @@ t.test('watch on A sees C\'s atomic config update, a cross-directory rename, and
   // C: write a temp file, fsync it, rename it over the config.
   await writeSynced(join(c.mnt, 'etc', 'app', '.tmp123'), 'version 2\n')
   await rename(join(c.mnt, 'etc', 'app', '.tmp123'), join(c.mnt, 'etc', 'app', 'app.conf'))
+  const renamedAt = Date.now()
   await until('A sees the rename', async () => w.events.some((e) => e.kind === 'renamed'), 30_000)
+  const seen = seenAt.get(w.events.find((e) => e.kind === 'renamed')!)!
+  t.comment(`rename returned on ${c.id} → its line printed on ${a.id}: ${seen - renamedAt} ms`)
   const kinds = w.events.map((e) => `${e.kind} ${e.from !== undefined ? e.from + ' -> ' : ''}${e.path}`)
   t.same(kinds, [
     'created /etc/app/.tmp123',
@@ -102,9 +109,11 @@ t.test('watch on A sees C\'s atomic config update, a cross-directory rename, and
   t.comment(`killing ${victim.id}, leader of ${leads.get(victim.id) ?? 0} of 8 fragments; ${writer.id} writes on`)
   const mark = w.events.length
   const N = 12
+  const doneAt: number[] = []
   const writes = (async () => {
     for (let i = 0; i < N; i++) {
       await writeSynced(join(writer.mnt, 'etc', 'app', `f${i}.conf`), `file ${i}\n`)
+      doneAt.push(Date.now())
       if (i === 2) lab.kill9(victim)
     }
     await unlink(join(writer.mnt, 'etc', 'app', 'f0.conf'))
@@ -119,6 +128,11 @@ t.test('watch on A sees C\'s atomic config update, a cross-directory rename, and
     t.ok(after.filter((e) => e.kind === 'written' && e.path === p).length >= 1, `written ${p}`)
   }
   t.same(after.filter((e) => e.kind === 'removed').map((e) => e.path), ['/etc/app/f0.conf'], 'the removal, once')
+  const lags = Array.from({ length: N }, (_, i) => {
+    const last = after.filter((e) => e.path === `/etc/app/f${i}.conf` && e.kind !== 'removed').map((e) => seenAt.get(e)!)
+    return Math.max(...last) - doneAt[i]!
+  })
+  t.comment(`fsync'd write on ${writer.id} → its last line on ${a.id}, per file around the kill: ${lags.join(', ')} ms`)
   const keys = after.map((e) => JSON.stringify(e))
   t.equal(new Set(keys).size, keys.length, 'no line twice')
   t.equal(w.proc.exitCode, null, 'the watch is still running')
