@@ -30,8 +30,7 @@ import { ROOT_INO } from './types.js'
 import { decodeDirent, decodeInode, direntKey, direntPrefix, inodeKey, isDir } from './rows.js'
 import { NameMap, translate, type WatchEvent } from './watch-events.js'
 import { prefixEnd, type Tables } from '../tables/types.js'
-import type { ChangeBatch, ChangeSource } from '../tables/change-feed.js'
-import type { RowChange } from '../tables/change-feed.js'
+import type { ChangeBatch, ChangeSource, RowChange } from '../tables/change-feed.js'
 
 export type WatchLine =
   | (WatchEvent & { at: number, host?: string })
