@@ -25,6 +25,9 @@ import { Store } from '../store/store.js'
 import { FragmentMachine } from '../tables/fragment-machine.js'
 import { MAX_FRAGMENTS } from '../tables/local.js'
 import { FragmentRouter } from '../tables/router.js'
+import { ChangeFeeds } from '../tables/change-feed.js'
+import { ClusterChangeSource } from '../tables/change-source.js'
+import { watchStream } from './watch.js'
 import { ReplicatedTables } from '../tables/replicated.js'
 import { checkReplicas, serveDigests, type LocalReplicas } from '../tables/replica-check.js'
 import { repairFragment } from '../tables/replica-repair.js'
@@ -43,6 +46,8 @@ export interface RunningCluster {
   router: FragmentRouter
   tables: ReplicatedTables
   local: LocalReplicas
+  /** the change feeds of this host's replicas, for `walkenfs watch` */
+  changes: ClusterChangeSource
   close (): Promise<void>
 }
 
@@ -56,6 +61,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
     return m ? Number(m[1]) : null
   }
   let node: ClusterNode | null = null
+  const feeds = new ChangeFeeds()
   const fsFragments = (): number => {
     const t = node!.catalog().tables.find((x) => x.name === FS_TABLE)
     if (!t) throw new Error('the catalog has no fs table yet')
@@ -81,7 +87,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
       if (f === null) throw new Error(`no state machine for group ${g}`)
       // The fragment count is only a range check in the machine; a joining host may be asked to hold
       // a replica before its copy of the catalog has the fs table, so it must not depend on it.
-      return new FragmentMachine(store, f, MAX_FRAGMENTS)
+      return new FragmentMachine(store, f, MAX_FRAGMENTS, feeds.of(f))
     },
     listenHost: h.listen,
     port: h.port,
@@ -102,6 +108,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
   const n = node
   const router = new FragmentRouter(n, store)
   const tables = new ReplicatedTables(router, fsFragments())
+  const changes = new ClusterChangeSource(router, feeds, fsFragments())
   const local: LocalReplicas = {
     fragmentOf: (g) => n.hasGroup(g) ? fragmentOf(g) : null,
     applied: (g) => n.hasGroup(g) ? ((n.raft.storage.db.get([g, 'a']) as number | undefined) ?? 0) : null
@@ -114,7 +121,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
     sweeping = tables.sweepLeading().catch((e: Error) => say(`sweep of abandoned transactions: ${e.message}`)).finally(() => { sweeping = null })
   }, SWEEP_EVERY_MS)
   return {
-    store, node: n, router, tables, local,
+    store, node: n, router, tables, local, changes,
     close: async () => {
       clearInterval(sweeper)
       await sweeping
@@ -208,6 +215,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
         if (typeof args.group !== 'string' || !args.group.startsWith(`${FS_TABLE}/`)) throw new Error('repair needs a fragment group (fs/<i>)')
         return await repairFragment(node, st, local, args.group, { dryRun: args.dryRun === true })
       }
-    }
+    },
+    streams: { watch: watchStream(running.tables, running.changes, 'cluster') }
   })
 }

@@ -35,6 +35,7 @@ const USAGE = `usage:
                                                 cluster (prints the plan and what can be lost; asks unless --yes)
   walkenfs status [--json]                      mounts on this host; of a cluster: hosts, fragments, quorum
                                                 (exit 0: safe to serve, 2: read-only somewhere, 1: not a member / not mounted)
+  walkenfs watch PATH [--json]                  print changes under PATH (any host's) as they commit, until killed
   walkenfs start | stop                         the demo: a cluster of 3 hosts in network namespaces on this machine,
                                                 mounted at /mnt/walkenfs/h1, h2, h3 (start --stop = stop)
   walkenfs help mount                           the mount options
@@ -375,6 +376,10 @@ export async function main (argv: string[]): Promise<number> {
       return await doRecover(rest)
     case 'repair':
       return await doRepair(rest)
+    case 'watch': {
+      const { doWatch } = await import('./watch.js')
+      return await doWatch(rest)
+    }
     case 'start': {
       const { startDemo, stopDemo } = await import('./demo.js')
       if (rest.includes('--stop')) {

@@ -14,7 +14,9 @@ import { fuseOps } from '../fuse/fuse-ops.js'
 import { ModelFs } from '../fs/model.js'
 import type { FileSystem } from '../fs/types.js'
 import { controlSocketPath, removeRecord, reportToParent, writeRecord } from './daemon.js'
-import { serveControl, type ControlHandler } from './control.js'
+import { serveControl, type ControlHandler, type ControlStream } from './control.js'
+import { watchStream } from './watch.js'
+import { LocalTables } from '../tables/local.js'
 import type { MountSettings } from './mount-options.js'
 
 /**
@@ -66,7 +68,8 @@ export async function serve (mountPoint: string, settings: MountSettings & { log
   } catch (e) {
     return fail(`cannot open the store in ${settings.data}: ${(e as Error).message}`, daemon)
   }
-  return await serveFuse(mountPoint, settings, daemon, fs, { close: async () => { await fs.close() } })
+  const streams: Record<string, ControlStream> = fs.tables instanceof LocalTables ? { watch: watchStream(fs.tables, fs.tables.changes(), 'local') } : {}
+  return await serveFuse(mountPoint, settings, daemon, fs, { close: async () => { await fs.close() }, streams })
 }
 
 /** Reports a failure to start to the waiting `walkenfs mount` (and the log); returns mount(8)'s failure code. */
@@ -82,6 +85,8 @@ export interface Backend {
   close (): Promise<void>
   /** Extra commands of the control socket. */
   control?: Record<string, ControlHandler>
+  /** Streaming commands of the control socket (`watch`). */
+  streams?: Record<string, ControlStream>
 }
 
 /**
@@ -109,7 +114,7 @@ export async function serveFuse (mountPoint: string, settings: MountSettings & {
   let closeControl: (() => Promise<void>) | null = null
   const controlPath = controlSocketPath(mountPoint)
   try {
-    closeControl = await serveControl(controlPath, backend.control ?? {}, log)
+    closeControl = await serveControl(controlPath, backend.control ?? {}, log, backend.streams ?? {})
   } catch (e) {
     log(`no control socket (${(e as Error).message}); walkenfs status will show less`)
   }

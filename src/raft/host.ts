@@ -37,6 +37,14 @@ export interface GroupStateMachine {
   snapshot (): Uint8Array
   /** Deletes every row the machine keeps (destroyGroup); runs inside the host's write transaction. */
   drop? (): void
+  /**
+   * Tells the machine which log index its state now reflects: once when the
+   * group opens (the stored applied index), after a snapshot restore (the
+   * snapshot's index) and after every committed entry of any kind. Runs
+   * inside the write transaction like apply; optional (the change feed of
+   * src/tables uses it to know which indexes it has seen).
+   */
+  position? (index: number): void
 }
 
 export interface HostOptions {
@@ -204,6 +212,7 @@ export class RaftHost {
       faults: this.o.faults
     }, init)
     this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map() })
+    sm.position?.(raft.log.applied)
   }
 
   /** Proposes `data` to group g; resolves with the state machine's result once applied on this host. */
@@ -390,8 +399,14 @@ export class RaftHost {
       await this.o.root.transaction(() => {
         for (const [grp, rd] of work) {
           this.storage.writeReady(grp.id, rd)
-          if (rd.snapshot) grp.sm.restore(rd.snapshot.data)
-          for (const e of rd.committed) results.push([grp, e, e.kind === 'normal' ? grp.sm.apply(e) : undefined])
+          if (rd.snapshot) {
+            grp.sm.restore(rd.snapshot.data)
+            grp.sm.position?.(rd.snapshot.meta.index)
+          }
+          for (const e of rd.committed) {
+            results.push([grp, e, e.kind === 'normal' ? grp.sm.apply(e) : undefined])
+            grp.sm.position?.(e.index)
+          }
           const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1].index : rd.snapshot?.meta.index
           if (applied !== undefined) this.storage.setApplied(grp.id, applied)
         }

@@ -53,6 +53,7 @@ import type { Entry } from '../raft/types.js'
 import type { Store } from '../store/store.js'
 import { MAX_RANGE, TABLE_ID, prefixOf } from './local.js'
 import type { TableName } from './types.js'
+import { watchedTable, type ChangeFeed, type RowChange } from './change-feed.js'
 
 const INTENT = 0x10
 const DECISION = 0x12
@@ -316,10 +317,36 @@ export class FragmentMachine implements GroupStateMachine {
   readonly db: Database<Buffer, Buffer>
   readonly reader: FragmentReader
 
-  constructor (private readonly store: Store, readonly fragment: number, readonly fragments: number) {
+  /** index of the entry being applied (for the change feed) */
+  private applying = 0
+
+  /** `feed`, when given, receives the row changes of every committed transaction (change-feed.ts). */
+  constructor (private readonly store: Store, readonly fragment: number, readonly fragments: number, private readonly feed?: ChangeFeed) {
     if (!Number.isInteger(fragment) || fragment < 0 || fragment >= fragments) throw new RangeError(`fragment ${fragment} is not in 0..${fragments - 1}`)
     this.db = store.rowsDb
     this.reader = new FragmentReader(this.db, fragment)
+  }
+
+  position (index: number): void {
+    this.feed?.advance(index)
+  }
+
+  /** Writes a transaction's rows, telling the feed what changed (old values read first). */
+  private writeRows (writes: WriteOp[], txn: string, at: number, participants: number[]): void {
+    const changes: RowChange[] = []
+    for (const [k, v] of writes) {
+      const kind = this.feed ? watchedTable(k[2]!) : null
+      if (kind === 'values') {
+        const old = this.db.getBinary(k)
+        changes.push({ table: k[2]!, key: Buffer.from(k.subarray(3)), value: v, old: old ? Buffer.from(old) : null })
+      } else if (kind === 'keys') {
+        changes.push({ table: k[2]!, key: Buffer.from(k.subarray(3)), deleted: v === null })
+      }
+      if (v === null) this.db.remove(k)
+      else this.db.put(k, v)
+    }
+    // A two-phase participant sends a batch even without changes: the watcher waits for every participant's.
+    if (this.feed && (changes.length > 0 || participants.length > 1)) this.feed.push({ index: this.applying, txn, at, participants, changes })
   }
 
   /** Reads the local replica as it is now (the router decides whether that is linearizable). */
@@ -332,6 +359,7 @@ export class FragmentMachine implements GroupStateMachine {
   }
 
   apply (entry: Entry): unknown {
+    this.applying = entry.index
     let cmd: Command
     try {
       cmd = unpack(entry.data ?? EMPTY) as Command
@@ -357,6 +385,8 @@ export class FragmentMachine implements GroupStateMachine {
   }
 
   restore (data: Uint8Array): void {
+    // The host tells the feed the snapshot's index right after (position), which starts its coverage afresh.
+    this.feed?.reset(-1)
     // Keys first, removals after: no cursor runs over a range being changed.
     const old = [...this.db.getKeys({ start: this.reader.lo, end: this.reader.hi })] as Buffer[]
     for (const key of old) this.db.remove(key)
@@ -447,10 +477,7 @@ export class FragmentMachine implements GroupStateMachine {
   private commit1 (c: Extract<Command, { op: 'commit1' }>): Result {
     const no = this.validate(c.txn, c.checks, c.writes)
     if (no) return no
-    for (const [k, v] of c.writes) {
-      if (v === null) this.db.remove(k)
-      else this.db.put(k, v)
-    }
+    this.writeRows(c.writes, c.txn, c.at, [])
     return { ok: true }
   }
 
@@ -484,13 +511,8 @@ export class FragmentMachine implements GroupStateMachine {
   private resolve (c: Extract<Command, { op: 'resolve' }>): Result {
     const p = this.reader.prepared(c.txn)
     if (!p) return { ok: true, applied: 0 }
-    for (const [k, v] of p.writes) {
-      if (c.commit) {
-        if (v === null) this.db.remove(k)
-        else this.db.put(k, v)
-      }
-      this.db.remove(this.reader.intentKey(k))
-    }
+    for (const [k] of p.writes) this.db.remove(this.reader.intentKey(k))
+    if (c.commit) this.writeRows(p.writes, c.txn, p.at, p.participants)
     this.db.remove(Buffer.concat([fragPrefix(this.fragment, PREPARED), Buffer.from(c.txn)]))
     return { ok: true, applied: c.commit ? p.writes.length : 0 }
   }

@@ -20,6 +20,7 @@
  */
 import { Store, StoreError } from '../store/store.js'
 import { fragmentOfKey } from './fragments.js'
+import { ChangeFeed, pollFeed, watchedTable, type ChangeFeedOptions, type ChangeSource, type FeedRead, type RowChange } from './change-feed.js'
 import { TABLES, TablesFullError, type Row, type RangeOptions, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
 
 /** Table ids in the store key layout; ids >= 0x10 are the replicated layer's bookkeeping (fragment-machine.ts). */
@@ -36,6 +37,8 @@ export interface LocalTablesOptions {
   /** run every body twice, discarding the first attempt (tests only) */
   debugRerun?: boolean
   maxWaiting?: number
+  /** bounds of the change feed (walkenfs watch) */
+  feed?: ChangeFeedOptions
 }
 
 /** `[u16 fragment][u8 table id]`: the prefix of every row of `table` in `fragment`. */
@@ -100,12 +103,49 @@ export class LocalTables implements Tables {
   private readonly maxWaiting: number
   private tail: Promise<unknown> = Promise.resolve()
   private waiting = 0
+  /** The change feed of `walkenfs watch`: one stream, indexed by a commit counter of this process. */
+  readonly feed: ChangeFeed
+  private commits = 0
+  /** Changes are recorded (old values read) only once somebody watched. */
+  private watched = false
 
   private constructor (store: Store, fragments: number, opts: LocalTablesOptions) {
     this.store = store
     this.fragments = fragments
     this.debugRerun = opts.debugRerun ?? false
     this.maxWaiting = opts.maxWaiting ?? 10_000
+    this.feed = new ChangeFeed(opts.feed)
+    this.feed.reset(0)
+  }
+
+  /** The watcher's view of this host's changes (one stream). */
+  changes (): ChangeSource {
+    return {
+      streams: 1,
+      poll: async (_s: number, after: number | null, waitMs: number): Promise<FeedRead> => {
+        this.watched = true
+        return await pollFeed(this.feed, after, waitMs)
+      }
+    }
+  }
+
+  /** The changes `writes` will make (old values read before the commit), or null when nobody watches. */
+  private changesOf (writes: Array<[Buffer, Buffer | null]>): RowChange[] | null {
+    if (!this.watched) return null
+    const changes: RowChange[] = []
+    for (const [k, v] of writes) {
+      const kind = watchedTable(k[2]!)
+      if (kind === 'values') changes.push({ table: k[2]!, key: k.subarray(3), value: v, old: this.store.get(k) ?? null })
+      else if (kind === 'keys') changes.push({ table: k[2]!, key: k.subarray(3), deleted: v === null })
+    }
+    return changes
+  }
+
+  /** Publishes a commit that succeeded. */
+  private published (changes: RowChange[] | null): void {
+    const index = ++this.commits
+    if (changes !== null && changes.length > 0) this.feed.push({ index, txn: `local.${index}`, at: Date.now(), participants: [], changes })
+    else this.feed.advance(index)
   }
 
   /** Tables over `store`; a new store is given `opts.fragments` (default 16). */
@@ -140,7 +180,9 @@ export class LocalTables implements Tables {
       const writes: Array<[Buffer, Buffer | null]> = []
       for (const w of tx.writes.values()) writes.push([w.storeKey, w.value])
       try {
+        const changes = writes.length > 0 ? this.changesOf(writes) : null
         this.store.commit(writes)
+        if (writes.length > 0) this.published(changes)
       } catch (e) {
         if (e instanceof StoreError && e.code === 'ENOSPC') throw new TablesFullError(e.message)
         throw e

@@ -141,7 +141,7 @@ export class FragmentRouter {
    * complete on it, and a stale answer from it would be wrong without any
    * partition). Such hosts read like hosts without a replica.
    */
-  private localUsable (g: string): boolean {
+  localUsable (g: string): boolean {
     if (!this.env.hasGroup(g)) return false
     if (!this.env.replicas(g).includes(this.env.self)) return false
     return this.isVoterHere(g)

@@ -15,6 +15,7 @@ import { RaftHost } from '../../src/raft/host.js'
 import { LocalNetwork } from '../../src/raft/transport.js'
 import { Store } from '../../src/store/store.js'
 import { FragmentMachine } from '../../src/tables/fragment-machine.js'
+import { ChangeFeeds } from '../../src/tables/change-feed.js'
 import { FragmentRouter, type RouterEnv } from '../../src/tables/router.js'
 import { ReplicatedTables, type ReplicatedOptions } from '../../src/tables/replicated.js'
 import type { Tables, Tx, TxnOptions, TableName } from '../../src/tables/types.js'
@@ -29,6 +30,8 @@ export interface ReplHost {
   router: FragmentRouter
   tables: ReplicatedTables
   handlers: Map<string, (payload: unknown, from: string) => Promise<unknown>>
+  /** the change feeds of this host's replicas (walkenfs watch) */
+  feeds: ChangeFeeds
   up: boolean
 }
 
@@ -63,7 +66,7 @@ export class ReplCluster {
       const h = c.openHost(node)
       if (!voters.includes(node)) continue
       for (let f = 0; f < c.fragments; f++) {
-        const sm = new FragmentMachine(h.store, f, c.fragments)
+        const sm = new FragmentMachine(h.store, f, c.fragments, h.feeds.of(f))
         h.machines.set(f, sm)
         await h.raft.createGroup(fragmentId('fs', f), { voters, learners: [] }, sm)
       }
@@ -91,7 +94,7 @@ export class ReplCluster {
     }
     const router = new FragmentRouter(env, store)
     const tables = new ReplicatedTables(router, this.fragments, { ...this.opts.tables, ...this.opts.tablesFor?.(name) })
-    const h: ReplHost = { node, name, store, raft, machines: new Map(), router, tables, handlers, up: true }
+    const h: ReplHost = { node, name, store, raft, machines: new Map(), router, tables, handlers, feeds: new ChangeFeeds(), up: true }
     this.hosts.set(name, h)
     return h
   }

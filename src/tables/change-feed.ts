@@ -1,0 +1,200 @@
+/**
+ * The change feed of one fragment: the row changes that committed
+ * transactions made, in log order, for `walkenfs watch`.
+ *
+ * Owns: a bounded ring of recent change batches of one fragment (one batch
+ * per applied `commit1`, or per committing `resolve` of a two-phase
+ * transaction: intents become rows there, never at `prepare`), keyed by the
+ * Raft index of the entry that made them, and the waiters of long polls.
+ *
+ * Promise: `read(after)` returns every batch with index > `after` that this
+ * replica applied, in index order, or says `gap` when some of them are no
+ * longer (or were never) held here — the ring dropped them, or this replica
+ * started (opened, restored a snapshot) after `after`. It never silently
+ * skips a batch. Indexes are the Raft log's, the same on every replica of
+ * the fragment, so a reader may resume on another replica from the last
+ * index it saw: nothing missed, nothing twice.
+ *
+ * Which changes: rows of the fs tables `inode`, `dirent` (with old and new
+ * values: the translation needs the ino a removed name pointed to, and
+ * whether a size or mtime changed) and `block` (keys only; a block's bytes
+ * are of no use to a watcher). Transaction bookkeeping, xattrs, symlink
+ * targets and `meta` rows are left out.
+ *
+ * Bounds: at most `maxBatches` batches and about `maxBytes` bytes of keys
+ * and values; the oldest go first (then `read` from before them is a gap).
+ * Waiters: at most `maxWaiters` long polls are woken by a new batch; more
+ * wait out (at most 1 s of) their time and are answered then, so a crowd of
+ * watchers never makes anyone spin.
+ */
+
+/** One row change; `table` is a table id of local.ts; `key` the table key (no fragment prefix). */
+export interface RowChange {
+  table: number
+  key: Buffer
+  /** new value (inode, dirent); null = deleted; undefined for blocks (see `deleted`) */
+  value?: Buffer | null
+  /** value before the change (inode, dirent); null = the row did not exist */
+  old?: Buffer | null
+  /** block rows: whether the row was removed */
+  deleted?: boolean
+}
+
+export interface ChangeBatch {
+  /** Raft index of the entry that made the changes (one-host mode: a commit counter) */
+  index: number
+  txn: string
+  /** wall clock (ms) of the coordinator that committed the transaction */
+  at: number
+  /** fragments of a two-phase transaction (each sends its own batch); [] for one fragment */
+  participants: number[]
+  changes: RowChange[]
+}
+
+export type FeedRead =
+  | { gap: false, batches: ChangeBatch[], position: number }
+  | { gap: true, batches: [], position: number, coveredFrom: number }
+
+export interface ChangeFeedOptions {
+  maxBatches?: number
+  maxBytes?: number
+  maxWaiters?: number
+}
+
+// Table ids of local.ts (inode 1, dirent 2, block 3); spelled out because local.ts imports this module.
+const WATCHED = new Set([1, 2, 3])
+/** how long a poll beyond maxWaiters waits (not woken by new batches) */
+const OVERFLOW_WAIT_MS = 1000
+const WITH_VALUES = new Set([1, 2])
+
+/** Whether changes of this table id are kept, and whether with values. */
+export function watchedTable (table: number): 'values' | 'keys' | null {
+  return WATCHED.has(table) ? (WITH_VALUES.has(table) ? 'values' : 'keys') : null
+}
+
+function sizeOf (b: ChangeBatch): number {
+  let n = 64 + b.txn.length
+  for (const c of b.changes) n += 32 + c.key.length + (c.value?.length ?? 0) + (c.old?.length ?? 0)
+  return n
+}
+
+export class ChangeFeed {
+  private ring: ChangeBatch[] = []
+  private bytes = 0
+  /** every batch with index > coveredFrom and <= position is in the ring; -1: nothing known yet */
+  private coveredFrom = -1
+  private pos = -1
+  private waiters = new Set<() => void>()
+  private readonly o: Required<ChangeFeedOptions>
+
+  constructor (opts: ChangeFeedOptions = {}) {
+    this.o = { maxBatches: 2048, maxBytes: 2 * 1024 * 1024, maxWaiters: 256, ...opts }
+  }
+
+  /** The index the replica's state reflects (-1 before the group opened). */
+  get position (): number { return this.pos }
+
+  /**
+   * The machine's state now reflects index `index`. A jump that did not come
+   * through push/advance one entry at a time (group opened, snapshot
+   * restored, or an index going backwards) starts coverage afresh there.
+   */
+  reset (index: number): void {
+    this.ring = []
+    this.bytes = 0
+    this.coveredFrom = index
+    this.pos = index
+    this.wake()
+  }
+
+  /** Entry `index` was applied (with or without changes); wakes nobody (nothing to read). */
+  advance (index: number): void {
+    if (this.pos < 0 || index < this.pos) { this.reset(index); return }
+    this.pos = index
+  }
+
+  push (batch: ChangeBatch): void {
+    const last = this.ring[this.ring.length - 1]
+    // Out of order (cannot happen with one machine per feed): vouch for nothing below it.
+    if (this.pos < 0 || (last !== undefined && batch.index <= last.index)) this.reset(batch.index - 1)
+    this.ring.push(batch)
+    this.bytes += sizeOf(batch)
+    while (this.ring.length > this.o.maxBatches || (this.bytes > this.o.maxBytes && this.ring.length > 1)) {
+      const old = this.ring.shift()!
+      this.bytes -= sizeOf(old)
+      this.coveredFrom = old.index
+    }
+    this.advance(batch.index)
+    this.wake()
+  }
+
+  /** Batches with index > after (at most `max`), or a gap. */
+  read (after: number, max = 256): FeedRead {
+    if (this.pos < 0 || after < this.coveredFrom) return { gap: true, batches: [], position: this.pos, coveredFrom: this.coveredFrom }
+    const out: ChangeBatch[] = []
+    for (const b of this.ring) {
+      if (b.index > after) {
+        out.push(b)
+        if (out.length >= max) return { gap: false, batches: out, position: b.index }
+      }
+    }
+    return { gap: false, batches: out, position: Math.max(after, this.pos) }
+  }
+
+  /** Resolves once a batch after `after` is held (or `after` is not covered), or after `ms`, whichever first. */
+  async wait (after: number, ms: number): Promise<void> {
+    const last = this.ring[this.ring.length - 1]
+    if ((last !== undefined && last.index > after) || this.pos < 0 || after < this.coveredFrom) return
+    if (ms <= 0) return
+    if (this.waiters.size >= this.o.maxWaiters) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(ms, OVERFLOW_WAIT_MS)))
+      return
+    }
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.waiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.waiters.add(done)
+    })
+  }
+
+  private wake (): void {
+    for (const w of [...this.waiters]) w()
+  }
+}
+
+/** The feeds of every fragment held on this host, created on first use (bounded by the fragment count). */
+export class ChangeFeeds {
+  private readonly feeds = new Map<number, ChangeFeed>()
+  constructor (private readonly opts: ChangeFeedOptions = {}) {}
+
+  of (fragment: number): ChangeFeed {
+    let f = this.feeds.get(fragment)
+    if (!f) this.feeds.set(fragment, f = new ChangeFeed(this.opts))
+    return f
+  }
+
+  has (fragment: number): boolean { return this.feeds.has(fragment) }
+}
+
+/** Where a watcher reads change batches from: `streams` independent feeds (fragments; one on one host). */
+export interface ChangeSource {
+  readonly streams: number
+  /**
+   * Batches of stream `s` with index > `after`, waiting up to `waitMs` for
+   * one (long poll); `after` null asks only for the current position.
+   * Throws when no replica can answer now (the caller retries).
+   */
+  poll (s: number, after: number | null, waitMs: number): Promise<FeedRead>
+}
+
+/** Answers a poll from one feed (used by both the local and the RPC path). */
+export async function pollFeed (feed: ChangeFeed, after: number | null, waitMs: number, max = 256): Promise<FeedRead> {
+  if (feed.position < 0) throw new Error('the replica is not open yet')
+  if (after === null) return { gap: false, batches: [], position: feed.position }
+  await feed.wait(after, waitMs)
+  return feed.read(after, max)
+}
