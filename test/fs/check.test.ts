@@ -1,9 +1,9 @@
 import t from 'tap'
 import { checkFs, type Problem } from '../../src/fs/check.js'
-import { blockKey, decodeInode, direntKey, encodeDirent, encodeInode, inodeKey, xattrKey } from '../../src/fs/rows.js'
+import { blockKey, decodeInode, direntKey, direntPrefix, encodeDirent, encodeInode, inodeKey, xattrKey } from '../../src/fs/rows.js'
 import { ROOT_INO } from '../../src/fs/types.js'
 import { fragmentOfKey, fragmentOfOwner } from '../../src/tables/fragments.js'
-import { TABLES } from '../../src/tables/types.js'
+import { TABLES, prefixEnd } from '../../src/tables/types.js'
 import { caller, openFs } from '../helpers/fs.js'
 
 const REG = 0o100644
@@ -101,11 +101,17 @@ t.test('a whole fragment lost (a forced recovery with --accept-loss recreates it
   for (let i = 1; fragmentOfOwner(dir.ino, 4) === rootFragment && i < 64; i++) dir = await fs.mkdir(ROOT_INO, `x${i}`, 0o755, caller)
   const lost = fragmentOfOwner(dir.ino, 4)
   t.not(lost, rootFragment, `directory ${dir.ino} lives in fragment ${lost}, the root in ${rootFragment}`)
-  for (let i = 0; i < 6; i++) await fs.mknod(dir.ino, `n${i}`, REG, 0, caller)
+  const owners = [dir.ino]
+  for (let i = 0; i < 6; i++) owners.push((await fs.mknod(dir.ino, `n${i}`, REG, 0, caller)).ino)
+  t.ok(owners.every((o) => fragmentOfOwner(o, 4) === lost), 'the files live in their directory\'s fragment')
+  // A range is read within one fragment, so the rows go owner by owner.
   await fs.tables.txn(async (tx) => {
     for (const table of TABLES) {
       if (table === 'meta') continue
-      for (const r of await tx.range(table, Buffer.alloc(8), Buffer.alloc(16, 0xff))) if (fragmentOfKey(r.key, 4) === lost) tx.delete(table, r.key)
+      for (const o of owners) {
+        const p = direntPrefix(o)
+        for (const r of await tx.range(table, p, prefixEnd(p))) if (fragmentOfKey(r.key, 4) === lost) tx.delete(table, r.key)
+      }
     }
   })
   const ps = await checkFs(fs.tables)
