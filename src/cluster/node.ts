@@ -367,7 +367,11 @@ export class ClusterNode {
     })
     this.host = new RaftHost({
       id: node, root: o.store.lmdbRoot, transport: this.transport, tickMs: o.tickMs, electionTicks: o.electionTicks,
-      heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync()
+      heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync(),
+      // TEST ONLY, never set in production: WALKENFS_TEST_UNSAFE_COMMIT=1 applies (and so
+      // acknowledges) Raft entries before a majority has them, so that the cluster torture
+      // harness can show its checkers catch it (test/faults/unsafe-commit.test.ts).
+      faults: process.env.WALKENFS_TEST_UNSAFE_COMMIT === '1' ? { applyUncommitted: true } : {}
     })
     for (const g of this.host.storage.groups()) this.host.openGroup(g, this.machine(g))
     this.host.start()
