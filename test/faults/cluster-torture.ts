@@ -378,7 +378,7 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
     const quietMs = Math.min(10_000, opts.durationMs / 4)
     try {
       while (Date.now() < until - quietMs) {
-        await sleep(500 + rng.int(2000))
+        await sleep(300 + rng.int(1200))
         if (Date.now() >= until - quietMs) break
         await reviveDead()
         await act(nextFault())

@@ -4,12 +4,14 @@
  * `operations: N, anomalies: A` on stdout; exits 1 when there are anomalies.
  * `--hosts` defaults to 5: a cluster in network namespaces
  * (cluster-torture.ts); `--hosts 1` is the one-host run (torture.ts).
+ * `--all-faults` adds the full data directory to the cluster nemesis (nemesis.ts).
  * `--shared-appends` lets clients of every host append to the same files.
  * Without --seed a seed is drawn and printed, so any run can be repeated.
  */
 import { writeFileSync } from 'node:fs'
 import { torture } from './torture.js'
 import { clusterTorture } from './cluster-torture.js'
+import { ALL_FAULTS, MIXED } from './nemesis.js'
 import type { Anomaly } from './checkers.js'
 import type { Op } from './history.js'
 
@@ -43,7 +45,7 @@ const log = (l: string): void => { process.stderr.write(`[${new Date().toISOStri
 const durationMs = minutes * 60_000
 const t = hosts === 1
   ? torture({ seed, durationMs, clients, log })
-  : clusterTorture({ seed, durationMs, hosts, clients, log, sharedAppends: process.argv.includes('--shared-appends') })
+  : clusterTorture({ seed, durationMs, hosts, clients, log, sharedAppends: process.argv.includes('--shared-appends'), mix: process.argv.includes('--all-faults') ? ALL_FAULTS : MIXED })
 const stop = (): void => { t.cleanup(); process.exit(130) }
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)

@@ -1,6 +1,6 @@
 /**
  * A short cluster torture run inside `npm test`: five hosts in network
- * namespaces, one client per host's mount, about 75 s under a fixed-seed
+ * namespaces, one client per host's mount, about 85 s under a fixed-seed
  * nemesis that injects every fault kind of the default mix at least once
  * (nemesis.ts); no anomaly from the checkers or the harness, replicas
  * identical and `walkenfs check` clean at the end.
@@ -14,8 +14,8 @@ import { netnsAvailable } from '../net/netns.js'
 const SEED = 20261122
 const skip = netnsAvailable()
 
-t.test(`cluster torture, 5 hosts, seed ${SEED}, 75 s: no anomalies`, { skip: skip ?? false }, async (t) => {
-  const run = clusterTorture({ seed: SEED, durationMs: 75_000, log: (l) => t.comment(l) })
+t.test(`cluster torture, 5 hosts, seed ${SEED}, 85 s: no anomalies`, { skip: skip ?? false }, async (t) => {
+  const run = clusterTorture({ seed: SEED, durationMs: 85_000, log: (l) => t.comment(l) })
   t.teardown(() => run.cleanup())
   const r = await run.run()
   t.comment(`operations: ${r.operations}, anomalies: ${r.anomalies.length}`)

@@ -13,11 +13,11 @@ import { netnsAvailable } from '../net/netns.js'
 const skip = netnsAvailable()
 
 t.test('a minority leader that acknowledges uncommitted writes is caught', { skip: skip ?? false }, async (t) => {
-  const run = clusterTorture({ seed: 777, durationMs: 40_000, mix: PARTITIONS, env: { WALKENFS_TEST_UNSAFE_COMMIT: '1' }, log: (l) => t.comment(l) })
+  const run = clusterTorture({ seed: 777, durationMs: 35_000, mix: PARTITIONS, env: { WALKENFS_TEST_UNSAFE_COMMIT: '1' }, log: (l) => t.comment(l) })
   t.teardown(() => run.cleanup())
   const r = await run.run()
   t.comment(`operations: ${r.operations}, anomalies: ${r.anomalies.length}, faults: ${JSON.stringify(r.faults)}`)
   for (const a of r.anomalies.slice(0, 15)) t.comment(`[${a.checker}] ${a.message}`)
   t.ok(r.faults['isolate-leader'] > 0, 'a leader was cut off')
-  t.ok(r.anomalies.length > 0, `the harness reports anomalies (${r.anomalies.length})`)
+  t.ok(r.anomalies.some((a) => a.checker !== 'harness'), `the checkers report anomalies (${r.anomalies.length} in all)`)
 })
