@@ -175,6 +175,7 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
 
     // ---- stale-read windows: any host's count of stale reads grew between two polls -------
     const windows: Array<[number, number]> = []
+    let staleServed = 0
     const lastPoll = new Map<ClusterHost, { sent: number, pid: number | null, count: number }>()
     const pollOne = async (h: ClusterHost): Promise<void> => {
       const sent = now()
@@ -182,8 +183,11 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
       let count: number
       try { count = (await status(h)).staleReads as number } catch { return }
       const prev = lastPoll.get(h)
-      const grew = prev === undefined ? count > 0 : prev.pid === pid ? count > prev.count : count > 0
-      if (grew) windows.push([prev?.sent ?? 0, now()])
+      const delta = prev !== undefined && prev.pid === pid ? count - prev.count : count
+      if (delta > 0) {
+        windows.push([prev?.sent ?? 0, now()])
+        staleServed += delta
+      }
       lastPoll.set(h, { sent, pid, count })
     }
     let polling = true
@@ -439,7 +443,7 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
       if (op.err === 'ENOSPC') stats.clientEnospc++
       if (op.err === 'EROFS') stats.clientErofs++
     }
-    for (const p of lastPoll.values()) stats.staleReads += p.count
+    stats.staleReads = staleServed
     const stale = (op: Op): boolean => (op.kind === 'reg-read' || op.kind === 'read-all') &&
       windows.some(([a, b]) => op.invoke <= b && op.response >= a)
     stats.weaklyChecked = ops.filter((o) => o.outcome === 'ok' && stale(o)).length
