@@ -199,7 +199,10 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
     control: {
       status: () => {
         const v = clusterView(node.status(), new Set(router.leaderlessFragments().map((f) => `${FS_TABLE}/${f}`)), copies())
-        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v }
+        // staleReads: reads served stale by this host since it started (the torture harness tells stale reads from lost writes with it)
+        let staleReads = 0
+        for (const n of router.staleReads().values()) staleReads += n
+        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads }
       },
       retire: async (args) => {
         if (typeof args.host !== 'string') throw new Error('retire needs a host id')

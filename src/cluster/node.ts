@@ -99,6 +99,7 @@ export class ClusterNode {
   private lifeTimer: NodeJS.Timeout | undefined
   private helloRunning = false
   private lifeRunning = false
+  private addressUpdate = false
   private closed = false
   private readonly readyWaiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
   private isReady = false
@@ -373,7 +374,12 @@ export class ClusterNode {
     })
     this.host = new RaftHost({
       id: node, root: o.store.lmdbRoot, transport: this.transport, tickMs: o.tickMs, electionTicks: o.electionTicks,
-      heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync()
+      heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync(),
+      // TEST ONLY, never set in production: WALKENFS_TEST_UNSAFE_COMMIT=1 applies (and so
+      // acknowledges) Raft entries before a majority has them, and lets a leader cut off from
+      // its majority stay leader: a minority accepts writes. The cluster torture harness must
+      // catch it (test/faults/unsafe-commit.test.ts).
+      ...(process.env.WALKENFS_TEST_UNSAFE_COMMIT === '1' ? { faults: { applyUncommitted: true }, checkQuorum: false } : {})
     })
     for (const g of this.host.storage.groups()) this.host.openGroup(g, this.machine(g))
     this.host.start()
@@ -408,9 +414,11 @@ export class ClusterNode {
     })
     this.handle('cluster.join', async (p, from) => await this.onJoin(p as { id: string, addresses: string[], clusterName: string }, from))
     this.handle('cluster.propose', async (p, from) => {
-      // Only what members may ask of the leader on another host's behalf: starting a retirement (`walkenfs retire` anywhere).
+      // Only what members may ask of the leader: starting a retirement (`walkenfs retire` anywhere), and a
+      // host's own new addresses (after a restart on another address; only for the host at the other end of the link).
       const cmd = p as CatalogCommand
-      if (cmd?.op !== 'startRetire') return { ok: false, error: `cluster.propose only carries startRetire, not ${String(cmd?.op)}` }
+      if (cmd?.op === 'updateAddresses' && cmd.host !== from) return { ok: false, error: `host ${from} may only change its own addresses, not ${String(cmd.host)}'s` }
+      if (cmd?.op !== 'startRetire' && cmd?.op !== 'updateAddresses') return { ok: false, error: `cluster.propose only carries startRetire and updateAddresses, not ${String(cmd?.op)}` }
       if (findHost(this.catalog(), from)?.state !== 'up') return { ok: false, error: `host ${from} is not an active member of this cluster` }
       if (!this.isSchemaLeader()) return { notLeader: true }
       return await this.proposeCatalog(cmd)
@@ -627,6 +635,7 @@ export class ClusterNode {
     this.lifeRunning = true
     try {
       this.connectCatalogHosts()
+      this.recordOwnAddresses()
       await this.reconcileGroups()
       if (this.isSchemaLeader()) this.actuator.round()
       this.checkReady()
@@ -635,6 +644,22 @@ export class ClusterNode {
     } finally {
       this.lifeRunning = false
     }
+  }
+
+  /**
+   * A member restarted on other addresses (listen=/advertise= changed) has the catalog record them:
+   * the others dial catalog addresses, also after their own restarts. One proposal in flight at a
+   * time; a failed one is tried again on a later round.
+   */
+  private recordOwnAddresses (): void {
+    const me = findHost(this.catalog(), this.self)
+    const mine = this.wire.addresses
+    if (me?.state !== 'up' || this.addressUpdate || mine.length === 0 || me.addresses.join(',') === mine.join(',')) return
+    this.addressUpdate = true
+    void this.viaSchemaLeader({ op: 'updateAddresses', host: this.self, addresses: [...mine] }, Date.now() + this.o.rpcDeadlineMs * 4)
+      .then((r) => { if (r.ok) this.o.log(`walkenfs: recorded this host's new addresses ${mine.join(', ')} (were ${me.addresses.join(', ')})`) },
+        (e: Error) => { this.o.log(`walkenfs: cannot record this host's new addresses yet: ${e.message}`) })
+      .finally(() => { this.addressUpdate = false })
   }
 
   /** Every catalog host is a wire peer (links form without static peers to all of them); retired hosts are dropped. */

@@ -65,6 +65,8 @@ export interface HostOptions {
   batching?: boolean
   /** Test-only rule breakers passed to every group's core. */
   faults?: RaftFaults
+  /** A leader that has not heard from a quorum for an election timeout steps down (default true; false only in tests). */
+  checkQuorum?: boolean
   /**
    * Makes a cycle's writes durable before its messages leave; default: wait
    * for lmdb's flush of the transaction. A store opened with noSync passes
@@ -134,6 +136,7 @@ export class RaftHost {
       maxBatch: 1024,
       requestTimeoutTicks: 100,
       batching: true,
+      checkQuorum: true,
       faults: {},
       ...options,
       sync: options.sync ?? (async () => { await options.root.flushed })
@@ -207,7 +210,7 @@ export class RaftHost {
       electionTicks: this.o.electionTicks,
       heartbeatTicks: this.o.heartbeatTicks,
       preVote: true,
-      checkQuorum: true,
+      checkQuorum: this.o.checkQuorum,
       rng: seededRng(randomInt(2 ** 31)),
       faults: this.o.faults
     }, init)

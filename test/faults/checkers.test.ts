@@ -147,3 +147,20 @@ t.test('many unknown-outcome register writes that no read saw do not swamp the s
   bad.ops.push(op(3, 'reg-write', 'reg0', 'late', 43, 44, 'unknown'))
   t.match(checkHistory(bad.ops, bad.final), [{ checker: 'registers', message: /reg0: reads are not linearizable/ }])
 })
+
+t.test('reads in a stale window are checked weakly, all others strictly', async (t) => {
+  const { ops, final } = clean()
+  // after c1n2 was acknowledged (40), a read at 45–50 still returns c0n1: stale
+  const staleRead = op(0, 'reg-read', 'reg0', 'c0n1', 45, 50)
+  const missingRead = op(1, 'read-all', 'app0', 'c0n3\n', 30, 35)
+  const doctored = ops.map((o) => o.kind === 'reg-read' && o.response === 50 ? staleRead : o.kind === 'read-all' ? missingRead : o)
+  const window = (o: Op): boolean => o.invoke <= 50 && o.response >= 30
+  t.ok(checkHistory(doctored, final).length >= 2, 'outside a stale window: the stale register read and the short read-all are reported')
+  t.same(checkHistory(doctored, final, window), [], 'inside a stale window: both allowed (old values, nothing invented)')
+  const invented = doctored.map((o) => o === staleRead ? op(0, 'reg-read', 'reg0', 'c9n9', 45, 50) : o === missingRead ? op(1, 'read-all', 'app0', 'c0n3\nc9n8\n', 30, 35) : o)
+  const found = checkHistory(invented, final, window)
+  t.ok(found.some((a) => a.checker === 'registers' && /c9n9/.test(a.message)), 'a stale read of a value never written is reported')
+  t.ok(found.some((a) => a.checker === 'appends' && /c9n8/.test(a.message)), 'a stale read-all holding a record never appended is reported')
+  const lost = { ...final, registers: new Map([['reg0', 'c0n1']]) }
+  t.ok(checkHistory(ops, lost, () => true).some((a) => a.checker === 'registers'), 'the final state is checked strictly even when every read may be stale')
+})

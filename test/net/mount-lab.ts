@@ -14,8 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Test } from 'tap'
-import { Lab } from './netns.js'
+import { Lab, type LabOwner } from './netns.js'
 import { CLI } from '../helpers/mount.js'
 import { findMount } from '../../src/fuse/mount-table.js'
 
@@ -43,7 +42,8 @@ export class MountLab {
   readonly cookie: string
   private readonly pids = new Set<number>()
 
-  constructor (private readonly t: Test, readonly cluster = 'lab') {
+  /** `env`: extra environment of every daemon (e.g. a test-only switch). */
+  constructor (private readonly t: LabOwner, readonly cluster = 'lab', private readonly extraEnv: NodeJS.ProcessEnv = {}) {
     this.lab = new Lab(t)
     // Mounts go before the Lab removes their namespaces and directories.
     this.lab.beforeDestroy.push(() => this.destroy())
@@ -72,7 +72,7 @@ export class MountLab {
   }
 
   private env (h: ClusterHost): NodeJS.ProcessEnv {
-    return { ...process.env, WALKENFS_RUN_DIR: h.run }
+    return { ...process.env, ...this.extraEnv, WALKENFS_RUN_DIR: h.run }
   }
 
   /** Runs the walkenfs CLI inside host h's network namespace. */
@@ -135,6 +135,11 @@ export class MountLab {
 
   heal (): void {
     this.lab.heal()
+  }
+
+  /** The control socket of host h's daemon (src/cli/control.ts). */
+  controlSocket (h: ClusterHost): string {
+    return join(h.run, h.mnt.replace(/\//g, '_') + '.sock')
   }
 
   logTail (h: ClusterHost, lines = 40): string {

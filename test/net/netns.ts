@@ -10,7 +10,17 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import type { Test } from 'tap'
+
+/**
+ * What a Lab needs of its owner: a teardown hook (and, for MountLab, a
+ * verdict and a place for comments). A tap Test is one; the torture CLI,
+ * which runs outside tap, passes its own (test/faults/cluster-torture.ts).
+ */
+export interface LabOwner {
+  teardown: (fn: () => void) => void
+  passing: () => boolean
+  comment: (...message: unknown[]) => void
+}
 
 const root = new URL('../../..', import.meta.url).pathname
 export const NETNODE = join(root, 'dist', 'src', 'cli', 'netnode.js')
@@ -59,7 +69,7 @@ export class Lab {
   readonly dir: string
   private hostCount = 0
 
-  constructor (private readonly t: Test, private readonly bridges = 1) {
+  constructor (private readonly t: LabOwner, private readonly bridges = 1) {
     this.dir = mkdtempSync(join(tmpdir(), 'walkenfs-net-'))
     t.teardown(() => this.destroy())
     this.addNs(this.bridgeNs)
@@ -109,6 +119,28 @@ export class Lab {
 
   heal (): void {
     sh(['ip', 'netns', 'exec', this.bridgeNs, 'nft', 'delete', 'table', 'bridge', 'part'])
+  }
+
+  /**
+   * Replaces every cut at once (one nft transaction) by `cuts`: traffic
+   * entering the bridge from a port of `from` and leaving it to a port of
+   * `to` is dropped; the other direction passes unless cut too (one-way
+   * cuts). An empty list heals everything; healing twice is fine.
+   */
+  setCuts (cuts: Array<{ from: string[], to: string[] }>): void {
+    const set = (ports: string[]): string => `{ ${ports.map((p) => `"${p}"`).join(', ')} }`
+    const f = join(this.dir, 'cuts.nft')
+    const rules = cuts.filter((c) => c.from.length > 0 && c.to.length > 0)
+      .map((c) => `  iifname ${set(c.from)} oifname ${set(c.to)} drop\n`).join('')
+    // "table …" then "delete table …" makes the replace work whether the table exists or not
+    writeFileSync(f, `table bridge part\ndelete table bridge part\n` +
+      (rules === '' ? '' : `table bridge part {\n chain ff {\n  type filter hook forward priority 0; policy accept;\n${rules} }\n}\n`))
+    sh(['ip', 'netns', 'exec', this.bridgeNs, 'nft', '-f', f])
+  }
+
+  /** Adds (or with `del`, removes) an address on a host namespace's interface, e.g. ('10.77.0.105', 'eth0'). */
+  address (ns: string, addr: string, dev = 'eth0', del = false): void {
+    sh(['ip', '-n', ns, 'addr', del ? 'del' : 'add', `${addr}/24`, 'dev', dev])
   }
 
   /** Runs a program in a host namespace; killed at teardown. */
