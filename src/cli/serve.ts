@@ -98,7 +98,7 @@ export async function serveFuse (mountPoint: string, settings: MountSettings & {
   // the names it changes, so a 1 s floor is safe. A cluster: other hosts
   // change names too, so names are cached no longer than the kernel may.
   const nameTtlMs = settings.cluster !== null ? settings.entryTimeout * 1000 : Math.max(settings.entryTimeout, 1) * 1000
-  const adapter = new Adapter(fs, { nameTtlMs })
+  const adapter = new Adapter(fs, { nameTtlMs, sharedAppends: settings.cluster !== null })
   let fm: FuseMount
   try {
     fm = new FuseMount(mountPoint, fuseOps(adapter), {

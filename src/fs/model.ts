@@ -605,6 +605,19 @@ export class ModelFs implements FileSystem {
     })
   }
 
+  async append (ino: number, data: Buffer): Promise<number> {
+    return await this.op(async (tx) => {
+      const n = await getInode(tx, ino)
+      if (isDir(n.mode)) fail('EISDIR', `inode ${ino} is a directory`)
+      const offset = n.size
+      if (!Number.isSafeInteger(offset + data.length)) fail('EFBIG', 'write past 2^53 bytes')
+      await writeData(tx, n, this.settings, offset, data)
+      n.mtimeNs = n.ctimeNs = this.now()
+      putInode(tx, n)
+      return offset
+    })
+  }
+
   async fsync (): Promise<void> {
     try {
       await this.tables.flush()

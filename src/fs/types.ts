@@ -125,6 +125,12 @@ export interface FileSystem {
   read (ino: number, offset: number, length: number): Promise<Buffer>
   /** Write bytes at offset (extends the file; updates mtime/ctime). Returns bytes written. */
   write (ino: number, offset: number, data: Buffer): Promise<number>
+  /**
+   * Write bytes at the end of the file as it is when the write commits
+   * (O_APPEND when other hosts may append too: no caller's idea of the size
+   * is trusted). Returns the offset they went to.
+   */
+  append (ino: number, data: Buffer): Promise<number>
   /** Make everything committed so far durable (on disk) before resolving. */
   fsync (): Promise<void>
 

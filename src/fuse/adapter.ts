@@ -23,10 +23,13 @@ import { WriteBack } from './write-back.js'
 const HIDDEN_NAME = /^\.fuse_hidden[0-9a-f]{16}$/
 const O_ACCMODE = 3
 const O_RDONLY = 0
+const O_APPEND = 0o2000
 
 export interface Handle {
   ino: number
   writable: boolean
+  /** O_APPEND on a mount where other hosts may append too: each write goes to the end as it commits */
+  appendAtEnd: boolean
 }
 
 export interface OpenResult {
@@ -38,6 +41,12 @@ export interface OpenResult {
 export interface AdapterOptions {
   /** how long a cached name is trusted (ms) */
   nameTtlMs: number
+  /**
+   * Other hosts write the same files (cluster mount): the kernel's offset of
+   * an O_APPEND write is its own idea of the size, stale once another host
+   * appended, so such writes go to the end as the commit finds it.
+   */
+  sharedAppends?: boolean
 }
 
 export class Adapter {
@@ -57,7 +66,10 @@ export class Adapter {
    */
   private readonly unsafeAck = process.env.WALKENFS_TEST_UNSAFE_ACK === '1'
 
+  private readonly sharedAppends: boolean
+
   constructor (private readonly fs: FileSystem, opts: AdapterOptions) {
+    this.sharedAppends = opts.sharedAppends ?? false
     this.names = new NameCache(ROOT_INO, async (parent, name) => (await fs.lookup(parent, name)).ino, opts.nameTtlMs)
     this.writeBack = new WriteBack((ino, offset, data) => fs.write(ino, offset, data))
   }
@@ -244,7 +256,7 @@ export class Adapter {
     const writable = (flags & O_ACCMODE) !== O_RDONLY
     const fh = this.nextFh++
     if (this.nextFh > 0x7fffffff) this.nextFh = 1
-    this.handles.set(fh, { ino, writable })
+    this.handles.set(fh, { ino, writable, appendAtEnd: writable && this.sharedAppends && (flags & O_APPEND) !== 0 })
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1)
     // Direct I/O for every open with write access: the kernel then refuses
     // shared mappings of it (ENODEV), which no host could keep coherent.
@@ -269,6 +281,13 @@ export class Adapter {
   async write (fh: number, offset: number, data: Buffer): Promise<number> {
     const h = this.handle(fh)
     if (!h.writable) throw new FsError('EBADF', 'handle not open for writing')
+    if (h.appendAtEnd) {
+      // Committed at once, not buffered: the end of the file is only known
+      // inside the commit. Bytes this host buffered for the file go first.
+      if (this.writeBack.hasDirty(h.ino)) await this.writeBack.flush(h.ino, fh)
+      await this.fs.append(h.ino, data)
+      return data.length
+    }
     return await this.writeBack.write(h.ino, offset, data, fh)
   }
 

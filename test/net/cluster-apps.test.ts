@@ -5,12 +5,13 @@
  * read is one whole version; a sqlite database written on A, checked and
  * written on B, read back on C (one writing host at a time, as the example's
  * README says); a file open on B that A unlinks or renames over stays
- * readable on B until B closes it, as on a local filesystem. git-repo.sh
+ * readable on B until B closes it, as on a local filesystem; appends from
+ * two hosts to one file all land, once each. git-repo.sh
  * runs in the one-host test only: its thousands of small operations take
  * minutes on a 3-host cluster of this 2-core machine (see docs/performance.md).
  */
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -93,5 +94,21 @@ t.test('app-data examples across three hosts', { skip: skip ?? false }, async (t
     }
     const r = await lab.cli(a, ['check', a.mnt], 120_000)
     t.equal(r.code, 0, `walkenfs check is clean after B closed them: ${r.stdout}${r.stderr}`)
+  })
+
+  await t.test('appends from two hosts to one file (O_APPEND, close after each line): none lost, none doubled', async (t) => {
+    const file = join(a.mnt, 'shared.log')
+    writeFileSync(file, '')
+    const lines = 40
+    const appender = (h: ClusterHost, tag: string) => new Promise<number>((resolve) => {
+      const p = spawn('bash', ['-c', `for i in $(seq 1 ${lines}); do echo "${tag} $i" >> '${join(h.mnt, 'shared.log')}'; done`])
+      p.on('close', (code) => resolve(code ?? -1))
+    })
+    const codes = await Promise.all([appender(a, 'A'), appender(b, 'B')])
+    t.same(codes, [0, 0], 'both appenders succeeded')
+    const got = readFileSync(join(c.mnt, 'shared.log'), 'utf8').split('\n').filter((l) => l !== '')
+    const want = [...Array.from({ length: lines }, (_, i) => `A ${i + 1}`), ...Array.from({ length: lines }, (_, i) => `B ${i + 1}`)]
+    t.same([...got].sort(), [...want].sort(), `every line once (${got.length} lines read on C)`)
+    t.same(got.filter((l) => l.startsWith('A')), want.slice(0, lines), 'A\'s lines in A\'s order')
   })
 })
