@@ -5,7 +5,8 @@
  *
  * Each step returns a figure with its unit; nothing here passes or fails.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync, readFileSync, existsSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { closeSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync, readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { median, percentile } from './stats.js'
 
@@ -23,6 +24,9 @@ export interface WorkloadOptions {
   fsyncSamples: number
   /** drop the kernel page cache before the sequential read (needs root) */
   dropCaches: boolean
+  /** an rrdtool binary for the `rrdtool update` step (one process per update, as cron would); absent: step skipped */
+  rrdtool?: string
+  rrdUpdates?: number
 }
 
 export const DEFAULT_WORKLOAD: WorkloadOptions = {
@@ -40,8 +44,13 @@ function dropCaches (): void {
   try { writeFileSync('/proc/sys/vm/drop_caches', '3') } catch { /* not root: read may hit the page cache */ }
 }
 
-export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLOAD): Figure[] {
+/** Runs the workload in `dir`; `progress` sees each figure as soon as it is measured. */
+export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLOAD, progress?: (f: Figure) => void): Figure[] {
   const out: Figure[] = []
+  if (progress !== undefined) {
+    const push = out.push.bind(out)
+    out.push = (...fs: Figure[]): number => { fs.forEach(progress); return push(...fs) }
+  }
   const MiB = 1024 * 1024
   rmSync(join(dir, 'bench'), { recursive: true, force: true })
   const root = join(dir, 'bench')
@@ -106,6 +115,18 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
   }
   out.push({ name: 'mkdir', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
   t = process.hrtime.bigint()
+  const walk = (d: string): number => {
+    let n = 0
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      n++
+      if (e.isDirectory()) n += walk(join(d, e.name))
+    }
+    return n
+  }
+  const found = walk(tree)
+  if (found !== dirs) throw new Error(`find in ${tree} saw ${found} directories, expected ${dirs}`)
+  out.push({ name: 'find (readdir walk)', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
+  t = process.hrtime.bigint()
   rmSync(tree, { recursive: true })
   out.push({ name: 'rm -rf tree', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
 
@@ -121,6 +142,20 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
   closeSync(fd)
   out.push({ name: '4 KiB write+fsync p50', value: percentile(lat, 0.5), unit: 'µs', higherIsBetter: false })
   out.push({ name: '4 KiB write+fsync p99', value: percentile(lat, 0.99), unit: 'µs', higherIsBetter: false })
+
+  if (opts.rrdtool !== undefined) {
+    const rrd = join(root, 'load.rrd')
+    const start = 1699999980
+    const run = (args: string[]): void => {
+      const r = spawnSync(opts.rrdtool!, args, { encoding: 'utf8' })
+      if (r.status !== 0) throw new Error(`${opts.rrdtool} ${args.join(' ')} failed: ${r.stderr.trim()}`)
+    }
+    run(['create', rrd, '--start', `${start}`, '--step', '60', 'DS:load:GAUGE:120:0:U', 'RRA:AVERAGE:0.5:1:1000', 'RRA:MAX:0.5:5:1000'])
+    const n = opts.rrdUpdates ?? 100
+    t = process.hrtime.bigint()
+    for (let i = 1; i <= n; i++) run(['update', rrd, `${start + i * 60}:${i}`])
+    out.push({ name: 'rrdtool update (1 process each)', value: n / seconds(t), unit: 'updates/s', higherIsBetter: true })
+  }
 
   rmSync(root, { recursive: true, force: true })
   if (existsSync(root)) throw new Error(`could not clean ${root}`)

@@ -184,7 +184,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
     control: {
       status: () => {
         const v = clusterView(node.status(), new Set(router.leaderlessFragments().map((f) => `${FS_TABLE}/${f}`)), copies())
-        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v }
+        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, counters: { raft: node.raftStats() } }
       },
       retire: async (args) => {
         if (typeof args.host !== 'string') throw new Error('retire needs a host id')
