@@ -19,10 +19,11 @@
  * walkenfs/ceiling, the targets of issue 6, and writes a PNG bar chart of
  * how many times better walkenfs is than GlusterFS per figure.
  *
- * Flags: --rounds=N (3) --mib=N (256) --files=N (2000) --fragments=N
+ * Flags: --rounds=N (3) --mib=N (256) --files=N (2000) --fsyncs=N (500)
+ * --tree=N (10: an N×N×N tree; smaller for a quick look) --fragments=N
  * (cluster default) --no-gluster --no-ceiling --scale (the same workload on
- * a 5-host cluster too) --idle (idle CPU and RSS per host at 16, 64, 256
- * fragments) --profile=DIR (CPU profiles of every daemon, written when they
+ * a 5-host cluster too) --idle[=16,64,256] (idle CPU and RSS per host at
+ * those fragment counts) --profile=DIR (CPU profiles of every daemon, written when they
  * exit) --chart=FILE (default bench-cluster.png) --verbose (each figure as it is
  * measured).
  *
@@ -74,12 +75,20 @@ const say: Say = (line) => console.log(line)
 let current: Worker | null = null
 let verbose = false
 
-function inWorker (dir: string, opts: WorkloadOptions): Promise<Figure[]> {
+/** Runs the workload in a worker; `between` (if given) runs after each step while the worker waits. */
+function inWorker (dir: string, opts: WorkloadOptions, between?: (f: Figure) => Promise<void>): Promise<Figure[]> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./workload-worker.js', import.meta.url), { workerData: { dir, opts } })
+    const gate = between !== undefined ? new SharedArrayBuffer(4) : undefined
+    const w = new Worker(new URL('./workload-worker.js', import.meta.url), { workerData: { dir, opts, gate } })
     current = w
     w.on('message', (m: { progress?: Figure, figures?: Figure[] }) => {
-      if (m.progress !== undefined && verbose) say(`    ${m.progress.name}: ${fmt(m.progress.value)} ${m.progress.unit}`)
+      if (m.progress !== undefined) {
+        if (verbose) say(`    ${m.progress.name}: ${fmt(m.progress.value)} ${m.progress.unit}`)
+        if (gate !== undefined) {
+          const f = m.progress
+          void between!(f).catch(() => {}).finally(() => { const g = new Int32Array(gate); Atomics.store(g, 0, 1); Atomics.notify(g, 0) })
+        }
+      }
       if (m.figures !== undefined) { current = null; resolve(m.figures) }
     })
     w.once('error', (e) => { current = null; reject(e) })
@@ -104,6 +113,48 @@ class Cleanup {
       }
     })()
     return this.running
+  }
+}
+
+type RaftCounters = Record<string, number>
+
+/** The Raft counters of every host of a cluster, summed. */
+async function raftCounters (c: WalkenCluster): Promise<RaftCounters> {
+  const sum: RaftCounters = {}
+  for (let n = 1; n <= c.layout.hosts; n++) {
+    const rec = readRecord(mountOf(c.layout, n))
+    if (rec?.control === undefined) continue
+    const s = await askControl(rec.control, 'status', {}, 10_000) as { counters?: { raft?: RaftCounters | null } }
+    for (const [k, v] of Object.entries(s.counters?.raft ?? {})) sum[k] = (sum[k] ?? 0) + v
+  }
+  return sum
+}
+
+/** Per-step Raft counters of the walkenfs rounds: step name → per-operation figures. */
+class StepCounters {
+  private readonly rows = new Map<string, { per: string, ops: number, d: RaftCounters }>()
+  private last: RaftCounters | null = null
+  constructor (private readonly c: WalkenCluster) {}
+  async start (): Promise<void> { this.last = await raftCounters(this.c) }
+  async step (f: Figure): Promise<void> {
+    const now = await raftCounters(this.c)
+    if (this.last !== null && f.ops !== undefined && f.ops > 0) {
+      const row = this.rows.get(f.name) ?? { per: f.per ?? 'op', ops: 0, d: {} }
+      row.ops += f.ops
+      for (const [k, v] of Object.entries(now)) row.d[k] = (row.d[k] ?? 0) + v - (this.last[k] ?? 0)
+      this.rows.set(f.name, row)
+    }
+    this.last = now
+  }
+
+  print (): void {
+    if (this.rows.size === 0) return
+    say('\nwalkenfs Raft work per operation, summed over all hosts (counters.raft of `walkenfs status --json`, all rounds):')
+    const rows = [...this.rows].map(([name, r]) => {
+      const per = (k: string): string => fmt((r.d[k] ?? 0) / r.ops)
+      return [name, r.per, per('proposals'), per('reads'), per('transactions'), per('lightCycles'), per('messagesSent')]
+    })
+    table(['step', 'per', 'proposals', 'ReadIndex', 'fsync cycles', 'light cycles', 'messages'], rows)
   }
 }
 
@@ -135,7 +186,8 @@ async function startWalken (base: string, hosts: number, subnet: number, options
     throw new Error(`walkenfs cluster of ${hosts} hosts did not start (exit ${code}):\n${log.slice(-20).join('\n')}`)
   }
   const pids = Array.from({ length: hosts }, (_, i) => readRecord(mountOf(layout, i + 1))?.pid ?? -1)
-  const end = Date.now() + 180_000
+  const settleMs = 180_000 + 2000 * (Number(/^fragments=(\d+)$/.exec(options.find((o) => o.startsWith('fragments=')) ?? '')?.[1] ?? 16))
+  const end = Date.now() + settleMs
   for (;;) {
     const v = await clusterStatus(mountOf(layout, 1))
     const ok = v !== null && v.fragments.length > 0 && v.fragments.every((f) => f.quorum && !f.underReplicated && f.replicas.every((r) => r.role === 'voter')) && v.placement.settled
@@ -145,7 +197,7 @@ async function startWalken (base: string, hosts: number, subnet: number, options
     }
     if (Date.now() > end) {
       await stop()
-      throw new Error(`walkenfs cluster of ${hosts} hosts did not settle in 180 s: ${JSON.stringify(v?.placement ?? null)}`)
+      throw new Error(`walkenfs cluster of ${hosts} hosts did not settle in ${settleMs / 1000} s: ${JSON.stringify(v?.placement ?? null)}`)
     }
     await sleep(500)
   }
@@ -203,7 +255,7 @@ export async function run (args: string[]): Promise<void> {
   const fragments = str('fragments')
   const profileDir = str('profile')
   const chart = str('chart') ?? 'bench-cluster.png'
-  const opts: WorkloadOptions = { ...DEFAULT_WORKLOAD, seqBytes: num('mib', 256) * 2 ** 20, files: num('files', DEFAULT_WORKLOAD.files) }
+  const opts: WorkloadOptions = { ...DEFAULT_WORKLOAD, seqBytes: num('mib', 256) * 2 ** 20, files: num('files', DEFAULT_WORKLOAD.files), fsyncSamples: num('fsyncs', DEFAULT_WORKLOAD.fsyncSamples), treeFanout: num('tree', 10) }
   const haveNoMmap = existsSync(NO_MMAP_RRDTOOL)
   if (!haveNoMmap) say(`note: no no-mmap rrdtool at ${NO_MMAP_RRDTOOL} (examples/rrdtool/build-rrdtool.sh builds it); the rrdtool step is skipped`)
 
@@ -247,10 +299,13 @@ export async function run (args: string[]): Promise<void> {
     }
 
     const results = new Map<string, Figure[][]>(targets.map((t) => [t.name, []]))
+    const steps = new StepCounters(w3)
     for (let r = 1; r <= rounds; r++) {
       for (const t of targets) {
         const t0 = Date.now()
-        const figs = await inWorker(t.dir, { ...opts, ...(t.rrdtool !== undefined ? { rrdtool: t.rrdtool } : {}) })
+        const counted = t.name === 'walkenfs'
+        if (counted) await steps.start()
+        const figs = await inWorker(t.dir, { ...opts, ...(t.rrdtool !== undefined ? { rrdtool: t.rrdtool } : {}) }, counted ? async (f) => await steps.step(f) : undefined)
         results.get(t.name)!.push(figs)
         say(`round ${r}/${rounds} ${t.name}: ${((Date.now() - t0) / 1000).toFixed(1)} s: ${figs.map((f) => `${f.name} ${fmt(f.value)} ${f.unit}`).join(', ')}`)
       }
@@ -270,11 +325,14 @@ export async function run (args: string[]): Promise<void> {
     }
 
     report(targets.map((t) => t.name), results, w5, chart)
+    steps.print()
 
-    if (args.includes('--idle')) {
+    const idle = args.find((a) => a === '--idle' || a.startsWith('--idle='))
+    if (idle !== undefined) {
       await w3.stop()
       const rows: string[][] = []
-      for (const [i, n] of [16, 64, 256].entries()) {
+      const counts = idle === '--idle' ? [16, 64, 256] : idle.slice(7).split(',').map(Number)
+      for (const [i, n] of counts.entries()) {
         say(`idle: 3 hosts with ${n} fragments …`)
         const c = await startWalken(join(base, `idle${n}`), 3, 93 + i, ['copies=3', `fragments=${n}`], undefined, true)
         cleanup.add(`stop idle cluster ${n}`, c.stop)

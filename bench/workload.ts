@@ -16,12 +16,17 @@ export interface Figure {
   unit: string
   /** true when a larger value is better */
   higherIsBetter: boolean
+  /** how many operations the step did (for per-operation counters), and what one is */
+  ops?: number
+  per?: string
 }
 
 export interface WorkloadOptions {
   seqBytes: number
   files: number
   fsyncSamples: number
+  /** the directory tree is fanout × fanout × fanout (10 by default) */
+  treeFanout?: number
   /** drop the kernel page cache before the sequential read (needs root) */
   dropCaches: boolean
   /** an rrdtool binary for the `rrdtool update` step (one process per update, as cron would); absent: step skipped */
@@ -65,7 +70,7 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
   for (let done = 0; done < opts.seqBytes; done += MiB) writeSync(fd, buf, 0, MiB)
   fsyncSync(fd)
   closeSync(fd)
-  out.push({ name: 'seq write+fsync', value: opts.seqBytes / MiB / seconds(t), unit: 'MiB/s', higherIsBetter: true })
+  out.push({ name: 'seq write+fsync', value: opts.seqBytes / MiB / seconds(t), unit: 'MiB/s', higherIsBetter: true, ops: opts.seqBytes / MiB, per: 'MiB' })
 
   if (opts.dropCaches) dropCaches()
   t = process.hrtime.bigint()
@@ -77,7 +82,7 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
     total += n
   }
   closeSync(fd)
-  out.push({ name: 'seq read', value: total / MiB / seconds(t), unit: 'MiB/s', higherIsBetter: true })
+  out.push({ name: 'seq read', value: total / MiB / seconds(t), unit: 'MiB/s', higherIsBetter: true, ops: total / MiB, per: 'MiB' })
   unlinkSync(big)
 
   // Small files.
@@ -87,33 +92,34 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
   const names = Array.from({ length: opts.files }, (_, i) => join(small, `f${i}`))
   t = process.hrtime.bigint()
   for (const n of names) writeFileSync(n, four)
-  out.push({ name: 'create 4 KiB', value: opts.files / seconds(t), unit: 'files/s', higherIsBetter: true })
+  out.push({ name: 'create 4 KiB', value: opts.files / seconds(t), unit: 'files/s', higherIsBetter: true, ops: opts.files, per: 'file' })
   t = process.hrtime.bigint()
   for (const n of names) statSync(n)
-  out.push({ name: 'stat', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true })
+  out.push({ name: 'stat', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true, ops: opts.files, per: 'op' })
   t = process.hrtime.bigint()
   for (const n of names) readFileSync(n)
-  out.push({ name: 'read 4 KiB', value: opts.files / seconds(t), unit: 'files/s', higherIsBetter: true })
+  out.push({ name: 'read 4 KiB', value: opts.files / seconds(t), unit: 'files/s', higherIsBetter: true, ops: opts.files, per: 'file' })
   t = process.hrtime.bigint()
   for (const n of names) renameSync(n, n + 'r')
-  out.push({ name: 'rename', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true })
+  out.push({ name: 'rename', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true, ops: opts.files, per: 'op' })
   t = process.hrtime.bigint()
   for (const n of names) unlinkSync(n + 'r')
-  out.push({ name: 'unlink', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true })
+  out.push({ name: 'unlink', value: opts.files / seconds(t), unit: 'ops/s', higherIsBetter: true, ops: opts.files, per: 'op' })
 
   // 10×10×10 directory tree.
   const tree = join(root, 'tree')
   mkdirSync(tree)
   t = process.hrtime.bigint()
   let dirs = 0
-  for (let a = 0; a < 10; a++) {
+  const fan = opts.treeFanout ?? 10
+  for (let a = 0; a < fan; a++) {
     mkdirSync(join(tree, `${a}`)); dirs++
-    for (let b = 0; b < 10; b++) {
+    for (let b = 0; b < fan; b++) {
       mkdirSync(join(tree, `${a}`, `${b}`)); dirs++
-      for (let c = 0; c < 10; c++) { mkdirSync(join(tree, `${a}`, `${b}`, `${c}`)); dirs++ }
+      for (let c = 0; c < fan; c++) { mkdirSync(join(tree, `${a}`, `${b}`, `${c}`)); dirs++ }
     }
   }
-  out.push({ name: 'mkdir', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
+  out.push({ name: 'mkdir', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true, ops: dirs, per: 'dir' })
   t = process.hrtime.bigint()
   const walk = (d: string): number => {
     let n = 0
@@ -125,10 +131,10 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
   }
   const found = walk(tree)
   if (found !== dirs) throw new Error(`find in ${tree} saw ${found} directories, expected ${dirs}`)
-  out.push({ name: 'find (readdir walk)', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
+  out.push({ name: 'find (readdir walk)', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true, ops: dirs, per: 'dir' })
   t = process.hrtime.bigint()
   rmSync(tree, { recursive: true })
-  out.push({ name: 'rm -rf tree', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true })
+  out.push({ name: 'rm -rf tree', value: dirs / seconds(t), unit: 'dirs/s', higherIsBetter: true, ops: dirs, per: 'dir' })
 
   // 4 KiB write + fsync latency.
   const lat: number[] = []
@@ -140,7 +146,7 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
     lat.push(Number(process.hrtime.bigint() - s) / 1000)
   }
   closeSync(fd)
-  out.push({ name: '4 KiB write+fsync p50', value: percentile(lat, 0.5), unit: 'µs', higherIsBetter: false })
+  out.push({ name: '4 KiB write+fsync p50', value: percentile(lat, 0.5), unit: 'µs', higherIsBetter: false, ops: opts.fsyncSamples, per: 'write+fsync' })
   out.push({ name: '4 KiB write+fsync p99', value: percentile(lat, 0.99), unit: 'µs', higherIsBetter: false })
 
   if (opts.rrdtool !== undefined) {
@@ -154,7 +160,7 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
     const n = opts.rrdUpdates ?? 100
     t = process.hrtime.bigint()
     for (let i = 1; i <= n; i++) run(['update', rrd, `${start + i * 60}:${i}`])
-    out.push({ name: 'rrdtool update (1 process each)', value: n / seconds(t), unit: 'updates/s', higherIsBetter: true })
+    out.push({ name: 'rrdtool update (1 process each)', value: n / seconds(t), unit: 'updates/s', higherIsBetter: true, ops: n, per: 'update' })
   }
 
   rmSync(root, { recursive: true, force: true })
