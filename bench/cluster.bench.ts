@@ -81,7 +81,8 @@ function inWorker (dir: string, opts: WorkloadOptions, between?: (f: Figure) => 
     const gate = between !== undefined ? new SharedArrayBuffer(4) : undefined
     const w = new Worker(new URL('./workload-worker.js', import.meta.url), { workerData: { dir, opts, gate } })
     current = w
-    w.on('message', (m: { progress?: Figure, figures?: Figure[] }) => {
+    w.on('message', (m: { progress?: Figure, figures?: Figure[], error?: string }) => {
+      if (m.error !== undefined) { current = null; reject(new Error(`workload on ${dir}: ${m.error}`)); return }
       if (m.progress !== undefined) {
         if (verbose) say(`    ${m.progress.name}: ${fmt(m.progress.value)} ${m.progress.unit}`)
         if (gate !== undefined) {
@@ -300,12 +301,22 @@ export async function run (args: string[]): Promise<void> {
 
     const results = new Map<string, Figure[][]>(targets.map((t) => [t.name, []]))
     const steps = new StepCounters(w3)
+    const failed = new Set<string>()
     for (let r = 1; r <= rounds; r++) {
       for (const t of targets) {
+        if (failed.has(t.name)) continue
         const t0 = Date.now()
         const counted = t.name === 'walkenfs'
         if (counted) await steps.start()
-        const figs = await inWorker(t.dir, { ...opts, ...(t.rrdtool !== undefined ? { rrdtool: t.rrdtool } : {}) }, counted ? async (f) => await steps.step(f) : undefined)
+        let figs: Figure[]
+        try {
+          figs = await inWorker(t.dir, { ...opts, ...(t.rrdtool !== undefined ? { rrdtool: t.rrdtool } : {}) }, counted ? async (f) => await steps.step(f) : undefined)
+        } catch (e) {
+          // one target failing must not cost the others' figures
+          say(`round ${r}/${rounds} ${t.name}: FAILED, left out of the table: ${(e as Error).message ?? JSON.stringify(e)}`)
+          failed.add(t.name)
+          continue
+        }
         results.get(t.name)!.push(figs)
         say(`round ${r}/${rounds} ${t.name}: ${((Date.now() - t0) / 1000).toFixed(1)} s: ${figs.map((f) => `${f.name} ${fmt(f.value)} ${f.unit}`).join(', ')}`)
       }
@@ -324,7 +335,8 @@ export async function run (args: string[]): Promise<void> {
       await c5.stop()
     }
 
-    report(targets.map((t) => t.name), results, w5, chart)
+    if (failed.has('walkenfs')) throw new Error('the walkenfs workload failed; no table')
+    report(targets.map((t) => t.name).filter((n) => !failed.has(n)), results, w5, chart)
     steps.print()
 
     const idle = args.find((a) => a === '--idle' || a.startsWith('--idle='))

@@ -11,11 +11,18 @@ import { runWorkload, type WorkloadOptions } from './workload.js'
 
 const { dir, opts, gate } = workerData as { dir: string, opts: WorkloadOptions, gate?: SharedArrayBuffer }
 const g = gate !== undefined ? new Int32Array(gate) : null
-const figures = runWorkload(dir, opts, (f) => {
+let figures: unknown
+try {
+  figures = runWorkload(dir, opts, (f) => {
   if (g === null) { parentPort!.postMessage({ progress: f }); return }
   // Wait (outside the step's timing) until the main thread has sampled its counters.
   Atomics.store(g, 0, 0)
   parentPort!.postMessage({ progress: f })
   Atomics.wait(g, 0, 0, 30_000)
-})
+  })
+} catch (e) {
+  // an error's own text, whatever was thrown (a structured clone may lose it)
+  parentPort!.postMessage({ error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) })
+  process.exit(1)
+}
 parentPort!.postMessage({ figures })
