@@ -165,7 +165,7 @@ export function runWorkload (dir: string, opts: WorkloadOptions = DEFAULT_WORKLO
 
   rmSync(root, { recursive: true, force: true })
   if (existsSync(root)) throw new Error(`could not clean ${root}`)
-  return out
+  return [...out] // a plain array: `out` may carry the progress `push`, which a worker cannot post
 }
 
 /** Prints targets side by side: one row per figure, one column per target. */
