@@ -393,7 +393,7 @@ function report (names: string[], results: Map<string, Figure[][]>, w5: Figure[]
   say(`\nmedians of ${rounds} rounds (alternating targets); w/gluster = walkenfs / GlusterFS (for latencies lower is better, so the target is ≤), w/ceiling = walkenfs / in-memory fuse-native:`)
   table(header, rows)
   if (bars.length > 0) {
-    writeRatioChart(chart, 'WALKENFS VS GLUSTERFS REPLICA 3: TIMES BETTER (LOG SCALE; TICK = TARGET)', bars)
+    writeRatioChart(chart, 'WALKENFS VS GLUSTERFS REPLICA 3: TIMES BETTER (LOG SCALE, TICK = TARGET)', bars)
     say(`\nchart: ${chart}`)
   }
 }
