@@ -41,6 +41,8 @@ export class GlusterVolume {
   private readonly sock: string
   private glusterd: number | null = null
   private readonly pids = new Set<number>()
+  /** the unix sockets glusterd gives its brick and self-heal daemons (-S), which they leave behind */
+  private readonly sockets = new Set<string>()
   private created = false
 
   private constructor (readonly dir: string, private readonly say: (line: string) => void) {
@@ -115,7 +117,14 @@ export class GlusterVolume {
       try { names = readdirSync(d) } catch { continue }
       for (const n of names.filter((x) => x.endsWith('.pid'))) {
         const pid = Number(readFileSync(join(d, n), 'utf8').trim())
-        if (Number.isInteger(pid) && pid > 0) this.pids.add(pid)
+        if (Number.isInteger(pid) && pid > 0) {
+          this.pids.add(pid)
+          try {
+            const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+            const i = argv.indexOf('-S')
+            if (i >= 0 && argv[i + 1]?.startsWith('/var/run/gluster/') === true) this.sockets.add(argv[i + 1]!)
+          } catch { /* already gone */ }
+        }
       }
     }
   }
@@ -137,6 +146,8 @@ export class GlusterVolume {
       if (alive(pid)) { try { process.kill(pid, 'SIGKILL') } catch {} }
     }
     if (existsSync(this.mnt)) spawnSync('umount', ['-l', this.mnt])
+    for (const f of this.sockets) rmSync(f, { force: true })
+    for (const d of [`/var/run/gluster/vols/${VOLUME}`, `/var/run/gluster/shd/${VOLUME}`]) rmSync(d, { recursive: true, force: true })
     rmSync(this.dir, { recursive: true, force: true })
   }
 }
