@@ -202,7 +202,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
         // staleReads: reads served stale by this host since it started (the torture harness tells stale reads from lost writes with it)
         let staleReads = 0
         for (const n of router.staleReads().values()) staleReads += n
-        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads }
+        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats() } }
       },
       retire: async (args) => {
         if (typeof args.host !== 'string') throw new Error('retire needs a host id')

@@ -33,6 +33,10 @@ export interface DemoLayout {
   /** the mount points are MOUNTS/h1 … */
   mounts: string
   hosts: number
+  /** extra mount options of every host (the benchmark sets fragments=N, copies=N) */
+  options?: string[]
+  /** extra environment of every daemon (the benchmark's CPU profiles: NODE_OPTIONS=--cpu-prof …) */
+  env?: NodeJS.ProcessEnv
 }
 
 export const DEMO: DemoLayout = { prefix: 'wkdemo', subnet: 0, base: '/var/lib/walkenfs-demo', mounts: '/mnt/walkenfs', hosts: 3 }
@@ -98,10 +102,10 @@ function mountHost (l: DemoLayout, n: number, cookie: string, say: (line: string
   mkdirSync(mnt, { recursive: true })
   const peers = Array.from({ length: l.hosts }, (_, i) => `${addr(l, i + 1)}:7400`).join('+')
   const opts = [`data=${data}`, 'cluster=demo', `host=h${n}`, `cookie_file=${cookie}`, `listen=${addr(l, n)}:7400`,
-    `peers=${peers}`, `expect=${l.hosts}`, 'mcast=off']
+    `peers=${peers}`, `expect=${l.hosts}`, 'mcast=off', ...(l.options ?? [])]
   return new Promise((resolve) => {
     const p = spawn('nsenter', [`--net=/var/run/netns/${hostNs(l, n)}`, process.execPath, MAIN, 'mount', mnt, '-o', opts.join(',')],
-      { stdio: ['ignore', 'pipe', 'pipe'] })
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...l.env } })
     const relay = (b: Buffer): void => { for (const line of b.toString().split('\n')) if (line.trim() !== '') say(`[h${n}] ${line.replace(/^(walkenfs: )+/, '')}`) }
     p.stdout.on('data', relay)
     p.stderr.on('data', relay)
@@ -165,7 +169,7 @@ export async function startDemo (l: DemoLayout = DEMO, say: (line: string) => vo
   try {
     createNetwork(l)
     const cookie = cookieFile(l)
-    say(`walkenfs demo: 3 hosts in network namespaces ${hostNs(l, 1)}..${hostNs(l, l.hosts)} (10.78.${l.subnet}.1-${l.hosts}); starting their daemons`)
+    say(`walkenfs demo: ${l.hosts} hosts in network namespaces ${hostNs(l, 1)}..${hostNs(l, l.hosts)} (10.78.${l.subnet}.1-${l.hosts}); starting their daemons`)
     const codes = await Promise.all(Array.from({ length: l.hosts }, (_, i) => mountHost(l, i + 1, cookie, say)))
     if (interrupted) return 130
     if (codes.some((c) => c !== 0)) {
@@ -181,7 +185,7 @@ export async function startDemo (l: DemoLayout = DEMO, say: (line: string) => vo
     process.off('SIGINT', onInt)
   }
   say('')
-  say('walkenfs demo cluster is up. Its three hosts mount the same tree:')
+  say(`walkenfs demo cluster is up. Its ${l.hosts} hosts mount the same tree:`)
   for (let n = 1; n <= l.hosts; n++) say(`  ${mountOf(l, n)}    (host h${n}, ${addr(l, n)}, data ${join(l.base, `h${n}`)})`)
   say('Try:  echo hello > /mnt/walkenfs/h1/x; cat /mnt/walkenfs/h3/x;  walkenfs status')
   say('Stop: npm start -- --stop')

@@ -346,6 +346,11 @@ export class ClusterNode {
     return buildStatus(this)
   }
 
+  /** Counters of this host's Raft driver (cycles, flushes, proposals, reads, messages) for `walkenfs status --json`; null before it runs. */
+  raftStats (): RaftHost['stats'] | null {
+    return this.host === undefined ? null : { ...this.host.stats }
+  }
+
   /** Local Raft view of g, or null when this host holds no replica. */
   localGroup (g: string): ReturnType<RaftHost['status']> | null {
     return this.host?.hasGroup(g) === true ? this.host.status(g) : null

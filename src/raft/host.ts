@@ -13,7 +13,9 @@
  * arrive during a flush are stepped at once and go out with the next cycle.
  *
  * Idle groups cost one tick call per tick and a heartbeat entry in the
- * per-host batch every heartbeat interval; nothing else.
+ * per-host batch every heartbeat interval; nothing else. A cycle with
+ * nothing to persist (only heartbeats, their answers, ReadIndex rounds)
+ * skips the transaction and the flush and only sends.
  *
  * Bounds: proposals waiting per group (`maxPendingProposals`), entries per
  * proposal batch (`maxBatch`), reads waiting per group, and a timeout on
@@ -100,16 +102,27 @@ interface Group {
 
 export interface HostStats {
   cycles: number
+  /** cycles that wrote (and flushed) something */
   transactions: number
+  /** cycles with only messages and read states to hand out: no write, no flush (heartbeats, ReadIndex) */
+  lightCycles: number
+  /** proposals handed to this host's groups, and ReadIndex requests made here */
+  proposals: number
+  reads: number
   batchesSent: number
   messagesSent: number
   droppedUnknownGroup: number
 }
 
+/** Whether a Ready has anything to write before its messages may leave. */
+function mustPersist (rd: Ready): boolean {
+  return rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined || rd.compacted !== undefined || rd.committed.length > 0
+}
+
 export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
-  readonly stats: HostStats = { cycles: 0, transactions: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
+  readonly stats: HostStats = { cycles: 0, transactions: 0, lightCycles: 0, proposals: 0, reads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
   private readonly o: Required<Omit<HostOptions, 'faults' | 'sync'>> & { faults: RaftFaults, sync: () => Promise<void> }
   private groups = new Map<GroupId, Group>()
   private dirty = new Set<Group>()
@@ -226,6 +239,7 @@ export class RaftHost {
     if (grp.queue.length + grp.waiting.size >= this.o.maxPendingProposals) {
       return Promise.reject(new RaftError('BUSY', `${this.o.maxPendingProposals} proposals pending in group ${g}`))
     }
+    this.stats.proposals++
     return new Promise((resolve, reject) => {
       grp.queue.push({ data, deadline: this.ticks + this.o.requestTimeoutTicks, resolve, reject })
       if (!this.o.batching) this.flushQueue(grp)
@@ -240,6 +254,7 @@ export class RaftHost {
     if (grp.reads.size >= this.o.maxPendingProposals) return Promise.reject(new RaftError('BUSY', `too many reads pending in group ${g}`))
     // The nonce keeps a late answer to a read from before a restart from matching a new read.
     const ctx = `${this.id}.${this.nonce}.${++this.readSeq}`
+    this.stats.reads++
     return new Promise<void>((resolve, reject) => {
       try {
         grp.raft.readIndex(ctx)
@@ -398,24 +413,32 @@ export class RaftHost {
       if (work.length === 0) return
       this.stats.cycles++
       const results: Array<[Group, Entry, unknown]> = []
-      // One transaction for every group: log, hard state, snapshots, state machines and applied indexes.
-      await this.o.root.transaction(() => {
-        for (const [grp, rd] of work) {
-          this.storage.writeReady(grp.id, rd)
-          if (rd.snapshot) {
-            grp.sm.restore(rd.snapshot.data)
-            grp.sm.position?.(rd.snapshot.meta.index)
+      // A cycle of only messages and read states (heartbeats and their
+      // answers, ReadIndex rounds: the bulk of an idle or read-mostly host)
+      // has nothing to persist, so nothing a message could run ahead of:
+      // no transaction, no fsync.
+      if (work.some(([, rd]) => mustPersist(rd))) {
+        // One transaction for every group: log, hard state, snapshots, state machines and applied indexes.
+        await this.o.root.transaction(() => {
+          for (const [grp, rd] of work) {
+            this.storage.writeReady(grp.id, rd)
+            if (rd.snapshot) {
+              grp.sm.restore(rd.snapshot.data)
+              grp.sm.position?.(rd.snapshot.meta.index)
+            }
+            for (const e of rd.committed) {
+              results.push([grp, e, e.kind === 'normal' ? grp.sm.apply(e) : undefined])
+              grp.sm.position?.(e.index)
+            }
+            const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1].index : rd.snapshot?.meta.index
+            if (applied !== undefined) this.storage.setApplied(grp.id, applied)
           }
-          for (const e of rd.committed) {
-            results.push([grp, e, e.kind === 'normal' ? grp.sm.apply(e) : undefined])
-            grp.sm.position?.(e.index)
-          }
-          const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1].index : rd.snapshot?.meta.index
-          if (applied !== undefined) this.storage.setApplied(grp.id, applied)
-        }
-      })
-      await this.o.sync()
-      this.stats.transactions++
+        })
+        await this.o.sync()
+        this.stats.transactions++
+      } else {
+        this.stats.lightCycles++
+      }
       // Nothing that depends on this cycle's writes left before the flush; now send, one batch per host.
       const byHost = new Map<NodeId, Envelope[]>()
       for (const [grp, rd] of work) {
