@@ -61,6 +61,24 @@ export interface View {
   heapUsed: number
 }
 
+/**
+ * Labs not yet destroyed. A test file that runs past tap's timeout gets
+ * SIGTERM and never reaches its teardown; its daemons, mounts and
+ * namespaces would then outlive it and load every later test.
+ */
+const liveLabs = new Set<Lab>()
+let signalHandlers = false
+function destroyLiveLabsOnSignal (): void {
+  if (signalHandlers) return
+  signalHandlers = true
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      for (const lab of [...liveLabs]) lab.destroy()
+      process.exit(sig === 'SIGTERM' ? 143 : 130)
+    })
+  }
+}
+
 export class Lab {
   readonly tag = `${process.pid % 100000}${Math.floor(Math.random() * 100)}`
   readonly bridgeNs = `wkbr${this.tag}`
@@ -72,6 +90,8 @@ export class Lab {
   constructor (private readonly t: LabOwner, private readonly bridges = 1) {
     this.dir = mkdtempSync(join(tmpdir(), 'walkenfs-net-'))
     t.teardown(() => this.destroy())
+    liveLabs.add(this)
+    destroyLiveLabsOnSignal()
     this.addNs(this.bridgeNs)
     for (let b = 0; b < bridges; b++) {
       sh(['ip', '-n', this.bridgeNs, 'link', 'add', `br${b}`, 'type', 'bridge', 'mcast_snooping', '0'])
@@ -195,6 +215,7 @@ export class Lab {
   readonly beforeDestroy: Array<() => void> = []
 
   destroy (): void {
+    if (!liveLabs.delete(this)) return
     for (const f of this.beforeDestroy) { try { f() } catch {} }
     for (const p of this.procs) if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL') } catch {} }
     for (const ns of this.namespaces.reverse()) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }) } catch {} }
