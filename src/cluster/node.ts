@@ -361,6 +361,22 @@ export class ClusterNode {
 
   // ---- internals: raft -----------------------------------------------------------
 
+  private roomUntil = 0
+
+  /**
+   * Whether the data disk has room for a Raft cycle (a generous 4 MiB plus
+   * the store's reserve: a cycle writes log entries, hard states and the
+   * rows they apply in one transaction). Looked up at most every 100 ms
+   * while space is plentiful.
+   */
+  private room (): boolean {
+    const now = Date.now()
+    if (now < this.roomUntil) return true
+    const ok = this.o.store.hasRoom(4 << 20)
+    if (ok && this.o.store.hasRoom(64 << 20)) this.roomUntil = now + 100
+    return ok
+  }
+
   private async sync (): Promise<void> {
     this.o.store.noteCommit()
     await this.o.store.flush()
@@ -379,7 +395,7 @@ export class ClusterNode {
     })
     this.host = new RaftHost({
       id: node, root: o.store.lmdbRoot, transport: this.transport, tickMs: o.tickMs, electionTicks: o.electionTicks,
-      heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync(),
+      heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync(), room: () => this.room(),
       // TEST ONLY, never set in production: WALKENFS_TEST_UNSAFE_COMMIT=1 applies (and so
       // acknowledges) Raft entries before a majority has them, and lets a leader cut off from
       // its majority stay leader: a minority accepts writes. The cluster torture harness must

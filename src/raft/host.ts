@@ -75,6 +75,14 @@ export interface HostOptions {
    * one that really syncs (e.g. `store.noteCommit(); return store.flush()`).
    */
   sync?: () => Promise<void>
+  /**
+   * Whether the disk has room for another cycle's writes. While it has not,
+   * the host takes nothing from its groups' cores (so it persists, applies
+   * and answers nothing: to its peers it looks paused) and refuses new
+   * proposals with ENOSPC; it resumes by itself once space is freed. Without
+   * this check lmdb would fail the cycle's commit, which stops the host.
+   */
+  room?: () => boolean
 }
 
 interface Waiter {
@@ -114,6 +122,10 @@ export interface HostStats {
   droppedUnknownGroup: number
 }
 
+function noSpace (message: string): Error {
+  return Object.assign(new Error(`ENOSPC: ${message}`), { code: 'ENOSPC' })
+}
+
 /** Whether a Ready has anything to write before its messages may leave. */
 function mustPersist (rd: Ready): boolean {
   return rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined || rd.compacted !== undefined || rd.committed.length > 0
@@ -123,7 +135,7 @@ export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
   readonly stats: HostStats = { cycles: 0, transactions: 0, lightCycles: 0, proposals: 0, reads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
-  private readonly o: Required<Omit<HostOptions, 'faults' | 'sync'>> & { faults: RaftFaults, sync: () => Promise<void> }
+  private readonly o: Required<Omit<HostOptions, 'faults' | 'sync' | 'room'>> & { faults: RaftFaults, sync: () => Promise<void>, room?: () => boolean }
   private groups = new Map<GroupId, Group>()
   private dirty = new Set<Group>()
   private ticks = 0
@@ -131,6 +143,9 @@ export class RaftHost {
   private readonly nonce = randomInt(2 ** 47).toString(36)
   private running = false
   private scheduled = false
+  /** the data disk had no room at the last cycle (see HostOptions.room) */
+  private diskFull = false
+  private roomRetry: ReturnType<typeof setTimeout> | undefined
   private closed = false
   private timer: NodeJS.Timeout | undefined
   /** The cycle running now, if any (destroyGroup waits for it so no late write resurrects a dropped group). */
@@ -236,6 +251,7 @@ export class RaftHost {
     let grp: Group
     try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
     if (grp.raft.role !== 'leader') return Promise.reject(this.notLeader(grp))
+    if (this.diskFull && this.o.room?.() === false) return Promise.reject(noSpace(`host ${this.id} has no room on its data disk; group ${g} takes no proposals until space is freed`))
     if (grp.queue.length + grp.waiting.size >= this.o.maxPendingProposals) {
       return Promise.reject(new RaftError('BUSY', `${this.o.maxPendingProposals} proposals pending in group ${g}`))
     }
@@ -331,6 +347,8 @@ export class RaftHost {
   async close (): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
+    if (this.roomRetry !== undefined) clearTimeout(this.roomRetry)
+    this.roomRetry = undefined
     await this.idle()
     this.closed = true
     this.o.transport.close()
@@ -372,6 +390,14 @@ export class RaftHost {
     }
   }
 
+  /** Runs a cycle for the groups left dirty (after a wait for disk room). */
+  private markAnyDirty (): void {
+    if (this.dirty.size > 0 && !this.scheduled && !this.running && !this.closed) {
+      this.scheduled = true
+      setImmediate(() => { this.runCycle() })
+    }
+  }
+
   private runCycle (): void {
     const p = this.cycle()
     this.current = p
@@ -404,6 +430,21 @@ export class RaftHost {
     if (this.running || this.closed) return
     this.running = true
     try {
+      if (this.o.room !== undefined && this.dirty.size > 0 && !this.o.room()) {
+        if (!this.diskFull) {
+          this.diskFull = true
+          for (const grp of this.dirty) {
+            const queued = grp.queue.splice(0)
+            for (const q of queued) q.reject(noSpace(`host ${this.id} has no room on its data disk for group ${grp.id}`))
+          }
+        }
+        // Try again soon; `finally` must not reschedule at once.
+        if (this.roomRetry === undefined && !this.closed) {
+          this.roomRetry = setTimeout(() => { this.roomRetry = undefined; this.markAnyDirty() }, 250)
+        }
+        return
+      }
+      this.diskFull = false
       const work: Array<[Group, Ready]> = []
       for (const grp of this.dirty) {
         this.flushQueue(grp)
@@ -473,7 +514,7 @@ export class RaftHost {
       this.timer = undefined
     } finally {
       this.running = false
-      if (this.dirty.size > 0 && !this.closed && !this.failure) {
+      if (this.dirty.size > 0 && !this.closed && !this.failure && !this.diskFull) {
         this.scheduled = true
         setImmediate(() => { this.runCycle() })
       } else {

@@ -249,6 +249,22 @@ export class Store {
     throw new StoreError('ENOSPC', `no space left for the store in ${this.dataDir} (${fsFree} bytes free on disk)`)
   }
 
+  /**
+   * Whether a batch of about `bytes` (plus the reserve) fits now: for
+   * writers that cannot refuse part of a batch once they started it (the
+   * Raft driver persists log, hard state and applied rows in one go).
+   */
+  hasRoom (bytes: number): boolean {
+    try {
+      const st = statfsSync(join(this.dataDir, STORE_DIR))
+      const fsFree = st.bavail * st.bsize
+      const need = bytes + RESERVE_BYTES
+      return fsFree >= need || fsFree + this.reusableBytes() >= need
+    } catch {
+      return true
+    }
+  }
+
   private reusableBytes (): number {
     const pages = (st: { treeBranchPageCount?: number, treeLeafPageCount?: number, overflowPages?: number }): number =>
       (st.treeBranchPageCount ?? 0) + (st.treeLeafPageCount ?? 0) + (st.overflowPages ?? 0)

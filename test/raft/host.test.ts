@@ -264,3 +264,38 @@ t.test('with a sync option, a cycle sends nothing before its sync finished', asy
   t.equal(early, 0, 'none while its host was syncing')
   for (const id of [1, 2, 3]) t.ok((syncs.get(id) ?? 0) >= c.hosts.get(id)!.host.stats.transactions, `host ${id}: a sync for every cycle`)
 })
+
+t.test('a host whose disk has no room pauses instead of failing, refuses proposals with ENOSPC, and resumes once space is freed', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  const full = new Set<number>()
+  for (const id of [1, 2, 3]) {
+    ;(c.opts as { room?: () => boolean }).room = () => !full.has(id)
+    c.openHost(id)
+  }
+  await c.createGroup('g', [1, 2, 3])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  for (let i = 0; i < 10; i++) await c.propose('g', KvMachine.encode(`a${i}`, `${i}`))
+
+  // A follower runs out of room: the other two still make a majority.
+  const first = c.leaderOf('g')!
+  const follower = [...c.hosts.values()].find((h) => h !== first)!
+  full.add(follower.id)
+  for (let i = 0; i < 10; i++) await c.propose('g', KvMachine.encode(`b${i}`, `${i}`))
+  t.equal(follower.host.failure, undefined, 'the full follower has not stopped')
+  t.not(follower.machines.get('g')!.get('b9'), '9', 'and applied nothing while full')
+
+  // The leader's disk fills too: proposals there fail at once with ENOSPC, nothing is lost.
+  const leader = c.leaderOf('g')!
+  full.add(leader.id)
+  const code = await leader.host.propose('g', KvMachine.encode('x', 'y')).then(() => 'applied', (e: { code?: string }) => e.code)
+  t.equal(code, 'ENOSPC', 'a proposal to the full leader fails with ENOSPC')
+  t.equal(leader.host.failure, undefined, 'the full leader has not stopped either')
+
+  // Space is freed: both resume by themselves and catch up.
+  full.clear()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader again', 10_000)
+  await c.propose('g', KvMachine.encode('after', 'freed'))
+  await c.until(() => [...c.hosts.values()].every((h) => h.machines.get('g')!.get('b9') === '9' && h.machines.get('g')!.get('after') === 'freed'), 'every host applied everything')
+})
