@@ -62,11 +62,7 @@ t.test('run.sh: the no-mmap build updates on walkenfs, Debian\'s build is refuse
 
 t.test('run.sh across hosts: written on A, fetched and updated on B, read on C', { skip: netnsAvailable() ?? false }, async (t) => {
   const lab = new MountLab(t)
-  const hosts = [lab.addHost(['heartbeat_ms=200']), lab.addHost(['heartbeat_ms=200']), lab.addHost(['heartbeat_ms=200'])]
-  const peers = lab.peersOption()
-  for (const h of hosts) h.opts.push(peers, 'expect=3')
-  const [a, b, c] = hosts as [ClusterHost, ClusterHost, ClusterHost]
-  await Promise.all(hosts.map((h) => lab.mustMount(h)))
+  const [a, b, c] = await lab.formCluster(3) as [ClusterHost, ClusterHost, ClusterHost]
   const r = spawnSync('bash', [join(examples, 'run.sh'), a.mnt, b.mnt], { encoding: 'utf8', timeout: 600_000 })
   t.equal(r.status, 0, 'run.sh A B exits 0', { output: `${r.stdout}${r.stderr}` })
   t.match(r.stdout, /an update on either is seen on the other/)

@@ -29,8 +29,7 @@
  * dirs) is ended and removed by `cleanup`, safe at any time and twice.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs'
-import { open as openAsync } from 'node:fs/promises'
+import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { seededRng, type Rng } from '../../src/raft/rng.js'
@@ -38,8 +37,9 @@ import { askControl } from '../../src/cli/control.js'
 import { findMount } from '../../src/fuse/mount-table.js'
 import { MountLab, type ClusterHost } from '../net/mount-lab.js'
 import type { LabOwner } from '../net/netns.js'
-import { appendName, readAll, registerName, registerValue, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
+import { appendName, registerName, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
 import { checkHistory, type Anomaly, type FinalState } from './checkers.js'
+import { probeWrite, readFinal } from './final-state.js'
 import { now, readHistory, type Op } from './history.js'
 import { FAULT_KINDS, faultSequence, shuffled, type FaultKind, type NemesisMix } from './nemesis.js'
 
@@ -481,45 +481,18 @@ async function fullDisk (rng: Rng, h: ClusterHost, log: (l: string) => void, pro
   const holdMs = 1000 + rng.int(2000)
   log(`${h.id}: data directory full (filler ${mib} MiB) for ${holdMs} ms`)
   const probe = join(h.mnt, ROOT, `probe-${h.id}`)
-  const before = await probeWrite(probe)
+  const before = await probeWrite(probe, 1)
   if (before === 'ENOSPC') stats.proberEnospc++
   log(`${h.id}: probe write on a full disk: ${before}`)
   await sleep(holdMs)
   unlinkSync(filler)
   let after = ''
   for (let i = 0; i < 100 && after !== 'ok'; i++) {
-    after = await probeWrite(probe)
+    after = await probeWrite(probe, 1)
     if (after !== 'ok') await sleep(100)
   }
   if (after !== 'ok') problem(`${h.id}: writes through its mount still fail (${after}) 10 s after space was freed`)
   try { unlinkSync(probe) } catch { /* probe not created */ }
-}
-
-/** Writes and fsyncs 1 MiB through a mount; 'ok' or the error code, bounded in time. */
-async function probeWrite (file: string): Promise<string> {
-  const attempt = async (): Promise<string> => {
-    let fh
-    try {
-      fh = await openAsync(file, 'w')
-      await fh.write(Buffer.alloc(1 << 20, 0x70))
-      await fh.sync()
-      return 'ok'
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code ?? String(e)
-    } finally {
-      try { await fh?.close() } catch { /* the error above is the answer */ }
-    }
-  }
-  return await Promise.race([attempt(), deadline(20_000).then(() => 'timeout')])
-}
-
-function readFinal (root: string, registers: number, appendFiles: number): FinalState {
-  const final: FinalState = { registers: new Map(), appends: new Map(), directory: new Map(), at: now() }
-  for (let i = 0; i < registers; i++) final.registers.set(registerName(i), registerValue(readAll(join(root, registerName(i)))))
-  for (let i = 0; i < appendFiles; i++) final.appends.set(appendName(i), readAll(join(root, appendName(i))).toString())
-  for (const name of readdirSync(join(root, SHARED_DIR)).sort()) final.directory.set(name, readAll(join(root, SHARED_DIR, name)).toString())
-  final.at = now()
-  return final
 }
 
 /** The first difference between two final states, or null. */

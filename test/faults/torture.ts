@@ -16,16 +16,16 @@
  * and removed by `cleanup`, which is safe to call at any time and twice.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync, fsyncSync, chmodSync } from 'node:fs'
-import { open as openAsync } from 'node:fs/promises'
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync, fsyncSync, chmodSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { seededRng, type Rng } from '../../src/raft/rng.js'
 import { isAlive, readRecord, removeRecord } from '../../src/cli/daemon.js'
 import { findMount } from '../../src/fuse/mount-table.js'
 import { forceUnmount, walkenfs } from '../helpers/mount.js'
-import { appendName, registerName, registerValue, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
-import { checkHistory, type Anomaly, type FinalState } from './checkers.js'
+import { appendName, registerName, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
+import { checkHistory, type Anomaly } from './checkers.js'
+import { probeWrite, readFinal } from './final-state.js'
 import { now, readHistory, type Op } from './history.js'
 
 const CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'client.js')
@@ -235,43 +235,17 @@ async function fullDisk (rng: Rng, data: string, root: string, log: (l: string) 
   const hold = 500 + rng.int(2000)
   log(`data directory full (filler ${mib} MiB) for ${hold} ms`)
   const probe = join(root, 'probe')
-  const before = await probeWrite(probe)
+  const before = await probeWrite(probe, 4)
   if (before === 'ENOSPC') stats.proberEnospc++
   else log(`probe write on a full disk: ${before}`)
   await sleep(hold)
   unlinkSync(filler)
   let after = ''
   for (let i = 0; i < 50 && after !== 'ok'; i++) {
-    after = await probeWrite(probe)
+    after = await probeWrite(probe, 4)
     if (after !== 'ok') await sleep(100)
   }
   if (after !== 'ok') problem(`writes still fail (${after}) 5 s after space was freed`)
   try { unlinkSync(probe) } catch { /* probe not created */ }
 }
 
-/** Writes and fsyncs 4 MiB through the mount; 'ok' or the error code. Async, with a bound, so a stuck daemon cannot stall the harness. */
-async function probeWrite (file: string): Promise<string> {
-  const attempt = async (): Promise<string> => {
-    let fh
-    try {
-      fh = await openAsync(file, 'w')
-      const chunk = Buffer.alloc(1 << 20, 0x70)
-      for (let i = 0; i < 4; i++) await fh.write(chunk)
-      await fh.sync()
-      return 'ok'
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code ?? String(e)
-    } finally {
-      try { await fh?.close() } catch { /* the error above is the answer */ }
-    }
-  }
-  return await Promise.race([attempt(), deadline(20_000).then(() => 'timeout')])
-}
-
-function readFinal (root: string, registers: number, appendFiles: number): FinalState {
-  const final: FinalState = { registers: new Map(), appends: new Map(), directory: new Map(), at: now() }
-  for (let i = 0; i < registers; i++) final.registers.set(registerName(i), registerValue(readFileSync(join(root, registerName(i)))))
-  for (let i = 0; i < appendFiles; i++) final.appends.set(appendName(i), readFileSync(join(root, appendName(i)), 'utf8'))
-  for (const name of readdirSync(join(root, SHARED_DIR))) final.directory.set(name, readFileSync(join(root, SHARED_DIR, name), 'utf8'))
-  return final
-}

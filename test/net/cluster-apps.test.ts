@@ -28,11 +28,7 @@ function run (cmd: string, args: string[], env: Record<string, string> = {}): { 
 
 t.test('app-data examples across three hosts', { skip: skip ?? false }, async (t) => {
   const lab = new MountLab(t)
-  const hosts = [lab.addHost(['heartbeat_ms=200']), lab.addHost(['heartbeat_ms=200']), lab.addHost(['heartbeat_ms=200'])]
-  const peers = lab.peersOption()
-  for (const h of hosts) h.opts.push(peers, 'expect=3')
-  const [a, b, c] = hosts as [ClusterHost, ClusterHost, ClusterHost]
-  await Promise.all(hosts.map((h) => lab.mustMount(h)))
+  const [a, b, c] = await lab.formCluster(3) as [ClusterHost, ClusterHost, ClusterHost]
   const at = (h: ClusterHost, ...names: string[]) => join(h.mnt, 'app-data', ...names)
 
   await t.test('config-dir.sh: written on A, read on B the whole time: only whole versions', async (t) => {

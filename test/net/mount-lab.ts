@@ -66,6 +66,15 @@ export class MountLab {
     return h
   }
 
+  /** `n` empty hosts that know each other (`peers=`, `expect=n`), mounted together: a new cluster. */
+  async formCluster (n: number, extra: string[] = ['heartbeat_ms=200']): Promise<ClusterHost[]> {
+    const hosts = Array.from({ length: n }, () => this.addHost(extra))
+    const peers = this.peersOption()
+    for (const h of hosts) h.opts.push(peers, `expect=${n}`)
+    await Promise.all(hosts.map(async (h) => { await this.mustMount(h) }))
+    return hosts
+  }
+
   /** Every host's address as a `peers=` value (all hosts, including later ones if called again). */
   peersOption (): string {
     return `peers=${this.hosts.map((h) => `${h.addr}:7400`).join('+')}`
