@@ -29,7 +29,7 @@
  * dirs) is ended and removed by `cleanup`, safe at any time and twice.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs'
+import { mkdirSync, unlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { seededRng, type Rng } from '../../src/raft/rng.js'
@@ -39,8 +39,8 @@ import { MountLab, type ClusterHost } from '../net/mount-lab.js'
 import type { LabOwner } from '../net/netns.js'
 import { appendName, registerName, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
 import { checkHistory, type Anomaly, type FinalState } from './checkers.js'
-import { probeWrite, readFinal } from './final-state.js'
-import { now, readHistory, type Op } from './history.js'
+import { fillDataDir, probeUntilOk, probeWrite, readFinal, syncedCreate } from './final-state.js'
+import { now, readClientLogs, type Op } from './history.js'
 import { FAULT_KINDS, faultSequence, shuffled, type FaultKind, type NemesisMix } from './nemesis.js'
 
 const CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'client.js')
@@ -433,10 +433,7 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
     const check = await lab.cli(hosts[0]!, ['check', hosts[0]!.mnt], 600_000)
     if (check.code !== 0) problem(`walkenfs check not clean: ${(check.stdout + check.stderr).trim().slice(0, 800)}`)
 
-    const ops: Op[] = []
-    for (let c = 0; c < nClients; c++) {
-      try { ops.push(...readHistory(join(logs, `client${c}.log`))) } catch { /* a client that logged nothing */ }
-    }
+    const ops = readClientLogs(logs, nClients)
     for (const op of ops) {
       if (op.outcome === 'unknown') stats.unknown++
       if (op.outcome === 'fail') stats.failedReads++
@@ -455,12 +452,6 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
   return { run, cleanup }
 }
 
-function syncedCreate (file: string): void {
-  const fd = openSync(file, 'w')
-  fsyncSync(fd)
-  closeSync(fd)
-}
-
 /**
  * Fills host h's data tmpfs with a file of its own, probes a write through
  * h's mount (ENOSPC is counted; a write that lands on other hosts' disks
@@ -469,15 +460,7 @@ function syncedCreate (file: string): void {
  */
 async function fullDisk (rng: Rng, h: ClusterHost, log: (l: string) => void, problem: (m: string) => void, stats: { proberEnospc: number }): Promise<void> {
   const filler = join(h.data, 'filler')
-  const fd = openSync(filler, 'w')
-  const chunk = Buffer.alloc(1 << 20, 0x66)
-  let mib = 0
-  try {
-    // bounded by the tmpfs size; 4096 MiB guards against a data dir that is not the tmpfs
-    for (; mib < 4096; mib++) writeSync(fd, chunk)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
-  } finally { closeSync(fd) }
+  const mib = fillDataDir(h.data)
   const holdMs = 1000 + rng.int(2000)
   log(`${h.id}: data directory full (filler ${mib} MiB) for ${holdMs} ms`)
   const probe = join(h.mnt, ROOT, `probe-${h.id}`)
@@ -486,11 +469,7 @@ async function fullDisk (rng: Rng, h: ClusterHost, log: (l: string) => void, pro
   log(`${h.id}: probe write on a full disk: ${before}`)
   await sleep(holdMs)
   unlinkSync(filler)
-  let after = ''
-  for (let i = 0; i < 100 && after !== 'ok'; i++) {
-    after = await probeWrite(probe, 1)
-    if (after !== 'ok') await sleep(100)
-  }
+  const after = await probeUntilOk(probe, 1, 100, 100)
   if (after !== 'ok') problem(`${h.id}: writes through its mount still fail (${after}) 10 s after space was freed`)
   try { unlinkSync(probe) } catch { /* probe not created */ }
 }

@@ -1,9 +1,9 @@
 /**
- * What both torture harnesses (one host, cluster) do through a mount
- * besides the clients: read the final state the checkers judge, and probe
- * whether a write with fsync goes through (around a full data disk).
+ * What both torture harnesses (one host, cluster) do besides the clients:
+ * read the final state the checkers judge, fill a data disk, and probe
+ * whether a write with fsync goes through a mount (around a full disk).
  */
-import { readdirSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readdirSync, writeSync } from 'node:fs'
 import { open as openAsync } from 'node:fs/promises'
 import { join } from 'node:path'
 import { appendName, readAll, registerName, registerValue, SHARED_DIR } from './client.js'
@@ -46,4 +46,38 @@ export async function probeWrite (file: string, mib: number): Promise<string> {
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Writes until `probe` works (or `tries` attempts, `waitMs` apart); the last answer. */
+export async function probeUntilOk (probe: string, mib: number, tries: number, waitMs: number): Promise<string> {
+  let answer = ''
+  for (let i = 0; i < tries && answer !== 'ok'; i++) {
+    answer = await probeWrite(probe, mib)
+    if (answer !== 'ok') await new Promise((resolve) => setTimeout(resolve, waitMs))
+  }
+  return answer
+}
+
+/**
+ * Fills the filesystem of `dataDir` (a small tmpfs) with `dataDir/filler`;
+ * returns how many MiB it took. 4096 MiB guards against a data directory
+ * that is not the small tmpfs.
+ */
+export function fillDataDir (dataDir: string): number {
+  const fd = openSync(`${dataDir}/filler`, 'w')
+  const chunk = Buffer.alloc(1 << 20, 0x66)
+  let mib = 0
+  try {
+    for (; mib < 4096; mib++) writeSync(fd, chunk)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
+  } finally { closeSync(fd) }
+  return mib
+}
+
+/** Creates an empty file and fsyncs it. */
+export function syncedCreate (file: string): void {
+  const fd = openSync(file, 'w')
+  fsyncSync(fd)
+  closeSync(fd)
 }

@@ -46,3 +46,12 @@ export function readHistory (file: string): Op[] {
 export function now (): number {
   return Date.now()
 }
+
+/** The operations of clients 0..n-1, logged as `dir/client<c>.log` (a client that logged nothing has none). */
+export function readClientLogs (dir: string, clients: number): Op[] {
+  const ops: Op[] = []
+  for (let c = 0; c < clients; c++) {
+    try { ops.push(...readHistory(`${dir}/client${c}.log`)) } catch { /* a client that logged nothing */ }
+  }
+  return ops
+}

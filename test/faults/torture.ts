@@ -16,7 +16,7 @@
  * and removed by `cleanup`, which is safe to call at any time and twice.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync, fsyncSync, chmodSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, chmodSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { seededRng, type Rng } from '../../src/raft/rng.js'
@@ -25,8 +25,8 @@ import { findMount } from '../../src/fuse/mount-table.js'
 import { forceUnmount, walkenfs } from '../helpers/mount.js'
 import { appendName, registerName, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
 import { checkHistory, type Anomaly } from './checkers.js'
-import { probeWrite, readFinal } from './final-state.js'
-import { now, readHistory, type Op } from './history.js'
+import { fillDataDir, probeUntilOk, probeWrite, readFinal, syncedCreate } from './final-state.js'
+import { readClientLogs, type Op } from './history.js'
 
 const CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'client.js')
 
@@ -194,10 +194,7 @@ export function torture (opts: TortureOptions): Torture {
     forceUnmount(mnt)
     check('after reading the final state')
 
-    const ops: Op[] = []
-    for (let c = 0; c < nClients; c++) {
-      try { ops.push(...readHistory(join(logs, `client${c}.log`))) } catch { /* a client that logged nothing */ }
-    }
+    const ops = readClientLogs(logs, nClients)
     for (const op of ops) {
       if (op.outcome === 'unknown') stats.unknown++
       if (op.outcome === 'fail') stats.failedReads++
@@ -210,12 +207,6 @@ export function torture (opts: TortureOptions): Torture {
   return { run, cleanup }
 }
 
-function syncedCreate (file: string): void {
-  const fd = openSync(file, 'w')
-  fsyncSync(fd)
-  closeSync(fd)
-}
-
 /**
  * Fills the data tmpfs with a file of its own, checks that a write through
  * the mount gets ENOSPC, holds it full a moment (clients meet ENOSPC too),
@@ -223,15 +214,7 @@ function syncedCreate (file: string): void {
  */
 async function fullDisk (rng: Rng, data: string, root: string, log: (l: string) => void, problem: (m: string) => void, stats: { proberEnospc: number }): Promise<void> {
   const filler = join(data, 'filler')
-  const fd = openSync(filler, 'w')
-  const chunk = Buffer.alloc(1 << 20, 0x66)
-  let mib = 0
-  try {
-    // bounded by the tmpfs size; 4096 MiB is a guard against a misconfigured data dir
-    for (; mib < 4096; mib++) writeSync(fd, chunk)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
-  } finally { closeSync(fd) }
+  const mib = fillDataDir(data)
   const hold = 500 + rng.int(2000)
   log(`data directory full (filler ${mib} MiB) for ${hold} ms`)
   const probe = join(root, 'probe')
@@ -240,11 +223,7 @@ async function fullDisk (rng: Rng, data: string, root: string, log: (l: string) 
   else log(`probe write on a full disk: ${before}`)
   await sleep(hold)
   unlinkSync(filler)
-  let after = ''
-  for (let i = 0; i < 50 && after !== 'ok'; i++) {
-    after = await probeWrite(probe, 4)
-    if (after !== 'ok') await sleep(100)
-  }
+  const after = await probeUntilOk(probe, 4, 50, 100)
   if (after !== 'ok') problem(`writes still fail (${after}) 5 s after space was freed`)
   try { unlinkSync(probe) } catch { /* probe not created */ }
 }
