@@ -172,10 +172,7 @@ t.test('a minority cut off by the firewall: stale reads, EROFS writes within quo
 
 t.test('five hosts: one cluster, three replicas per fragment spread over all, leaderships spread, data everywhere', { skip: skip ?? false }, async (t) => {
   const lab = new MountLab(t)
-  const hosts = Array.from({ length: 5 }, () => lab.addHost(FAST))
-  const peers = lab.peersOption()
-  for (const h of hosts) h.opts.push(peers, 'expect=5', 'fragments=10')
-  await Promise.all(hosts.map((h) => lab.mustMount(h)))
+  const hosts = await lab.formCluster(5, [...FAST, 'fragments=10'])
   const started = Date.now()
   await until('every fragment has 3 voters and a leader', () => fragmentsSettled(lab, hosts[0]!, 3), 120_000)
   let spread = false

@@ -62,10 +62,7 @@ async function writeSynced (path: string, body: string): Promise<void> {
 
 t.test('watch on A sees C\'s atomic config update, a cross-directory rename, and every change after a leader is killed, once', { skip: skip ?? false }, async (t) => {
   const lab = new MountLab(t)
-  const hosts = Array.from({ length: 3 }, () => lab.addHost(FAST))
-  const peers = lab.peersOption()
-  for (const h of hosts) h.opts.push(peers, 'expect=3', 'fragments=8')
-  await Promise.all(hosts.map((h) => lab.mustMount(h)))
+  const hosts = await lab.formCluster(3, [...FAST, 'fragments=8'])
   const [a, b, c] = hosts as [ClusterHost, ClusterHost, ClusterHost]
   await until('every fragment has 3 voters and a leader', async () => clusterOf(await lab.status(a))?.fragments.every((f: any) =>
     f.leader !== null && f.replicas.filter((r: any) => r.role === 'voter').length === 3) ?? false, 90_000)
