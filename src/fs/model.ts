@@ -296,6 +296,20 @@ export class ModelFs implements FileSystem {
     })
   }
 
+  async lookupPath (parent: number, names: string[]): Promise<Attr> {
+    for (const name of names) checkName(name)
+    return await this.op(async (tx) => {
+      let ino = parent
+      for (const name of names) {
+        if (name === '.') { await getDir(tx, ino); continue }
+        const next = name === '..' ? (await getDir(tx, ino)).parent : await lookupEntry(tx, ino, name)
+        if (next === undefined) fail('ENOENT', `no "${name}" in ${ino}`)
+        ino = next
+      }
+      return toAttr(await getInode(tx, ino))
+    })
+  }
+
   async getattr (ino: number): Promise<Attr> {
     return await this.op(async (tx) => toAttr(await getInode(tx, ino)))
   }

@@ -96,6 +96,13 @@ export class FsError extends Error {
 export interface FileSystem {
   /** Resolve one name in a directory (ENOENT, ENOTDIR, ENAMETOOLONG). */
   lookup (parent: number, name: string): Promise<Attr>
+  /**
+   * Resolve several names from `parent` down (a path's components) in one
+   * transaction, returning the last one's attributes: what lookup() one
+   * name at a time would give, at one instant, for the cost of one read
+   * round (optional: the adapter falls back to lookup()).
+   */
+  lookupPath? (parent: number, names: string[]): Promise<Attr>
   getattr (ino: number): Promise<Attr>
   /** chmod/chown/truncate/utimens in one call; sets ctime. Returns the new attributes. */
   setattr (ino: number, change: SetAttr, caller: Caller): Promise<Attr>

@@ -67,10 +67,15 @@ export class Adapter {
   private readonly unsafeAck = process.env.WALKENFS_TEST_UNSAFE_ACK === '1'
 
   private readonly sharedAppends: boolean
+  /** getattr of a path is one lookupPath transaction (names are not cached, the filesystem walks paths) */
+  private readonly pathAttrs: boolean
 
   constructor (private readonly fs: FileSystem, opts: AdapterOptions) {
     this.sharedAppends = opts.sharedAppends ?? false
-    this.names = new NameCache(ROOT_INO, async (parent, name) => (await fs.lookup(parent, name)).ino, opts.nameTtlMs)
+    const lookupPath = fs.lookupPath?.bind(fs)
+    this.names = new NameCache(ROOT_INO, async (parent, name) => (await fs.lookup(parent, name)).ino, opts.nameTtlMs, undefined, undefined,
+      lookupPath !== undefined ? async (parent, names) => (await lookupPath(parent, names)).ino : undefined)
+    this.pathAttrs = opts.nameTtlMs === 0 && lookupPath !== undefined
     this.writeBack = new WriteBack((ino, offset, data) => fs.write(ino, offset, data))
   }
 
@@ -127,6 +132,13 @@ export class Adapter {
   }
 
   async getattr (path: string | null, fh?: number): Promise<Attr> {
+    if (this.pathAttrs && path !== null && (fh === undefined || fh === 0 || !this.handles.has(fh)) && !this.hidden.has(path)) {
+      // The kernel's LOOKUP and GETATTR of a name both arrive here: one transaction, unless this host holds unwritten bytes of it.
+      const a = await this.fs.lookupPath!(ROOT_INO, NameCache.split(path))
+      if (!this.writeBack.hasDirty(a.ino)) return a
+      await this.writeBack.flush(a.ino)
+      return await this.fs.getattr(a.ino)
+    }
     return await this.atPath(path, fh, async (ino) => {
       if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
       return await this.fs.getattr(ino)

@@ -6,6 +6,13 @@
  * Keyed by parent inode rather than by full path, so renaming a directory
  * invalidates exactly one entry and never the paths below it.
  *
+ * With a `walk` function (the filesystem resolves several names in one
+ * transaction), the names from the first one not cached down to the end
+ * are resolved in one call; what it finds is not remembered name by name
+ * (it returns the last inode only). A cluster mount caches nothing
+ * (ttlMs 0), so every path costs one walk: one read round, not one per
+ * component.
+ *
  * Promises:
  * - an entry is dropped whenever this host changes that name (the adapter
  *   calls `forget` on unlink/rmdir/rename), and expires after `ttlMs`, which
@@ -14,6 +21,7 @@
  */
 
 export type LookupFn = (parent: number, name: string) => Promise<number>
+export type WalkFn = (parent: number, names: string[]) => Promise<number>
 
 interface Entry { ino: number, expires: number }
 
@@ -25,13 +33,32 @@ export class NameCache {
     private readonly lookup: LookupFn,
     private readonly ttlMs: number,
     private readonly maxEntries = 200_000,
-    private readonly now: () => number = Date.now
+    private readonly now: () => number = Date.now,
+    private readonly walk?: WalkFn
   ) {}
+
+  /** The components of an absolute path ("/a//b/" → ["a", "b"]). */
+  static split (path: string): string[] {
+    return path.split('/').filter((c) => c !== '')
+  }
 
   /** The inode of `path`; throws what `lookup` throws (ENOENT, ENOTDIR, ...). */
   async resolve (path: string): Promise<number> {
     let ino = this.rootIno
     if (path === '/' || path === '') return ino
+    if (this.walk !== undefined) {
+      const names = NameCache.split(path)
+      const t = this.now()
+      let i = 0
+      for (; i < names.length; i++) {
+        const e = this.entries.get(`${ino}/${names[i]}`)
+        if (e === undefined || e.expires <= t) break
+        ino = e.ino
+      }
+      if (i === names.length) return ino
+      if (i === names.length - 1) return await this.child(ino, names[i])
+      return await this.walk(ino, names.slice(i))
+    }
     let start = 1
     while (start <= path.length) {
       let end = path.indexOf('/', start)

@@ -83,6 +83,13 @@ export interface HostOptions {
    * this check lmdb would fail the cycle's commit, which stops the host.
    */
   room?: () => boolean
+  /**
+   * Lease reads (see raft.ts): a leader answers reads without a heartbeat
+   * round while a quorum acknowledged it recently. Only sound when ticks
+   * never run faster than real time, i.e. when the host ticks itself with
+   * start(); off by default, the cluster node turns it on.
+   */
+  leaseReads?: boolean
 }
 
 interface Waiter {
@@ -106,6 +113,8 @@ interface Group {
   queue: Queued[]
   waiting: Map<number, Waiter>
   reads: Map<string, { index: number | undefined, deadline: number, resolve: () => void, reject: (e: Error) => void }>
+  /** applied index whose writes are committed to lmdb (raft.log.applied runs ahead during a cycle's transaction) */
+  visible: number
 }
 
 export interface HostStats {
@@ -117,6 +126,8 @@ export interface HostStats {
   /** proposals handed to this host's groups, and ReadIndex requests made here */
   proposals: number
   reads: number
+  /** reads a leader answered from its lease without any round or cycle */
+  leaseReads: number
   batchesSent: number
   messagesSent: number
   droppedUnknownGroup: number
@@ -134,8 +145,10 @@ function mustPersist (rd: Ready): boolean {
 export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
-  readonly stats: HostStats = { cycles: 0, transactions: 0, lightCycles: 0, proposals: 0, reads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
+  readonly stats: HostStats = { cycles: 0, transactions: 0, lightCycles: 0, proposals: 0, reads: 0, leaseReads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
   private readonly o: Required<Omit<HostOptions, 'faults' | 'sync' | 'room'>> & { faults: RaftFaults, sync: () => Promise<void>, room?: () => boolean }
+  /** lease length in ms: below the (electionTicks - 1) ticks a follower ignores votes for, with room for timer and clock drift */
+  private readonly leaseMs: number
   private groups = new Map<GroupId, Group>()
   private dirty = new Set<Group>()
   private ticks = 0
@@ -165,11 +178,13 @@ export class RaftHost {
       requestTimeoutTicks: 100,
       batching: true,
       checkQuorum: true,
+      leaseReads: false,
       faults: {},
       ...options,
       sync: options.sync ?? (async () => { await options.root.flushed })
     }
     this.id = options.id
+    this.leaseMs = this.o.leaseReads && this.o.checkQuorum ? Math.floor((this.o.electionTicks - 2) * this.o.tickMs * 0.8) : 0
     this.storage = new RaftStorage(options.root)
     options.transport.listen((from, batch) => this.receive(from, batch))
   }
@@ -239,10 +254,11 @@ export class RaftHost {
       heartbeatTicks: this.o.heartbeatTicks,
       preVote: true,
       checkQuorum: this.o.checkQuorum,
+      leaseMs: this.leaseMs,
       rng: seededRng(randomInt(2 ** 31)),
       faults: this.o.faults
     }, init)
-    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map() })
+    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied })
     sm.position?.(raft.log.applied)
   }
 
@@ -267,13 +283,21 @@ export class RaftHost {
   read (g: GroupId): Promise<void> {
     let grp: Group
     try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
+    this.stats.reads++
+    // A leader within its lease whose store already shows the commit index answers at once: no round, no cycle.
+    if (this.leaseMs > 0 && grp.raft.role === 'leader') {
+      const index = grp.raft.leaseRead(performance.now())
+      if (index !== undefined && grp.visible >= index && !this.failure) {
+        this.stats.leaseReads++
+        return Promise.resolve()
+      }
+    }
     if (grp.reads.size >= this.o.maxPendingProposals) return Promise.reject(new RaftError('BUSY', `too many reads pending in group ${g}`))
     // The nonce keeps a late answer to a read from before a restart from matching a new read.
     const ctx = `${this.id}.${this.nonce}.${++this.readSeq}`
-    this.stats.reads++
     return new Promise<void>((resolve, reject) => {
       try {
-        grp.raft.readIndex(ctx)
+        grp.raft.readIndex(ctx, performance.now())
       } catch (e) {
         reject(e as Error)
         return
@@ -331,8 +355,9 @@ export class RaftHost {
   tick (): void {
     if (this.closed) return
     this.ticks++
+    const now = performance.now()
     for (const grp of this.groups.values()) {
-      grp.raft.tick()
+      grp.raft.tick(now)
       this.expire(grp)
       if (grp.raft.hasReady() || grp.queue.length > 0) this.markDirty(grp)
     }
@@ -371,13 +396,15 @@ export class RaftHost {
 
   private receive (_from: NodeId, batch: Envelope[]): void {
     if (this.closed || this.failure) return
+    // Sampled after the batch arrived: a lease decision taken while stepping it is valid at this instant (raft.ts).
+    const now = performance.now()
     for (const env of batch) {
       const grp = this.groups.get(env.group)
       if (!grp) {
         this.stats.droppedUnknownGroup++
         continue
       }
-      grp.raft.step(env.msg)
+      grp.raft.step(env.msg, now)
       this.markDirty(grp)
     }
   }
@@ -494,6 +521,10 @@ export class RaftHost {
         this.stats.messagesSent += batch.length
         this.o.transport.send(to, batch)
       }
+      for (const [grp, rd] of work) {
+        if (rd.committed.length > 0) grp.visible = rd.committed[rd.committed.length - 1].index
+        else if (rd.snapshot) grp.visible = rd.snapshot.meta.index
+      }
       for (const [grp, e, result] of results) this.settle(grp, e, result)
       for (const [grp, rd] of work) {
         if (rd.snapshot) this.settleSkipped(grp, rd.snapshot.meta.index)
@@ -543,7 +574,7 @@ export class RaftHost {
 
   private serveReads (grp: Group): void {
     for (const [ctx, r] of grp.reads) {
-      if (r.index !== undefined && grp.raft.log.applied >= r.index) {
+      if (r.index !== undefined && grp.visible >= r.index) {
         grp.reads.delete(ctx)
         r.resolve()
       }

@@ -18,6 +18,8 @@ export class Progress {
   snapshotWait = 0
   /** Heard from since the last check-quorum round. */
   recentActive = true
+  /** Lease reads: when (leader's clock) the newest heartbeat round this follower answered was sent. */
+  ackedAt: number | undefined
   /** replicate: last index of each append in flight, oldest first (bounded by maxInflight). */
   private inflight: number[] = []
 

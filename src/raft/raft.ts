@@ -19,6 +19,17 @@
  * - ReadIndex: a read point is released only after a quorum confirmed the
  *   leadership in the current term, and only once the leader has committed
  *   an entry of its term.
+ * - Lease reads (`leaseMs` > 0, needs checkQuorum): a leader that a quorum
+ *   acknowledged a heartbeat sent at time s (the driver's monotonic clock,
+ *   passed in as `now`) releases read points at once until s + leaseMs,
+ *   without a heartbeat round. Safe because each acknowledging follower
+ *   ignores (non-transfer) votes for electionTicks ticks after hearing from
+ *   the leader, and a freshly started node ignores them for its first
+ *   electionTicks ticks; the driver must choose leaseMs below
+ *   (electionTicks - 1) ticks of real time with a margin for clock drift, and
+ *   sample `now` after the messages it steps were received. A leader that
+ *   started a leadership transfer serves no lease read for the rest of its
+ *   term (the transferee may be elected at once).
  * Bounds: inflight appends per follower, bytes per append, uncommitted bytes
  * at the leader, entries per proposal and pending read requests.
  */
@@ -42,6 +53,8 @@ export interface RaftFaults {
   applyUncommitted?: boolean
   /** Campaign without the pre-vote round even when preVote is on. */
   skipPreVote?: boolean
+  /** Lease reads without their guards: no vote-ignoring after a start, leases ten times too long, and a leader within such a lease never steps down for lack of a quorum. */
+  unsafeLease?: boolean
 }
 
 export interface RaftOptions {
@@ -62,6 +75,8 @@ export interface RaftOptions {
   maxPendingReads?: number
   /** A learner is promoted only if it lags the leader's commit by at most this many entries. */
   promoteLag?: number
+  /** Lease reads: how long (in the unit of `now`) a quorum's heartbeat acknowledgement lets the leader serve reads alone; 0 = off. */
+  leaseMs?: number
   faults?: RaftFaults
 }
 
@@ -104,6 +119,14 @@ export class Raft {
   private uncommittedBytes = 0
   private reads: PendingRead[] = []
   private readSeq = 0
+  /** the driver's clock as last passed in (see the lease rule in the module doc) */
+  private clock = 0
+  /** ticks since this node started (the lease start guard) */
+  private bootTicks = 0
+  /** heartbeat rounds of this term still young enough to start a lease: [seq, sent at] */
+  private sentRounds: Array<[number, number]> = []
+  /** term in which this leader began a leadership transfer: no lease reads in it */
+  private transferTerm = -1
   private snapshot: Snapshot
 
   private msgs: Message[] = []
@@ -119,6 +142,7 @@ export class Raft {
       maxUncommittedBytes: 64 << 20,
       maxPendingReads: 4096,
       promoteLag: 0,
+      leaseMs: 0,
       faults: {},
       ...options
     }
@@ -133,7 +157,10 @@ export class Raft {
 
   // ---- inputs ---------------------------------------------------------------
 
-  tick (): void {
+  /** One tick; `now` is the driver's monotonic clock (only lease reads use it). */
+  tick (now?: number): void {
+    this.observe(now)
+    this.bootTicks++
     if (this.role === 'leader') this.tickLeader()
     else this.tickElection()
   }
@@ -169,7 +196,8 @@ export class Raft {
    * Asks for a linearizable read point. The answer arrives as a ReadState in
    * a later Ready (on this node, also when it is a follower).
    */
-  readIndex (context: string): void {
+  readIndex (context: string, now?: number): void {
+    this.observe(now)
     if (this.role === 'leader') {
       this.leaderRead(context, this.id)
       return
@@ -182,6 +210,7 @@ export class Raft {
     this.mustLead()
     if (to === this.id) return
     if (!isVoter(this.log.config(), to)) throw new RaftError('BAD_CONF', `node ${to} is not a voter`)
+    this.transferTerm = this.term
     this.transferee = to
     this.transferElapsed = 0
     const pr = this.progress.get(to)!
@@ -199,11 +228,12 @@ export class Raft {
     this.pendingCompacted = this.snapshot
   }
 
-  step (m: Message): void {
+  step (m: Message, now?: number): void {
+    this.observe(now)
+    if ((m.type === 'vote' || m.type === 'preVote') && m.term === this.term && !m.transfer && this.startGuard()) return
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
-        const inLease = this.opts.checkQuorum && this.lead !== NONE && this.electionElapsed < this.opts.electionTicks
-        if (inLease && !m.transfer) return
+        if (this.ignoresVotes() && !m.transfer) return
       }
       if (m.type === 'vote' && this.opts.faults.voteIgnoringTerm === true) {
         if (this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0)) this.send({ type: 'voteResp', to: m.from, term: m.term })
@@ -329,6 +359,7 @@ export class Raft {
     this.transferee = NONE
     this.votes.clear()
     this.reads = []
+    this.sentRounds = []
     this.uncommittedBytes = 0
     this.progress.clear()
   }
@@ -450,7 +481,7 @@ export class Raft {
           if (id === this.id || pr?.recentActive) active++
           if (pr) pr.recentActive = false
         }
-        if (active < quorum(c)) {
+        if (active < quorum(c) && !(this.opts.faults.unsafeLease === true && this.leaseValid())) {
           this.becomeFollower(this.term, NONE)
           return
         }
@@ -534,12 +565,17 @@ export class Raft {
   }
 
   private broadcastHeartbeat (): void {
-    const readSeq = this.reads.length > 0 ? this.reads[this.reads.length - 1].seq : undefined
+    // Every round has its own number, newer than every read registered
+    // before it: an answer to it confirms those reads and, with leases,
+    // dates the leadership the follower acknowledged.
+    const readSeq = ++this.readSeq
+    if (this.opts.leaseMs > 0) {
+      this.sentRounds.push([readSeq, this.clock])
+      if (this.sentRounds.length > 64) this.sentRounds.shift()
+    }
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue
-      const m: Message = { type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed) }
-      if (readSeq !== undefined) m.readSeq = readSeq
-      this.send(m)
+      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), readSeq })
     }
   }
 
@@ -625,7 +661,11 @@ export class Raft {
           pr.becomeProbe()
         }
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true)
-        if (m.readSeq !== undefined) this.ackReads(m.from, m.readSeq)
+        if (m.readSeq !== undefined) {
+          this.ackReads(m.from, m.readSeq)
+          const round = this.sentRounds.find(([seq]) => seq === m.readSeq)
+          if (round && round[1] > (pr.ackedAt ?? -Infinity)) pr.ackedAt = round[1]
+        }
         return
       }
       default:
@@ -633,9 +673,52 @@ export class Raft {
     }
   }
 
+  private observe (now: number | undefined): void {
+    if (now !== undefined && now > this.clock) this.clock = now
+  }
+
+  /** Whether a vote request (not a transfer) must be ignored: a leader was heard from lately, or this node just started. */
+  private ignoresVotes (): boolean {
+    if (!this.opts.checkQuorum) return false
+    if (this.lead !== NONE && this.electionElapsed < this.opts.electionTicks) return true
+    return this.startGuard()
+  }
+
+  /** With leases, a node that just started may have acknowledged a lease it no longer remembers: it votes for no one yet. */
+  private startGuard (): boolean {
+    return this.opts.checkQuorum && this.opts.leaseMs > 0 && !this.opts.faults.unsafeLease && this.bootTicks < this.opts.electionTicks
+  }
+
+  /**
+   * The commit index if this leader may serve a read at `now` without a
+   * heartbeat round (see the lease rule in the module doc), else undefined.
+   */
+  leaseRead (now: number): number | undefined {
+    this.observe(now)
+    return this.leaseValid() ? this.log.committed : undefined
+  }
+
+  private leaseValid (): boolean {
+    if (this.role !== 'leader' || this.opts.leaseMs <= 0 || !this.opts.checkQuorum) return false
+    if (this.transferee !== NONE || this.transferTerm === this.term) return false
+    if (this.log.term(this.log.committed) !== this.term) return false
+    const c = this.log.config()
+    const acked: number[] = []
+    for (const id of c.voters) acked.push(id === this.id ? Infinity : this.progress.get(id)?.ackedAt ?? -Infinity)
+    acked.sort((a, b) => b - a)
+    const start = acked[quorum(c) - 1]
+    const lease = this.opts.faults.unsafeLease ? this.opts.leaseMs * 10 : this.opts.leaseMs
+    return start !== undefined && this.clock < start + lease
+  }
+
   private leaderRead (context: string, from: NodeId): void {
     if (this.log.term(this.log.committed) !== this.term) {
       throw new RaftError('READ_NOT_READY', 'the leader has not committed an entry of its term yet', this.id)
+    }
+    if (this.leaseValid()) {
+      if (from === this.id) this.readStates.push({ context, index: this.log.committed })
+      else this.send({ type: 'readIndexResp', to: from, term: this.term, index: this.log.committed, context })
+      return
     }
     if (this.reads.length >= this.opts.maxPendingReads) throw new RaftError('BUSY', `${this.reads.length} reads pending`, this.id)
     const r: PendingRead = { seq: ++this.readSeq, context, index: this.log.committed, from, acks: new Set([this.id]) }

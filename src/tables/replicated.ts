@@ -10,10 +10,20 @@
  *   the body's own later reads). A read that meets another transaction's
  *   write intent makes the attempt void: the intent is recovered (below)
  *   and the body re-run.
+ * - The first attempt reads *optimistically*: from this host's replica as
+ *   it is, without a ReadIndex round (router.readLocal), so a body that
+ *   reads k rows costs no round until its end. Such reads prove nothing by
+ *   themselves (the replica may lag), so the end of the body always checks
+ *   them: a commit's checks are validated by the fragment leaders anyway,
+ *   and a read-only body gets the validation round below. When that fails,
+ *   or an optimistic read met an intent (maybe already resolved on the
+ *   leader), later attempts read *fresh* (a ReadIndex round per read), as
+ *   all attempts did before.
  * - End of the body:
- *   - no writes, at most one read call: done.
- *   - no writes, several read calls: one validation round (each fragment's
- *     checks re-read in one batch; every hash must match), else re-run.
+ *   - no writes, one fresh read call: done.
+ *   - no writes, several read calls or any optimistic one: one validation
+ *     round (each fragment's checks re-read in one batch after one
+ *     ReadIndex; every hash must match), else re-run.
  *   - one fragment touched: one `commit1 {txn, checks, writes}` proposal.
  *   - several: two-phase commit. Record fragment = the lowest participant.
  *     `prepare` to every participant in parallel; `decide {commit: all
@@ -94,10 +104,27 @@ class ReplTx implements Tx {
   readonly writes = new Map<string, Pending>()
   readonly checks = new Map<number, Check[]>()
   readCalls = 0
+  /** some read came from the local replica without a ReadIndex round: the end of the body must check it */
+  unverified = false
+  /** an optimistic read met an intent: void, and re-run with fresh reads (without recovering what may be settled already) */
+  staleIntent = false
   /** intents met by reads: the attempt is void once this is non-empty */
   readonly met: Blocker[] = []
 
-  constructor (private readonly tables: ReplicatedTables) {}
+  constructor (private readonly tables: ReplicatedTables, private readonly fresh: boolean) {}
+
+  private async readRows (f: number, ops: ReadOp[]): Promise<RoutedRead> {
+    if (this.fresh) return await this.tables.read(f, ops)
+    const r = await this.tables.router.readLocal(f, ops)
+    if (r.local) {
+      this.unverified = true
+      if (r.intents.length > 0) {
+        this.staleIntent = true
+        throw new IntentMet()
+      }
+    }
+    return r
+  }
 
   private void (r: RoutedRead): void {
     // A stale read (no leader reachable) shows the committed rows and skips
@@ -117,12 +144,12 @@ class ReplTx implements Tx {
   }
 
   async get (table: TableName, key: Buffer): Promise<Buffer | undefined> {
-    if (this.met.length > 0) throw new IntentMet()
+    if (this.met.length > 0 || this.staleIntent) throw new IntentMet()
     const f = fragmentOfKey(key, this.tables.fragments)
     const sk = rowKey(f, table, key)
     const w = this.writes.get(sk.toString('latin1'))
     if (w) return w.value ?? undefined
-    const r = await this.tables.read(f, [{ k: 'get', key: sk }])
+    const r = await this.readRows(f, [{ k: 'get', key: sk }])
     this.void(r)
     const res = r.results[0] as Extract<ReadResult, { k: 'get' }>
     this.readCalls++
@@ -131,7 +158,7 @@ class ReplTx implements Tx {
   }
 
   async range (table: TableName, start: Buffer, end: Buffer, opts: RangeOptions = {}): Promise<Row[]> {
-    if (this.met.length > 0) throw new IntentMet()
+    if (this.met.length > 0 || this.staleIntent) throw new IntentMet()
     const limit = Math.min(opts.limit ?? MAX_RANGE, MAX_RANGE)
     const keysOnly = opts.keysOnly ?? false
     const f = fragmentOfKey(start, this.tables.fragments)
@@ -143,7 +170,7 @@ class ReplTx implements Tx {
       if (Buffer.compare(w.key, s) >= 0 && Buffer.compare(w.key, e) < 0) pending.push(w)
     }
     const askLimit = Math.min(limit + pending.length, MAX_RANGE)
-    const r = await this.tables.read(f, [{ k: 'range', start: s, end: e, limit: askLimit, keysOnly }])
+    const r = await this.readRows(f, [{ k: 'range', start: s, end: e, limit: askLimit, keysOnly }])
     this.void(r)
     const res = r.results[0] as Extract<ReadResult, { k: 'range' }>
     this.readCalls++
@@ -232,22 +259,24 @@ export class ReplicatedTables implements Tables {
   private async run<T> (body: (tx: Tx) => Promise<T>, maxAttempts: number): Promise<T> {
     const intentDeadline = Date.now() + this.o.intentWaitMs
     let conflicts = 0
+    let fresh = false
     for (let round = 0; ; round++) {
-      const tx = new ReplTx(this)
+      const tx = new ReplTx(this, fresh)
       let result: T
       let outcome: Outcome
       try {
         result = await body(tx)
-        outcome = tx.met.length > 0 ? { done: false, blockers: [] } : await this.commit(tx)
+        outcome = tx.met.length > 0 || tx.staleIntent ? { done: false, blockers: [] } : await this.commit(tx)
       } catch (e) {
-        if (tx.met.length > 0 || e instanceof IntentMet) {
+        if (tx.met.length > 0 || tx.staleIntent || e instanceof IntentMet) {
           outcome = { done: false, blockers: [] }
         } else {
           // The body may have thrown because its reads, taken at different
-          // times, did not fit together (a name pointing to a freed inode):
-          // only an error from reads that still hold reaches the caller.
+          // times or from a lagging replica, did not fit together (a name
+          // pointing to a freed inode, a name not there yet): only an error
+          // from reads that still hold reaches the caller.
           let consistent: Outcome = { done: true }
-          if (tx.readCalls > 1 && !(e instanceof RouterError)) {
+          if ((tx.readCalls > 1 || tx.unverified) && !(e instanceof RouterError)) {
             try { consistent = await this.validate(tx) } catch { consistent = { done: true } }
           }
           if (consistent.done) throw mapError(e)
@@ -255,6 +284,8 @@ export class ReplicatedTables implements Tables {
         }
       }
       if (outcome.done) return result!
+      // Optimistic reads that did not hold: most likely this replica lags. Read fresh from now on.
+      fresh = true
       const blockers = tx.met.length > 0 ? tx.met : outcome.blockers
       if (blockers.length > 0) {
         // Waiting for other transactions to settle is bounded by time, not by attempts.
@@ -265,6 +296,8 @@ export class ReplicatedTables implements Tables {
       } else {
         conflicts++
         if (conflicts >= maxAttempts) throw new TxnConflictError(conflicts)
+        // The first re-run after optimistic reads that failed needs no backoff: it reads fresh.
+        if (round === 0 && tx.unverified) continue
       }
       await this.backoff(round)
     }
@@ -284,7 +317,7 @@ export class ReplicatedTables implements Tables {
     const frags = new Set<number>(tx.checks.keys())
     for (const w of tx.writes.values()) frags.add(w.fragment)
     if (tx.writes.size === 0) {
-      if (tx.readCalls <= 1) return { done: true }
+      if (tx.readCalls <= 1 && !tx.unverified) return { done: true }
       return await this.validate(tx)
     }
     const participants = [...frags].sort((a, b) => a - b)

@@ -66,6 +66,8 @@ export interface RouterOptions {
 export interface RoutedRead extends LocalRead {
   /** served from a replica without a leader: maybe not current */
   stale: boolean
+  /** readLocal only: served from this host's replica without any ReadIndex round (maybe not current) */
+  local?: boolean
 }
 
 /** An error with a POSIX-style code that the fs layer passes on. */
@@ -130,6 +132,20 @@ export class FragmentRouter {
     // Never a learner: it may still be empty, and its "absent" would be a lie.
     if (this.isVoterHere(g)) return await this.readHere(fragment, ops)
     throw new RouterError('EIO', `cannot read fragment ${fragment}: no replica host answered within ${this.env.quorumWaitMs()} ms (last: ${r.last}); check the network to the hosts holding it`)
+  }
+
+  /**
+   * An optimistic read for transactions that check what they read before
+   * they finish (replicated.ts): this host's usable replica as it is, with
+   * no ReadIndex round (`local: true`, maybe behind the leader); where this
+   * host has no usable replica, or its fragment has no leader, the same as
+   * read().
+   */
+  async readLocal (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
+    if (!this.leaderless.has(fragment) && this.localUsable(fragmentId('fs', fragment))) {
+      return { ...this.reader(fragment).read(ops), stale: false, local: true }
+    }
+    return await this.read(fragment, ops)
   }
 
   /**

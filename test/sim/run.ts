@@ -11,7 +11,8 @@ export const FAULTS = {
   'vote-ignoring-term': { faults: { voteIgnoringTerm: true } },
   'apply-uncommitted': { faults: { applyUncommitted: true } },
   'skip-prevote': { faults: { skipPreVote: true } },
-  'local-reads': { localReads: true }
+  'local-reads': { localReads: true },
+  'unsafe-lease': { lease: true, faults: { unsafeLease: true } }
 } satisfies Record<string, Partial<SimConfig> & { faults?: RaftFaults }>
 export type FaultName = keyof typeof FAULTS
 
@@ -19,6 +20,8 @@ export interface RunOptions {
   seeds: number
   from: number
   fault?: FaultName
+  /** Lease reads on (the fault's own setting wins). */
+  lease?: boolean
   /** Stop at the first violation (used to show a fault is caught). */
   stopAtFirst?: boolean
   onViolation?: (seed: number, violation: string) => void
@@ -39,7 +42,7 @@ export interface RunSummary {
 export function runSimulation (o: RunOptions): RunSummary {
   const s: RunSummary = { schedules: 0, violations: 0, events: 0, elections: 0, snapshotsSent: 0, crashes: 0, confChanges: 0, ops: 0 }
   for (let seed = o.from; seed < o.from + o.seeds; seed++) {
-    const r = runSchedule({ seed, ...(o.fault ? FAULTS[o.fault] : {}) })
+    const r = runSchedule({ seed, ...(o.lease === true ? { lease: true } : {}), ...(o.fault ? FAULTS[o.fault] : {}) })
     s.schedules++
     s.events += r.stats.events
     s.elections += r.stats.elections

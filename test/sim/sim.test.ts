@@ -13,6 +13,14 @@ t.test('2000 simulated schedules keep every safety and liveness promise', async 
   t.ok(r.elections > 2000, `elections: ${r.elections}`)
 })
 
+// Lease reads answer reads without a heartbeat round: the same promises must hold.
+t.test('1000 simulated schedules with lease reads keep every promise', async (t) => {
+  const r = runSimulation({ seeds: 1000, from: 5001, lease: true, onViolation: (seed, v) => t.comment(`seed ${seed} (--lease): ${v}`) })
+  t.equal(r.schedules, 1000)
+  t.equal(r.violations, 0, 'violations')
+  t.ok(r.crashes > 500, `crashes: ${r.crashes}`)
+})
+
 // Each test-only rule breaker must be caught, and by the checker meant for it.
 const expected: Record<FaultName, RegExp> = {
   'reply-before-flush': /lost|divergent|two leaders|applied a different/,
@@ -20,7 +28,8 @@ const expected: Record<FaultName, RegExp> = {
   'vote-ignoring-term': /two leaders/,
   'apply-uncommitted': /applied/,
   'skip-prevote': /cut off from a quorum/,
-  'local-reads': /not linearizable/
+  'local-reads': /not linearizable/,
+  'unsafe-lease': /not linearizable/
 }
 for (const fault of Object.keys(FAULTS) as FaultName[]) {
   t.test(`the simulator catches the ${fault} fault`, async (t) => {

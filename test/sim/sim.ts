@@ -39,6 +39,11 @@ export interface SimConfig {
   replyBeforeFlush?: boolean
   /** Test-only fault: answer reads from the local state machine, skipping ReadIndex. */
   localReads?: boolean
+  /**
+   * Lease reads on (raft.ts): the lease is 80 % of (electionTicks - 2) ticks
+   * of the fastest host's tick, as the RaftHost chooses it from its own tick.
+   */
+  lease?: boolean
   /** Length of the chaos phase, in simulated milliseconds. */
   chaosTime?: number
   /** Bound on reaching progress after the network heals. */
@@ -106,6 +111,8 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 const ELECTION_TICKS = 10
 const HEARTBEAT_TICKS = 2
+/** the shortest tick of any host, in simulated milliseconds */
+const MIN_TICK = 8
 /** Bound on events per schedule: a runaway schedule is a bug, reported as one. */
 const MAX_EVENTS = 2_000_000
 
@@ -165,7 +172,7 @@ class Simulation {
         disk: { hard: { term: 0, vote: 0, commit: 0 }, snapshot, entries: [], sm: new Map(), applied: 0 },
         sm: new Map(),
         flushing: undefined,
-        tickEvery: 8 + r.int(5),
+        tickEvery: MIN_TICK + r.int(5),
         diskLatency: id === slow ? 20 + r.int(40) : 1 + r.int(3),
         compactAfter: 10 + r.int(60),
         prevRole: 'follower',
@@ -257,6 +264,7 @@ class Simulation {
       maxInflight: 4,
       maxMsgBytes: 512,
       maxUncommittedBytes: 4096,
+      leaseMs: this.cfg.lease === true ? Math.floor((ELECTION_TICKS - 2) * MIN_TICK * 0.8) : 0,
       faults: this.cfg.faults ?? {}
     }, { hardState: { ...d.hard }, snapshot: d.snapshot, entries: d.entries.slice(), applied: d.applied })
     h.sm = new Map(d.sm)
@@ -274,7 +282,7 @@ class Simulation {
         const h = this.host(ev.host)
         this.at(h.tickEvery, { kind: 'tick', host: h.id })
         if (!h.up) return
-        h.raft!.tick()
+        h.raft!.tick(this.now)
         this.afterStep(h)
         return
       }
@@ -283,7 +291,7 @@ class Simulation {
         const h = this.host(m.to)
         if (!h.up || !this.links[m.from][m.to]) return
         if (m.type === 'snap') this.stats.snapshotsSent++
-        h.raft!.step(m)
+        h.raft!.step(m, this.now)
         this.afterStep(h)
         return
       }
@@ -706,7 +714,7 @@ class Simulation {
         return
       }
       try {
-        h.raft!.readIndex(ctx)
+        h.raft!.readIndex(ctx, this.now)
         h.reads.set(ctx, { op, client: cl.id, index: undefined })
       } catch (e) {
         if (!(e instanceof RaftError)) throw e
