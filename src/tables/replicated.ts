@@ -16,9 +16,9 @@
  *   themselves (the replica may lag), so the end of the body always checks
  *   them: a commit's checks are validated by the fragment leaders anyway,
  *   and a read-only body gets the validation round below. When that fails,
- *   or an optimistic read met an intent (maybe already resolved on the
- *   leader), later attempts read *fresh* (a ReadIndex round per read), as
- *   all attempts did before.
+ *   later attempts read *fresh* (a ReadIndex round per read), as all
+ *   attempts did before. An optimistic read that meets an intent is read
+ *   again fresh at once: the intent may be settled on the leader already.
  * - End of the body:
  *   - no writes, one fresh read call: done.
  *   - no writes, several read calls or any optimistic one: one validation
@@ -106,8 +106,6 @@ class ReplTx implements Tx {
   readCalls = 0
   /** some read came from the local replica without a ReadIndex round: the end of the body must check it */
   unverified = false
-  /** an optimistic read met an intent: void, and re-run with fresh reads (without recovering what may be settled already) */
-  staleIntent = false
   /** intents met by reads: the attempt is void once this is non-empty */
   readonly met: Blocker[] = []
 
@@ -116,14 +114,10 @@ class ReplTx implements Tx {
   private async readRows (f: number, ops: ReadOp[]): Promise<RoutedRead> {
     if (this.fresh) return await this.tables.read(f, ops)
     const r = await this.tables.router.readLocal(f, ops)
-    if (r.local) {
-      this.unverified = true
-      if (r.intents.length > 0) {
-        this.staleIntent = true
-        throw new IntentMet()
-      }
-    }
-    return r
+    if (!r.local) return r
+    this.unverified = true
+    // An intent here may be settled on the leader already (this replica lags): ask the leader's state before recovering anything.
+    return r.intents.length > 0 ? await this.tables.read(f, ops) : r
   }
 
   private void (r: RoutedRead): void {
@@ -144,7 +138,7 @@ class ReplTx implements Tx {
   }
 
   async get (table: TableName, key: Buffer): Promise<Buffer | undefined> {
-    if (this.met.length > 0 || this.staleIntent) throw new IntentMet()
+    if (this.met.length > 0) throw new IntentMet()
     const f = fragmentOfKey(key, this.tables.fragments)
     const sk = rowKey(f, table, key)
     const w = this.writes.get(sk.toString('latin1'))
@@ -158,7 +152,7 @@ class ReplTx implements Tx {
   }
 
   async range (table: TableName, start: Buffer, end: Buffer, opts: RangeOptions = {}): Promise<Row[]> {
-    if (this.met.length > 0 || this.staleIntent) throw new IntentMet()
+    if (this.met.length > 0) throw new IntentMet()
     const limit = Math.min(opts.limit ?? MAX_RANGE, MAX_RANGE)
     const keysOnly = opts.keysOnly ?? false
     const f = fragmentOfKey(start, this.tables.fragments)
@@ -266,9 +260,9 @@ export class ReplicatedTables implements Tables {
       let outcome: Outcome
       try {
         result = await body(tx)
-        outcome = tx.met.length > 0 || tx.staleIntent ? { done: false, blockers: [] } : await this.commit(tx)
+        outcome = tx.met.length > 0 ? { done: false, blockers: [] } : await this.commit(tx)
       } catch (e) {
-        if (tx.met.length > 0 || tx.staleIntent || e instanceof IntentMet) {
+        if (tx.met.length > 0 || e instanceof IntentMet) {
           outcome = { done: false, blockers: [] }
         } else {
           // The body may have thrown because its reads, taken at different
