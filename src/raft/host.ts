@@ -95,14 +95,15 @@ export interface HostOptions {
 interface Waiter {
   term: number
   deadline: number
-  resolve: (v: unknown) => void
+  resolve: (v: unknown, index: number) => void
   reject: (e: Error) => void
 }
 
 interface Queued {
   data: Uint8Array
   deadline: number
-  resolve: (v: unknown) => void
+  /** called with the state machine's result and the entry's log index */
+  resolve: (v: unknown, index: number) => void
   reject: (e: Error) => void
 }
 
@@ -115,6 +116,10 @@ interface Group {
   reads: Map<string, { index: number | undefined, deadline: number, resolve: () => void, reject: (e: Error) => void }>
   /** applied index whose writes are committed to lmdb (raft.log.applied runs ahead during a cycle's transaction) */
   visible: number
+  /** the newest ReadIndex request no cycle has taken yet (later reads join it) */
+  unsentRead?: string
+  /** whenApplied() callers (bounded by maxPendingProposals) */
+  applyWaiters: Array<{ index: number, done: (ok: boolean) => void }>
 }
 
 export interface HostStats {
@@ -128,6 +133,8 @@ export interface HostStats {
   reads: number
   /** reads a leader answered from its lease without any round or cycle */
   leaseReads: number
+  /** reads that joined another read's ReadIndex request before it left */
+  sharedReads: number
   batchesSent: number
   messagesSent: number
   droppedUnknownGroup: number
@@ -145,7 +152,7 @@ function mustPersist (rd: Ready): boolean {
 export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
-  readonly stats: HostStats = { cycles: 0, transactions: 0, lightCycles: 0, proposals: 0, reads: 0, leaseReads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
+  readonly stats: HostStats = { cycles: 0, transactions: 0, lightCycles: 0, proposals: 0, reads: 0, leaseReads: 0, sharedReads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
   private readonly o: Required<Omit<HostOptions, 'faults' | 'sync' | 'room'>> & { faults: RaftFaults, sync: () => Promise<void>, room?: () => boolean }
   /** lease length in ms: below the (electionTicks - 1) ticks a follower ignores votes for, with room for timer and clock drift */
   private readonly leaseMs: number
@@ -258,12 +265,17 @@ export class RaftHost {
       rng: seededRng(randomInt(2 ** 31)),
       faults: this.o.faults
     }, init)
-    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied })
+    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, applyWaiters: [] })
     sm.position?.(raft.log.applied)
   }
 
   /** Proposes `data` to group g; resolves with the state machine's result once applied on this host. */
-  propose (g: GroupId, data: Uint8Array): Promise<unknown> {
+  async propose (g: GroupId, data: Uint8Array): Promise<unknown> {
+    return (await this.proposeIndexed(g, data)).result
+  }
+
+  /** propose(), also telling the entry's log index (readers elsewhere can wait until their replica applied it). */
+  proposeIndexed (g: GroupId, data: Uint8Array): Promise<{ result: unknown, index: number }> {
     let grp: Group
     try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
     if (grp.raft.role !== 'leader') return Promise.reject(this.notLeader(grp))
@@ -273,7 +285,7 @@ export class RaftHost {
     }
     this.stats.proposals++
     return new Promise((resolve, reject) => {
-      grp.queue.push({ data, deadline: this.ticks + this.o.requestTimeoutTicks, resolve, reject })
+      grp.queue.push({ data, deadline: this.ticks + this.o.requestTimeoutTicks, resolve: (result, index) => resolve({ result, index }), reject })
       if (!this.o.batching) this.flushQueue(grp)
       this.markDirty(grp)
     })
@@ -292,6 +304,17 @@ export class RaftHost {
         return Promise.resolve()
       }
     }
+    // A ReadIndex request of this group that has not left yet (no cycle took it) serves this read too:
+    // its read point is fixed after this read began. Concurrent reads share one round.
+    const open = grp.unsentRead !== undefined ? grp.reads.get(grp.unsentRead) : undefined
+    if (open !== undefined) {
+      this.stats.sharedReads++
+      return new Promise<void>((resolve, reject) => {
+        const { resolve: r0, reject: j0 } = open
+        open.resolve = () => { r0(); resolve() }
+        open.reject = (e) => { j0(e); reject(e) }
+      })
+    }
     if (grp.reads.size >= this.o.maxPendingProposals) return Promise.reject(new RaftError('BUSY', `too many reads pending in group ${g}`))
     // The nonce keeps a late answer to a read from before a restart from matching a new read.
     const ctx = `${this.id}.${this.nonce}.${++this.readSeq}`
@@ -303,7 +326,30 @@ export class RaftHost {
         return
       }
       grp.reads.set(ctx, { index: undefined, deadline: this.ticks + this.o.requestTimeoutTicks, resolve, reject })
+      grp.unsentRead = ctx
       this.markDirty(grp)
+    })
+  }
+
+  /** The log index of g whose writes this host's store shows (0 when g is not open). */
+  appliedIndex (g: GroupId): number {
+    return this.groups.get(g)?.visible ?? 0
+  }
+
+  /** Resolves true once this host's store of g shows log index `index`, false after `ms` (or when g closes). */
+  whenApplied (g: GroupId, index: number, ms: number): Promise<boolean> {
+    const grp = this.groups.get(g)
+    if (!grp) return Promise.resolve(false)
+    if (grp.visible >= index) return Promise.resolve(true)
+    if (grp.applyWaiters.length >= this.o.maxPendingProposals) return Promise.resolve(false)
+    return new Promise<boolean>((resolve) => {
+      const w = { index, done: (ok: boolean) => { clearTimeout(timer); resolve(ok) } }
+      const timer = setTimeout(() => {
+        const i = grp.applyWaiters.indexOf(w)
+        if (i >= 0) grp.applyWaiters.splice(i, 1)
+        resolve(false)
+      }, ms)
+      grp.applyWaiters.push(w)
     })
   }
 
@@ -474,6 +520,7 @@ export class RaftHost {
       this.diskFull = false
       const work: Array<[Group, Ready]> = []
       for (const grp of this.dirty) {
+        grp.unsentRead = undefined
         this.flushQueue(grp)
         if (grp.raft.hasReady()) work.push([grp, grp.raft.ready()])
       }
@@ -524,6 +571,13 @@ export class RaftHost {
       for (const [grp, rd] of work) {
         if (rd.committed.length > 0) grp.visible = rd.committed[rd.committed.length - 1].index
         else if (rd.snapshot) grp.visible = rd.snapshot.meta.index
+        if (grp.applyWaiters.length > 0) {
+          const ready = grp.applyWaiters.filter((w) => w.index <= grp.visible)
+          if (ready.length > 0) {
+            grp.applyWaiters = grp.applyWaiters.filter((w) => w.index > grp.visible)
+            for (const w of ready) w.done(true)
+          }
+        }
       }
       for (const [grp, e, result] of results) this.settle(grp, e, result)
       for (const [grp, rd] of work) {
@@ -558,7 +612,7 @@ export class RaftHost {
     const w = grp.waiting.get(e.index)
     if (!w) return
     grp.waiting.delete(e.index)
-    if (e.term === w.term) w.resolve(result)
+    if (e.term === w.term) w.resolve(result, e.index)
     else w.reject(new RaftError('NOT_LEADER', `entry ${e.index} of group ${grp.id} was replaced after a leader change; it was not applied`, grp.raft.lead))
   }
 
@@ -607,5 +661,6 @@ export class RaftHost {
     grp.waiting.clear()
     for (const r of grp.reads.values()) r.reject(new RaftError('BUSY', `${why}; the read was abandoned`))
     grp.reads.clear()
+    for (const w of grp.applyWaiters.splice(0)) w.done(false)
   }
 }

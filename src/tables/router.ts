@@ -61,6 +61,8 @@ export interface RouterOptions {
   maxBackoffMs?: number
   /** deadline of one RPC (capped by what is left of quorumWait) */
   callDeadlineMs?: number
+  /** readLocal waits this long for the local replica to show this host's own last write before reading fresh */
+  ownWriteWaitMs?: number
 }
 
 export interface RoutedRead extends LocalRead {
@@ -78,7 +80,7 @@ export class RouterError extends Error {
   }
 }
 
-type Reply = { ok: true, result: unknown } | { ok: false, code: string, message: string, leader?: string }
+type Reply = { ok: true, result: unknown, index?: number } | { ok: false, code: string, message: string, leader?: string }
 
 const RETRY_CODES = new Set(['NOT_LEADER', 'UNKNOWN', 'BUSY', 'TRANSFERRING', 'NO_GROUP', 'READ_NOT_READY', 'LINK'])
 
@@ -103,11 +105,13 @@ export class FragmentRouter {
   private readonly leaderless = new Set<number>()
   private readonly probing = new Set<number>()
   private readonly staleCounts = new Map<number, number>()
+  /** per fragment, the log index of the newest proposal of this host known applied on its leader (read-your-writes for readLocal) */
+  private readonly wrote = new Map<number, number>()
   private readonly o: Required<RouterOptions>
   private closed = false
 
   constructor (readonly env: RouterEnv, private readonly store: Store, opts: RouterOptions = {}) {
-    this.o = { staleAfterMs: 1000, backoffMs: 10, maxBackoffMs: 250, callDeadlineMs: 5000, ...opts }
+    this.o = { staleAfterMs: 1000, backoffMs: 10, maxBackoffMs: 250, callDeadlineMs: 5000, ownWriteWaitMs: 50, ...opts }
     env.handle('tables.read', async (p) => await this.serveRead(p))
     env.handle('tables.propose', async (p) => await this.serveProposal(p))
   }
@@ -142,8 +146,14 @@ export class FragmentRouter {
    * read().
    */
   async readLocal (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
-    if (!this.leaderless.has(fragment) && this.localUsable(fragmentId('fs', fragment))) {
-      return { ...this.reader(fragment).read(ops), stale: false, local: true }
+    const g = fragmentId('fs', fragment)
+    if (!this.leaderless.has(fragment) && this.localUsable(g)) {
+      // This host's own writes show here first: the replica may only be a
+      // moment behind the leader that applied them; else a fresh read.
+      const mine = this.wrote.get(fragment) ?? 0
+      if (mine <= this.env.raft.appliedIndex(g) || await this.env.raft.whenApplied(g, mine, this.o.ownWriteWaitMs)) {
+        return { ...this.reader(fragment).read(ops), stale: false, local: true }
+      }
     }
     return await this.read(fragment, ops)
   }
@@ -289,6 +299,7 @@ export class FragmentRouter {
       }
       if (reply?.ok) {
         if (host !== undefined) this.leaderCache.set(fragment, host)
+        if (typeof reply.index === 'number' && reply.index > (this.wrote.get(fragment) ?? 0)) this.wrote.set(fragment, reply.index)
         return reply.result as Result
       }
       if (reply) {
@@ -307,7 +318,8 @@ export class FragmentRouter {
   private async proposeHere (g: string, data: Buffer): Promise<Reply> {
     if (!this.env.hasGroup(g)) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no replica of ${g}` }
     try {
-      return { ok: true, result: await this.env.raft.propose(g, data) }
+      const { result, index } = await this.env.raft.proposeIndexed(g, data)
+      return { ok: true, result, index }
     } catch (e) {
       if (e instanceof RaftError) {
         const leader = e.leader ? this.env.hostOfNode(e.leader) : undefined
