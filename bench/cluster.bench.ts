@@ -125,8 +125,9 @@ async function raftCounters (c: WalkenCluster): Promise<RaftCounters> {
   for (let n = 1; n <= c.layout.hosts; n++) {
     const rec = readRecord(mountOf(c.layout, n))
     if (rec?.control === undefined) continue
-    const s = await askControl(rec.control, 'status', {}, 10_000) as { counters?: { raft?: RaftCounters | null } }
+    const s = await askControl(rec.control, 'status', {}, 10_000) as { counters?: { raft?: RaftCounters | null, fuse?: RaftCounters } }
     for (const [k, v] of Object.entries(s.counters?.raft ?? {})) sum[k] = (sum[k] ?? 0) + v
+    for (const v of Object.values(s.counters?.fuse ?? {})) sum.fuseCalls = (sum.fuseCalls ?? 0) + v
   }
   return sum
 }
@@ -150,12 +151,12 @@ class StepCounters {
 
   print (): void {
     if (this.rows.size === 0) return
-    say('\nwalkenfs Raft work per operation, summed over all hosts (counters.raft of `walkenfs status --json`, all rounds):')
+    say('\nwalkenfs work per operation, summed over all hosts (counters.raft and counters.fuse of `walkenfs status --json`, all rounds;\n"reads" are linearizable read points asked of Raft, "by lease" of them answered by a leader alone, "shared" joined another\'s round):')
     const rows = [...this.rows].map(([name, r]) => {
       const per = (k: string): string => fmt((r.d[k] ?? 0) / r.ops)
-      return [name, r.per, per('proposals'), per('reads'), per('transactions'), per('lightCycles'), per('messagesSent')]
+      return [name, r.per, per('fuseCalls'), per('proposals'), per('reads'), per('leaseReads'), per('sharedReads'), per('transactions'), per('lightCycles'), per('messagesSent')]
     })
-    table(['step', 'per', 'proposals', 'ReadIndex', 'fsync cycles', 'light cycles', 'messages'], rows)
+    table(['step', 'per', 'FUSE calls', 'proposals', 'reads', 'by lease', 'shared', 'fsync cycles', 'light cycles', 'messages'], rows)
   }
 }
 

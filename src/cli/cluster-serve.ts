@@ -33,6 +33,7 @@ import { checkReplicas, serveDigests, type LocalReplicas } from '../tables/repli
 import { repairFragment } from '../tables/replica-repair.js'
 import { readCookieFile } from '../wire/cookie.js'
 import { clusterView, exitCodeOf } from './cluster-status.js'
+import { fuseCalls } from '../fuse/fuse-ops.js'
 import type { ClusterMountSettings } from './cluster-options.js'
 import { progressToParent } from './daemon.js'
 import type { MountSettings } from './mount-options.js'
@@ -202,7 +203,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
         // staleReads: reads served stale by this host since it started (the torture harness tells stale reads from lost writes with it)
         let staleReads = 0
         for (const n of router.staleReads().values()) staleReads += n
-        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats() } }
+        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats(), fuse: { ...fuseCalls } } }
       },
       retire: async (args) => {
         if (typeof args.host !== 'string') throw new Error('retire needs a host id')

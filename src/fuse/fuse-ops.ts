@@ -38,8 +38,27 @@ function timeChange (u: TimeUpdate): TimeChange | undefined {
 
 const S_IFDIR = 0o040000
 
+/**
+ * FUSE calls served by this process, per operation (one mount per daemon
+ * process): `walkenfs status --json` shows them as counters.fuse, and the
+ * cluster bench divides them by the workload's operations.
+ */
+export const fuseCalls: Record<string, number> = {}
+
+function counted (ops: FuseOps): FuseOps {
+  const out: Record<string, unknown> = {}
+  for (const [name, fn] of Object.entries(ops) as Array<[string, (...args: unknown[]) => unknown]>) {
+    fuseCalls[name] = 0
+    out[name] = (...args: unknown[]) => {
+      fuseCalls[name]++
+      return fn(...args)
+    }
+  }
+  return out as unknown as FuseOps
+}
+
 export function fuseOps (a: Adapter): FuseOps {
-  return {
+  return counted({
     getattr: async (_ctx, path) => stat(await a.getattr(path)),
     fgetattr: async (_ctx, path, fh) => stat(await a.getattr(path, fh)),
     statfs: async () => {
@@ -49,11 +68,10 @@ export function fuseOps (a: Adapter): FuseOps {
     access: async (_ctx, path) => { await a.getattr(path) },
     readlink: async (_ctx, path) => await a.readlink(path),
     readdir: async (_ctx, path) => {
-      const entries = await a.readdir(path)
-      const dir = await a.getattr(path)
       const slash = path.lastIndexOf('/')
-      // readdir(3) skips entries whose d_ino is 0, so ".." needs its real inode
-      const parent = path === '/' ? dir : await a.getattr(slash <= 0 ? '/' : path.slice(0, slash))
+      // readdir(3) skips entries whose d_ino is 0, so ".." needs its real inode; three independent reads, at once
+      const [entries, dir, up] = await Promise.all([a.readdir(path), a.getattr(path), path === '/' ? undefined : a.getattr(slash <= 0 ? '/' : path.slice(0, slash))])
+      const parent = up ?? dir
       const out: FuseDirEntry[] = [
         { name: '.', ino: dir.ino, mode: S_IFDIR },
         { name: '..', ino: parent.ino, mode: S_IFDIR }
@@ -89,5 +107,5 @@ export function fuseOps (a: Adapter): FuseOps {
     getxattr: async (_ctx, path, name) => await a.getxattr(path, name),
     listxattr: async (_ctx, path) => await a.listxattr(path),
     removexattr: async (_ctx, path, name) => { await a.removexattr(path, name) }
-  }
+  })
 }
