@@ -398,6 +398,7 @@ export class ClusterNode {
       heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync(), room: () => this.room(),
       // The host ticks itself from a timer (start() below), which lease reads need (raft.ts, host.ts).
       leaseReads: true,
+      unsynced: () => { this.o.store.noteCommit() },
       // TEST ONLY, never set in production: WALKENFS_TEST_UNSAFE_COMMIT=1 applies (and so
       // acknowledges) Raft entries before a majority has them, and lets a leader cut off from
       // its majority stay leader: a minority accepts writes. The cluster torture harness must

@@ -90,6 +90,12 @@ export interface HostOptions {
    * start(); off by default, the cluster node turns it on.
    */
   leaseReads?: boolean
+  /**
+   * Told of a cycle's transaction that was not synced because it only
+   * applied committed entries (see mustSync); a store with a periodic
+   * flush counts it so that flush covers it (optional).
+   */
+  unsynced?: () => void
 }
 
 interface Waiter {
@@ -118,6 +124,8 @@ interface Group {
   visible: number
   /** the newest ReadIndex request no cycle has taken yet (later reads join it) */
   unsentRead?: string
+  /** term and vote as last written (mustSync compares) */
+  durable: { term: number, vote: NodeId }
   /** whenApplied() callers (bounded by maxPendingProposals) */
   applyWaiters: Array<{ index: number, done: (ok: boolean) => void }>
 }
@@ -126,6 +134,8 @@ export interface HostStats {
   cycles: number
   /** cycles that wrote (and flushed) something */
   transactions: number
+  /** cycles that only applied committed entries: a transaction without a flush */
+  applyCycles: number
   /** cycles with only messages and read states to hand out: no write, no flush (heartbeats, ReadIndex) */
   lightCycles: number
   /** proposals handed to this host's groups, and ReadIndex requests made here */
@@ -145,6 +155,20 @@ function noSpace (message: string): Error {
 }
 
 /** Whether a Ready has anything to write before its messages may leave. */
+/**
+ * Whether a Ready's writes must be on disk before its messages leave and
+ * its results are told: new entries, a new term or vote, snapshots and
+ * compaction. Applying committed entries (and moving the commit index)
+ * need not be: those entries are durable in a majority's logs already, and
+ * a host that loses its last applies in a machine crash re-applies them
+ * from its log. Such cycles commit their transaction and leave the sync to
+ * the next cycle that needs one, or to the store's periodic flush.
+ */
+function mustSync (rd: Ready, grp: Group): boolean {
+  if (rd.entries.length > 0 || rd.snapshot !== undefined || rd.compacted !== undefined) return true
+  return rd.hardState !== undefined && (rd.hardState.term !== grp.durable.term || rd.hardState.vote !== grp.durable.vote)
+}
+
 function mustPersist (rd: Ready): boolean {
   return rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined || rd.compacted !== undefined || rd.committed.length > 0
 }
@@ -152,8 +176,8 @@ function mustPersist (rd: Ready): boolean {
 export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
-  readonly stats: HostStats = { cycles: 0, transactions: 0, lightCycles: 0, proposals: 0, reads: 0, leaseReads: 0, sharedReads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
-  private readonly o: Required<Omit<HostOptions, 'faults' | 'sync' | 'room'>> & { faults: RaftFaults, sync: () => Promise<void>, room?: () => boolean }
+  readonly stats: HostStats = { cycles: 0, transactions: 0, applyCycles: 0, lightCycles: 0, proposals: 0, reads: 0, leaseReads: 0, sharedReads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
+  private readonly o: Required<Omit<HostOptions, 'faults' | 'sync' | 'room' | 'unsynced'>> & { faults: RaftFaults, sync: () => Promise<void>, room?: () => boolean, unsynced?: () => void }
   /** lease length in ms: below the (electionTicks - 1) ticks a follower ignores votes for, with room for timer and clock drift */
   private readonly leaseMs: number
   private groups = new Map<GroupId, Group>()
@@ -265,7 +289,7 @@ export class RaftHost {
       rng: seededRng(randomInt(2 ** 31)),
       faults: this.o.faults
     }, init)
-    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, applyWaiters: [] })
+    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, applyWaiters: [], durable: { term: init.hardState.term, vote: init.hardState.vote } })
     sm.position?.(raft.log.applied)
   }
 
@@ -549,8 +573,14 @@ export class RaftHost {
             if (applied !== undefined) this.storage.setApplied(grp.id, applied)
           }
         })
-        await this.o.sync()
-        this.stats.transactions++
+        if (work.some(([grp, rd]) => mustSync(rd, grp))) {
+          await this.o.sync()
+          this.stats.transactions++
+        } else {
+          this.o.unsynced?.()
+          this.stats.applyCycles++
+        }
+        for (const [grp, rd] of work) if (rd.hardState) grp.durable = { term: rd.hardState.term, vote: rd.hardState.vote }
       } else {
         this.stats.lightCycles++
       }
