@@ -3,7 +3,9 @@
  * (mount-lab.ts), its data directory a small tmpfs: writers on that host
  * get ENOSPC (not a hang), its mount keeps reading current content from the
  * other replicas, the other hosts keep writing, and once space is freed
- * writes through the full host work again by themselves. Timings are
+ * writes through the full host work again by themselves. Then two full
+ * hosts of three: writes on the third fail with EROFS (no majority), reads
+ * go on, and writes work again once space is freed. About 30 s. Timings are
  * printed, never asserted; deadlines only turn a hang into a failure.
  */
 import t from 'tap'
@@ -16,7 +18,8 @@ import { MountLab, type ClusterHost } from './mount-lab.js'
 import { fillDataDir, probeUntilOk, probeWrite } from '../faults/final-state.js'
 
 const skip = netnsAvailable()
-const SETTINGS = ['heartbeat_ms=200', 'fragments=4', 'copies=3']
+// quorum_wait=3s: the EROFS of a fragment without a majority comes after it.
+const SETTINGS = ['heartbeat_ms=200', 'fragments=4', 'copies=3', 'quorum_wait=3s']
 
 async function writeSynced (file: string, body: string): Promise<void> {
   const fh = await open(file, 'w')
@@ -31,11 +34,13 @@ async function writeSynced (file: string, body: string): Promise<void> {
 t.test('a full data disk: ENOSPC for writers on that host, reads and the other hosts go on, writes recover once space is freed', { skip: skip ?? false }, async (t) => {
   const lab = new MountLab(t)
   const hosts = Array.from({ length: 3 }, () => lab.addHost(SETTINGS))
-  const [full, other] = hosts as [ClusterHost, ClusterHost, ClusterHost]
-  // The full host's data directory is a tmpfs of its own; unmounted after the daemons stop (MountLab's destroy runs first).
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', `walkenfs-fulldisk-${full.id}`, full.data], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`cannot mount a tmpfs for ${full.id}'s data directory (needs root): ${r.stderr}`)
-  lab.lab.beforeDestroy.push(() => { if (spawnSync('umount', [full.data]).status !== 0) spawnSync('umount', ['-l', full.data]) })
+  const [full, other, second] = hosts as [ClusterHost, ClusterHost, ClusterHost]
+  // Two data directories are tmpfs of their own; unmounted after the daemons stop (MountLab's destroy runs first).
+  for (const h of [full, second]) {
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', `walkenfs-fulldisk-${h.id}`, h.data], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`cannot mount a tmpfs for ${h.id}'s data directory (needs root): ${r.stderr}`)
+    lab.lab.beforeDestroy.push(() => { if (spawnSync('umount', [h.data]).status !== 0) spawnSync('umount', ['-l', h.data]) })
+  }
   const peers = lab.peersOption()
   for (const h of hosts) h.opts.push(peers, 'expect=3')
   await Promise.all(hosts.map(async (h) => { await lab.mustMount(h) }))
@@ -80,4 +85,15 @@ t.test('a full data disk: ENOSPC for writers on that host, reads and the other h
   t.equal(await readFile(join(other.mnt, 'shared'), 'utf8'), 'after the space was freed', 'and the other hosts read it')
   const st = await readFile(join(other.mnt, 'probe'))
   t.equal(st.length, 1 << 20, 'the probe written after recovery is whole on the other host')
+
+  // Two of three replicas on full disks: no majority for any fragment.
+  const fillers = [full, second].map((h) => join(h.data, 'filler'))
+  for (const h of [full, second]) fillDataDir(h.data)
+  t.teardown(() => { for (const f of fillers) { try { unlinkSync(f) } catch { /* freed by the test */ } } })
+  const noMajority = await probeWrite(join(other.mnt, 'no-majority'), 1)
+  t.equal(noMajority, 'EROFS', `with ${full.id} and ${second.id} full, a write on ${other.id} fails with EROFS (no majority; its outcome is unknown)`)
+  t.equal(await readFile(shared, 'utf8'), 'after the space was freed', 'reads still work on a full host')
+  t.equal(await readFile(join(other.mnt, 'shared'), 'utf8'), 'after the space was freed', 'and on the host with room')
+  for (const f of fillers) unlinkSync(f)
+  t.equal(await probeUntilOk(join(other.mnt, 'no-majority'), 1, 100, 100), 'ok', 'once space is freed, writes work again everywhere')
 })
