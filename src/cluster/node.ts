@@ -36,6 +36,7 @@
  *   replica the caller has removed from its group, never the group's leader.
  */
 import { randomBytes } from 'node:crypto'
+import { statfsSync } from 'node:fs'
 import { RaftHost, type GroupStateMachine } from '../raft/host.js'
 import { WireTransport } from '../raft/wire-transport.js'
 import { Wire } from '../wire/wire.js'
@@ -263,6 +264,41 @@ export class ClusterNode {
 
   linked (host: string): boolean { return host === this.self || (this.wire?.hasLink(host) ?? false) }
 
+  private noRoomAnswer: string | null = null
+  private noRoomUntil = 0
+
+  /**
+   * Why this host takes no writes now: its data disk has no room for a Raft
+   * cycle (the same check that pauses its RaftHost, `room()`), or null.
+   * The router then reads from other replicas and refuses writes started
+   * here with ENOSPC (router.ts). A "no room" answer is kept 200 ms; "room"
+   * is asked afresh each time (room() caches it while space is plentiful),
+   * so that the first read after the disk filled already goes elsewhere
+   * instead of waiting for the paused replica.
+   */
+  noRoom (): string | null {
+    const now = Date.now()
+    if (this.noRoomAnswer !== null && now < this.noRoomUntil) return this.noRoomAnswer
+    let answer: string | null = null
+    if (!this.room()) {
+      let free = ''
+      try {
+        const st = statfsSync(this.o.store.dataDir)
+        free = `, ${Math.floor(st.bavail * st.bsize / 1024)} KiB free`
+      } catch { /* the message does without */ }
+      answer = `host ${this.self} has no room on its data disk (data directory ${this.o.store.dataDir}${free}); ` +
+        'writes through this host fail until space is freed there (not by deleting files in walkenfs: free or grow that disk); ' +
+        'they resume by themselves, and the other hosts keep writing'
+      this.noRoomUntil = now + 200
+    }
+    // The user sees only ENOSPC; the log says why, once per change.
+    if ((answer === null) !== (this.noRoomAnswer === null)) {
+      this.o.log(answer !== null ? `walkenfs: ${answer}` : `walkenfs: host ${this.self} has room on its data disk again (data directory ${this.o.store.dataDir}); writes through it resume`)
+    }
+    this.noRoomAnswer = answer
+    return answer
+  }
+
   // ---- catalog -----------------------------------------------------------------
 
   /** The local replica's catalog (empty until this host holds a schema replica). */
@@ -366,14 +402,15 @@ export class ClusterNode {
   /**
    * Whether the data disk has room for a Raft cycle (a generous 4 MiB plus
    * the store's reserve: a cycle writes log entries, hard states and the
-   * rows they apply in one transaction). Looked up at most every 100 ms
-   * while space is plentiful.
+   * rows they apply in one transaction), on the filesystem itself: free
+   * pages inside data.mdb do not count (see Store.hasRoom). Looked up at
+   * most every 100 ms while space is plentiful.
    */
   private room (): boolean {
     const now = Date.now()
     if (now < this.roomUntil) return true
-    const ok = this.o.store.hasRoom(4 << 20)
-    if (ok && this.o.store.hasRoom(64 << 20)) this.roomUntil = now + 100
+    const ok = this.o.store.hasRoom(4 << 20, false)
+    if (ok && this.o.store.hasRoom(64 << 20, false)) this.roomUntil = now + 100
     return ok
   }
 

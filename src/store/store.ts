@@ -253,13 +253,18 @@ export class Store {
    * Whether a batch of about `bytes` (plus the reserve) fits now: for
    * writers that cannot refuse part of a batch once they started it (the
    * Raft driver persists log, hard state and applied rows in one go).
+   * `countReusable: false` counts only the filesystem's free space: lmdb
+   * puts a large value (overflow pages) in one contiguous run of pages,
+   * which the free pages inside data.mdb rarely offer, and then grows the
+   * file — a Raft cycle carrying a 1 MiB write failed so on a disk that
+   * had "room" only inside data.mdb (docs/torture.md).
    */
-  hasRoom (bytes: number): boolean {
+  hasRoom (bytes: number, countReusable = true): boolean {
     try {
       const st = statfsSync(join(this.dataDir, STORE_DIR))
       const fsFree = st.bavail * st.bsize
       const need = bytes + RESERVE_BYTES
-      return fsFree >= need || fsFree + this.reusableBytes() >= need
+      return fsFree >= need || (countReusable && fsFree + this.reusableBytes() >= need)
     } catch {
       return true
     }

@@ -30,6 +30,16 @@
  * answer `{ok:false, code, message, leader?}` instead of throwing, so error
  * codes survive any wire.
  *
+ * A host whose data disk has no room (`env.noRoom()`; its RaftHost is
+ * paused, host.ts) takes no part until space is freed: its replicas are
+ * not usable for reads (they go to another replica host, fresh), it
+ * answers `tables.read` with NO_GROUP and `tables.propose` with NOT_LEADER
+ * (callers retry elsewhere: 2 of 3 replicas still make a majority), and a
+ * transaction started here that writes (`commit1`, `prepare`) fails at
+ * once with `ENOSPC` naming the host and its data directory. Later steps
+ * of a commit already under way (decide, resolve, forget, sweep) still go
+ * to leaders elsewhere, so nothing is left half done.
+ *
  * Bounds: per-fragment state (leader cache, stale marks and counts, one
  * probe) is bounded by the number of fragments.
  */
@@ -51,6 +61,8 @@ export interface RouterEnv {
   quorumWaitMs (): number
   /** Whether a link to `host` is up now; a host without one is skipped rather than waited for (optional). */
   linked? (host: string): boolean
+  /** Why this host's data disk takes no writes now (its RaftHost is paused for room), or null (optional). */
+  noRoom? (): string | null
 }
 
 export interface RouterOptions {
@@ -169,6 +181,8 @@ export class FragmentRouter {
    */
   localUsable (g: string): boolean {
     if (!this.env.hasGroup(g)) return false
+    // A paused replica (full disk) would only answer stale after staleAfterMs.
+    if (this.env.noRoom?.() != null) return false
     if (!this.env.replicas(g).includes(this.env.self)) return false
     return this.isVoterHere(g)
   }
@@ -276,12 +290,15 @@ export class FragmentRouter {
 
   async propose (fragment: number, cmd: Command): Promise<Result> {
     const g = fragmentId('fs', fragment)
+    const full = this.env.noRoom?.() ?? null
+    // Writes started here stop at once; steps of commits already under way finish elsewhere.
+    if (full !== null && (cmd.op === 'commit1' || cmd.op === 'prepare')) throw new RouterError('ENOSPC', full)
     const data = Buffer.from(FragmentMachine.encode(cmd))
     const wait = this.env.quorumWaitMs()
     const deadline = Date.now() + wait
     let last = 'no replica host is known'
     for (let attempt = 0; ; attempt++) {
-      const hosts = this.candidates(fragment, g)
+      const hosts = this.candidates(fragment, g).filter((h) => full === null || h !== this.env.self)
       const host = hosts[attempt % Math.max(1, hosts.length)]
       let reply: Reply | undefined
       if (host === this.env.self) {
@@ -339,6 +356,9 @@ export class FragmentRouter {
     if (!Number.isInteger(fragment) || !(data instanceof Uint8Array)) return { ok: false, code: 'EINVAL', message: 'malformed tables.propose request' }
     const g = fragmentId('fs', fragment as number)
     if (!this.env.hasGroup(g)) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no replica of ${g}` }
+    // It may still think it leads (a paused host does not step down): the caller must try the others.
+    const full = this.env.noRoom?.() ?? null
+    if (full !== null) return { ok: false, code: 'NOT_LEADER', message: full }
     const st = this.env.raft.status(g)
     if (st.role !== 'leader') {
       const leader = st.lead ? this.env.hostOfNode(st.lead) : undefined

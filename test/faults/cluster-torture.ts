@@ -22,7 +22,8 @@
  * mount again after a crash (manual repair), a daemon that died without
  * being killed, a cluster not healthy after healing, hosts that read
  * different final states, replicas that differ, `walkenfs check` not clean,
- * a full disk after which writes through the host do not recover, a new
+ * a write through a host with a full disk that hangs or fails otherwise
+ * than ENOSPC, a full disk after which writes through the host do not recover, a new
  * address the cluster does not take up, clients that do not finish.
  *
  * Everything it starts (clients, daemons, mounts, tmpfs, namespaces, temp
@@ -452,11 +453,16 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
   return { run, cleanup }
 }
 
+/** How long a write through a host with a full data disk may take to fail (ENOSPC is immediate; see docs/replication.md). */
+const FULL_PROBE_MS = 5000
+
 /**
- * Fills host h's data tmpfs with a file of its own, probes a write through
- * h's mount (ENOSPC is counted; a write that lands on other hosts' disks
- * may well succeed), holds it full a moment, frees the space and checks
- * that writing through h's mount works again within 10 s.
+ * Fills host h's data tmpfs with a file of its own and probes a write
+ * through h's mount: it must end within FULL_PROBE_MS with ENOSPC (counted;
+ * the host's room check counts only the filesystem's free space, which the
+ * filler used up); a hang, a success or any other error is a problem. Holds
+ * the disk full a moment, frees the space and checks that writing through
+ * h's mount works again within 10 s.
  */
 async function fullDisk (rng: Rng, h: ClusterHost, log: (l: string) => void, problem: (m: string) => void, stats: { proberEnospc: number }): Promise<void> {
   const filler = join(h.data, 'filler')
@@ -464,9 +470,11 @@ async function fullDisk (rng: Rng, h: ClusterHost, log: (l: string) => void, pro
   const holdMs = 1000 + rng.int(2000)
   log(`${h.id}: data directory full (filler ${mib} MiB) for ${holdMs} ms`)
   const probe = join(h.mnt, ROOT, `probe-${h.id}`)
-  const before = await probeWrite(probe, 1)
+  const started = Date.now()
+  const before = await probeWrite(probe, 1, FULL_PROBE_MS)
   if (before === 'ENOSPC') stats.proberEnospc++
-  log(`${h.id}: probe write on a full disk: ${before}`)
+  else problem(`${h.id}: a 1 MiB write + fsync through its mount on a full data disk answered ${before} (expected ENOSPC within ${FULL_PROBE_MS} ms)`)
+  log(`${h.id}: probe write on a full disk: ${before} after ${Date.now() - started} ms`)
   await sleep(holdMs)
   unlinkSync(filler)
   const after = await probeUntilOk(probe, 1, 100, 100)

@@ -22,9 +22,10 @@ export function readFinal (root: string, registers: number, appendFiles: number)
 
 /**
  * Writes `mib` MiB to `file` and fsyncs; 'ok', the error code, or 'timeout'
- * after 20 s — async and bounded, so a stuck daemon cannot stall a harness.
+ * after `timeoutMs` (20 s) — async and bounded, so a stuck daemon cannot
+ * stall a harness.
  */
-export async function probeWrite (file: string, mib: number): Promise<string> {
+export async function probeWrite (file: string, mib: number, timeoutMs = 20_000): Promise<string> {
   const attempt = async (): Promise<string> => {
     let fh
     try {
@@ -40,7 +41,7 @@ export async function probeWrite (file: string, mib: number): Promise<string> {
     }
   }
   let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<string>((resolve) => { timer = setTimeout(() => resolve('timeout'), 20_000); timer.unref() })
+  const timeout = new Promise<string>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); timer.unref() })
   try {
     return await Promise.race([attempt(), timeout])
   } finally {

@@ -4,7 +4,7 @@
  * `operations: N, anomalies: A` on stdout; exits 1 when there are anomalies.
  * `--hosts` defaults to 5: a cluster in network namespaces
  * (cluster-torture.ts); `--hosts 1` is the one-host run (torture.ts).
- * `--all-faults` adds the full data directory to the cluster nemesis (nemesis.ts).
+ * `--all-faults` is accepted and changes nothing now: the default mix has every fault kind (nemesis.ts).
  * `--shared-appends` lets clients of every host append to the same files.
  * Without --seed a seed is drawn and printed, so any run can be repeated.
  */

@@ -1,12 +1,13 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModelFs } from '../../src/fs/model.js'
 import { checkFs } from '../../src/fs/check.js'
 import { ROOT_INO } from '../../src/fs/types.js'
 import { tempDir } from '../helpers/tmp.js'
+import { Store } from '../../src/store/store.js'
 import { caller, pattern } from '../helpers/fs.js'
 
 const REG = 0o100644
@@ -87,4 +88,30 @@ t.test('ENOSPC on a really full small filesystem leaves the store usable and cle
   fs = await ModelFs.open(mnt)
   t.ok((await fs.read(files[2], 0, chunk.length)).equals(chunk))
   t.same(await checkFs(fs.tables), [])
+})
+
+t.test('Store.hasRoom without reusable pages: a full filesystem has no room even when data.mdb has free pages inside', { skip: mountProblem() }, async (t) => {
+  const mnt = tempDir(t, 'walkenfs-room-')
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt])
+  let store: Store | null = null
+  t.teardown(async () => {
+    if (store) await store.close().catch(() => {})
+    execFileSync('umount', [mnt])
+  })
+  store = Store.open(join(mnt, 'data'), { mapSize: 64 << 20 })
+  // 8 MiB of 1 MiB values, then deleted: data.mdb keeps its size, its pages become free.
+  const big = Buffer.alloc(1 << 20, 0x61)
+  for (let i = 0; i < 8; i++) { store.commit([[Buffer.from(`big${i}`), big]]); await store.flush() }
+  for (let i = 0; i < 8; i++) { store.commit([[Buffer.from(`big${i}`), null]]); await store.flush() }
+  store.commit([[Buffer.from('small'), Buffer.from('x')]])
+  await store.flush()
+  t.ok(store.hasRoom(4 << 20, false), 'with the filesystem mostly free there is room either way')
+  const fd = openSync(join(mnt, 'filler'), 'w')
+  try {
+    for (;;) writeSync(fd, big)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
+  } finally { closeSync(fd) }
+  t.notOk(store.hasRoom(4 << 20, false), 'counting only the filesystem, a full disk has no room (what the Raft driver asks)')
+  t.ok(store.hasRoom(4 << 20), 'counting pages free inside data.mdb it would have said yes: the estimate the Raft driver must not use')
 })
