@@ -273,7 +273,7 @@ export async function run (args: string[]): Promise<void> {
   process.on('SIGTERM', onSignal)
   try {
     const options = ['copies=3', ...(fragments !== undefined ? [`fragments=${fragments}`] : [])]
-    const env = profileDir !== undefined ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : undefined
+    const env = profileDir !== undefined ? { WALKENFS_PROFILE_DIR: profileDir } : undefined
     if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
 
     const targets: Array<{ name: string, dir: string, rrdtool?: string }> = []

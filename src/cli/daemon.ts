@@ -85,7 +85,11 @@ export function isAlive (pid: number): boolean {
 export async function spawnDaemon (serveArgs: string[], logFile: string, timeoutMs: number, progress: (line: string) => void = () => {}): Promise<number> {
   const main = fileURLToPath(new URL('./main.js', import.meta.url))
   const log = openSync(logFile, 'a')
-  const child = spawn(process.execPath, [main, '__serve', ...serveArgs], {
+  // Diagnostics: WALKENFS_PROFILE_DIR=DIR makes the daemon write a V8 CPU profile there when it exits
+  // (Node refuses --cpu-prof in NODE_OPTIONS; `npm run bench -- --cluster --profile=DIR` sets it).
+  const prof = process.env.WALKENFS_PROFILE_DIR
+  const nodeArgs = prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []
+  const child = spawn(process.execPath, [...nodeArgs, main, '__serve', ...serveArgs], {
     detached: true,
     stdio: ['ignore', log, log, 'pipe']
   })

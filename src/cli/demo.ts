@@ -35,7 +35,7 @@ export interface DemoLayout {
   hosts: number
   /** extra mount options of every host (the benchmark sets fragments=N, copies=N) */
   options?: string[]
-  /** extra environment of every daemon (the benchmark's CPU profiles: NODE_OPTIONS=--cpu-prof …) */
+  /** extra environment of every daemon (the benchmark's CPU profiles: WALKENFS_PROFILE_DIR) */
   env?: NodeJS.ProcessEnv
 }
 
