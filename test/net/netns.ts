@@ -219,7 +219,8 @@ export class Lab {
     for (const f of this.beforeDestroy) { try { f() } catch {} }
     for (const p of this.procs) if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGKILL') } catch {} }
     for (const ns of this.namespaces.reverse()) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }) } catch {} }
-    rmSync(this.dir, { recursive: true, force: true })
+    // Daemons killed just now may still be closing their log files: retry a directory that is not empty yet.
+    try { rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) } catch (e) { console.error(`could not remove ${this.dir}: ${(e as Error).message}`) }
   }
 }
 
