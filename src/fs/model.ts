@@ -36,7 +36,7 @@ import { statfs } from 'node:fs/promises'
 import { RESERVE_BYTES, Store, type StoreOptions } from '../store/store.js'
 import { InodeAllocator } from '../tables/ino-alloc.js'
 import { LocalTables } from '../tables/local.js'
-import { TablesFullError, TxnConflictError, prefixEnd, type Tables, type Tx } from '../tables/types.js'
+import { TablesFullError, TxnConflictError, prefixEnd, type Tables, type Tx, type TxnOptions } from '../tables/types.js'
 import { freeData, readData, truncateData, writeData } from './file-data.js'
 import { OpenFiles } from './open-files.js'
 import {
@@ -219,10 +219,10 @@ export class ModelFs implements FileSystem {
   }
 
   /** Run one operation, turning table-layer failures into POSIX codes. */
-  private async op<T> (body: (tx: Tx) => Promise<T>): Promise<T> {
+  private async op<T> (body: (tx: Tx) => Promise<T>, opts?: TxnOptions): Promise<T> {
     if (this.closed) fail('EIO', 'the filesystem is closed')
     try {
-      return await this.tables.txn(body)
+      return await this.tables.txn(body, opts)
     } catch (e) {
       throw this.mapError(e)
     }
@@ -569,12 +569,16 @@ export class ModelFs implements FileSystem {
     const reopen = this.handles.isOpen(ino)
     this.handles.open(ino)
     try {
+      // Unchecked: the caller just resolved the name in a checked
+      // transaction, whose validation brought this host's replica of the
+      // inode at least that far; nlink never rises from 0, so a replica
+      // showing a name still there is right as of that resolution.
       await this.op(async (tx) => {
         const n = await getInode(tx, ino)
         // An inode with no name left is only reachable through a handle
         // this host already holds; otherwise the name was re-pointed.
         if (n.nlink === 0 && !reopen) fail('ENOENT', `inode ${ino} has no name left`)
-      })
+      }, { unchecked: true })
     } catch (e) {
       this.handles.release(ino)
       throw e
@@ -583,16 +587,24 @@ export class ModelFs implements FileSystem {
 
   async release (ino: number): Promise<void> {
     if (!this.handles.release(ino)) return
-    const shared = await this.op(async (tx) => {
+    if (this.openElsewhere !== null) {
+      // Shared mode frees through tryFree, which checks in its own
+      // transaction: a stale "still named" only leaves the freeing to the
+      // orphan sweep; nlink never rises from 0.
+      const orphan = await this.op(async (tx) => {
+        const v = await tx.get('inode', inodeKey(ino))
+        return v !== undefined && decodeInode(ino, v).nlink === 0 && !this.handles.isOpen(ino)
+      }, { unchecked: true })
+      if (orphan) this.kickFree(ino)
+      return
+    }
+    await this.op(async (tx) => {
       const v = await tx.get('inode', inodeKey(ino))
-      if (!v) return false
+      if (!v) return
       const n = decodeInode(ino, v)
-      if (n.nlink !== 0 || this.handles.isOpen(ino)) return false
-      if (this.openElsewhere !== null) return true
+      if (n.nlink !== 0 || this.handles.isOpen(ino)) return
       await this.freeInode(tx, n)
-      return false
     })
-    if (shared) this.kickFree(ino)
   }
 
   async read (ino: number, offset: number, length: number): Promise<Buffer> {

@@ -244,10 +244,19 @@ export class ReplicatedTables implements Tables {
     }
     this.active++
     try {
+      if (opts.unchecked === true) return await this.runUnchecked(body)
       return await this.run(body, opts.maxAttempts ?? this.o.maxAttempts)
     } finally {
       this.active--
     }
+  }
+
+  /** TxnOptions.unchecked: one run on optimistic reads, no validation, no writes. */
+  private async runUnchecked<T> (body: (tx: Tx) => Promise<T>): Promise<T> {
+    const tx = new ReplTx(this, false)
+    const result = await body(tx)
+    if (tx.writes.size > 0) throw new Error('an unchecked (read-only hint) transaction tried to write')
+    return result
   }
 
   private async run<T> (body: (tx: Tx) => Promise<T>, maxAttempts: number): Promise<T> {

@@ -48,6 +48,13 @@ export interface Tx {
 export interface TxnOptions {
   /** how many times a conflicting body is re-run before giving up (EAGAIN) */
   maxAttempts?: number
+  /**
+   * Read-only hint: the reads may be behind (this host's replica as it is);
+   * nothing is validated and the body runs once. A body that writes is
+   * refused. For checks whose stale answer is harmless (see ModelFs.open
+   * and release); tables that are always current ignore it.
+   */
+  unchecked?: boolean
 }
 
 export interface Tables {
