@@ -569,16 +569,15 @@ export class ModelFs implements FileSystem {
     const reopen = this.handles.isOpen(ino)
     this.handles.open(ino)
     try {
-      // Unchecked: the caller just resolved the name in a checked
-      // transaction, whose validation brought this host's replica of the
-      // inode at least that far; nlink never rises from 0, so a replica
-      // showing a name still there is right as of that resolution.
+      // Checked, never a hint: the shared-opens protocol needs this read to
+      // come after the handle was registered (a stale "still named" would
+      // let another host free the inode under this open).
       await this.op(async (tx) => {
         const n = await getInode(tx, ino)
         // An inode with no name left is only reachable through a handle
         // this host already holds; otherwise the name was re-pointed.
         if (n.nlink === 0 && !reopen) fail('ENOENT', `inode ${ino} has no name left`)
-      }, { unchecked: true })
+      })
     } catch (e) {
       this.handles.release(ino)
       throw e
