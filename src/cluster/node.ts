@@ -402,14 +402,16 @@ export class ClusterNode {
   /**
    * Whether the data disk has room for a Raft cycle (a generous 4 MiB plus
    * the store's reserve: a cycle writes log entries, hard states and the
-   * rows they apply in one transaction), on the filesystem itself: free
-   * pages inside data.mdb do not count (see Store.hasRoom). Looked up at
-   * most every 100 ms while space is plentiful.
+   * rows they apply in one transaction): on the filesystem itself, or
+   * inside data.mdb while the filesystem still has 3 MiB for the file to
+   * grow by (large values need runs of pages the free ones inside may not
+   * offer; see Store.hasRoom). Looked up at most every 100 ms while space
+   * is plentiful.
    */
   private room (): boolean {
     const now = Date.now()
     if (now < this.roomUntil) return true
-    const ok = this.o.store.hasRoom(4 << 20, false)
+    const ok = this.o.store.hasRoom(4 << 20, false) || this.o.store.hasRoom(4 << 20, true, 3 << 20)
     if (ok && this.o.store.hasRoom(64 << 20, false)) this.roomUntil = now + 100
     return ok
   }

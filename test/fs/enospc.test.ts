@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModelFs } from '../../src/fs/model.js'
@@ -114,4 +114,10 @@ t.test('Store.hasRoom without reusable pages: a full filesystem has no room even
   } finally { closeSync(fd) }
   t.notOk(store.hasRoom(4 << 20, false), 'counting only the filesystem, a full disk has no room (what the Raft driver asks)')
   t.ok(store.hasRoom(4 << 20), 'counting pages free inside data.mdb it would have said yes: the estimate the Raft driver must not use')
+  t.notOk(store.hasRoom(4 << 20, true, 3 << 20), 'nor with room for growth asked: the filesystem has none')
+  // Give back 4.5 MiB: less than the 5 MiB the filesystem alone must have, more than the 4 MiB of growth room.
+  const size = statSync(join(mnt, 'filler')).size
+  truncateSync(join(mnt, 'filler'), size - 4.5 * 2 ** 20)
+  t.notOk(store.hasRoom(4 << 20, false), 'counting only the filesystem, 4.5 MiB free is still too little')
+  t.ok(store.hasRoom(4 << 20, true, 3 << 20), 'but a data.mdb mostly free inside, with room left to grow by, has room: it is not full for good')
 })
