@@ -2,9 +2,11 @@
  * A small synchronous cluster of Raft cores for readable scenario tests:
  * memory stands in for the disk (persisted before messages leave, as the
  * driver does), the network is a list of cut links, and time is explicit
- * ticks. Everything runs until quiet, with a bound on rounds.
+ * ticks (each `TICK_MS` of the harness clock `now`, which the cores get
+ * with every tick and message, for lease reads). Everything runs until
+ * quiet, with a bound on rounds.
  */
-import { Raft, type RaftFaults } from '../../src/raft/raft.js'
+import { Raft, type RaftFaults, type RaftOptions } from '../../src/raft/raft.js'
 import { seededRng } from '../../src/raft/rng.js'
 import type { Config, Entry, HardState, Message, ReadState, Snapshot } from '../../src/raft/types.js'
 
@@ -18,11 +20,16 @@ export interface MemNode {
   installed: Snapshot[]
 }
 
+/** Harness milliseconds per tick. */
+export const TICK_MS = 100
+
 export class Harness {
   nodes = new Map<number, MemNode>()
+  /** the harness clock: TICK_MS per tick */
+  now = 0
   private cut = new Set<string>()
 
-  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1) {
+  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs'> = {}) {
     for (const id of ids) {
       const snapshot: Snapshot = { meta: { index: 0, term: 0, config: { voters, learners: [] } }, data: new Uint8Array() }
       const n: MemNode = { raft: undefined as unknown as Raft, hard: { term: 0, vote: 0, commit: 0 }, snapshot, entries: [], applied: [], reads: [], installed: [] }
@@ -32,7 +39,7 @@ export class Harness {
   }
 
   private make (id: number, n: MemNode, seed: number): Raft {
-    return new Raft({ id, electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, rng: seededRng(seed * 100 + id), faults: this.faults },
+    return new Raft({ id, electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, rng: seededRng(seed * 100 + id), faults: this.faults, ...this.extra },
       { hardState: { ...n.hard }, snapshot: n.snapshot, entries: [...n.entries], applied: n.snapshot.meta.index })
   }
 
@@ -63,7 +70,7 @@ export class Harness {
       if (out.length === 0) return
       for (const m of out) {
         if (this.cut.has(`${m.from}>${m.to}`)) continue
-        this.nodes.get(m.to)?.raft.step(m)
+        this.nodes.get(m.to)?.raft.step(m, this.now)
       }
     }
     throw new Error(`cluster did not settle within ${maxRounds} rounds`)
@@ -71,7 +78,8 @@ export class Harness {
 
   tick (times = 1, only?: number[]): void {
     for (let i = 0; i < times; i++) {
-      for (const [id, n] of this.nodes) if (!only || only.includes(id)) n.raft.tick()
+      this.now += TICK_MS
+      for (const [id, n] of this.nodes) if (!only || only.includes(id)) n.raft.tick(this.now)
       this.settle()
     }
   }

@@ -178,3 +178,46 @@ t.test('a single-voter group elects itself, commits alone and serves reads at on
   h.settle()
   t.same(h.nodes.get(1)!.reads, [{ context: 'r', index: idx }])
 })
+
+t.test('lease reads: a leader a quorum acknowledged answers at once, until the lease runs out or a transfer begins', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], {}, 1, { leaseMs: 700 })
+  const l = h.electLeader()
+  const last = h.node(l).propose([enc('a')])
+  h.tick(2)
+  t.equal(h.node(l).leaseRead(h.now), last, 'within the lease: the commit index, with no round')
+  h.node(l).readIndex('r', h.now)
+  const rd = h.node(l).ready()
+  t.same(rd.readStates, [{ context: 'r', index: last }], 'a ReadIndex on the leader is released in the same step')
+  t.equal(rd.messages.filter((m) => m.type === 'heartbeat').length, 0, 'without a heartbeat round')
+  h.settle()
+  // Cut off: nothing renews the lease; it ends leaseMs after the last acknowledged round was sent.
+  h.isolate(l)
+  const sent = h.now
+  t.equal(h.node(l).leaseRead(sent + 600), last, 'still within the lease')
+  t.equal(h.node(l).leaseRead(sent + 700), undefined, 'past the lease: no read without a round')
+  h.healAll()
+  h.tick(2)
+  const to = [1, 2, 3].find((id) => id !== l)!
+  t.equal(h.node(l).leaseRead(h.now), last, 'healed: the lease is back')
+  h.node(l).transferLeadership(to)
+  t.equal(h.node(l).leaseRead(h.now), undefined, 'a leader handing over its leadership serves no lease read')
+})
+
+t.test('with leases, a node that just started ignores votes for an election timeout (it may have acknowledged a lease)', async (t) => {
+  for (const leaseMs of [700, 0]) {
+    const h = new Harness([1, 2, 3], [1, 2, 3], {}, 3, { leaseMs })
+    const l = h.electLeader()
+    const [f, g] = [1, 2, 3].filter((id) => id !== l)
+    h.restart(f)
+    h.isolate(l)
+    // Only g's clock runs: f, just started, has not ticked at all.
+    h.tick(40, [g])
+    const won = h.leader() === g && h.node(g).term > h.node(l).term
+    if (leaseMs > 0) t.notOk(won, 'with leases: g cannot win f\'s vote yet')
+    else t.ok(won, 'without leases: f votes at once (what the guard prevents)')
+    if (leaseMs > 0) {
+      h.tick(40, [f, g])
+      t.equal(h.leader() === g || h.leader() === f, true, 'after an election timeout of its own, f votes and a new leader is elected')
+    }
+  }
+})
