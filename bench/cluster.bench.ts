@@ -337,8 +337,11 @@ export async function run (args: string[]): Promise<void> {
     }
 
     if (failed.has('walkenfs')) throw new Error('the walkenfs workload failed; no table')
-    report(targets.map((t) => t.name).filter((n) => !failed.has(n)), results, w5, chart)
-    steps.print()
+    // --rounds=0 measures only what follows (--idle)
+    if (rounds > 0) {
+      report(targets.map((t) => t.name).filter((n) => !failed.has(n)), results, w5, chart)
+      steps.print()
+    }
 
     const idle = args.find((a) => a === '--idle' || a.startsWith('--idle='))
     if (idle !== undefined) {
