@@ -143,7 +143,7 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
     const hosts: ClusterHost[] = []
     for (let i = 0; i < nHosts; i++) {
       const h = lab.addHost(SETTINGS)
-      const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.dataMiB ?? 64}m`, `walkenfs-torture-${h.id}`, h.data], { encoding: 'utf8' })
+      const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.dataMiB ?? 256}m`, `walkenfs-torture-${h.id}`, h.data], { encoding: 'utf8' })
       if (r.status !== 0) throw new Error(`cannot mount a tmpfs for ${h.id}'s data directory (needs root): ${r.stderr}`)
       tmpfs.push(h.data)
       hosts.push(h)
@@ -454,9 +454,9 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
 }
 
 /** How long a write through a host with a full data disk may take to fail (ENOSPC is immediate; see docs/replication.md). */
-const FULL_PROBE_MS = 5000
+const FULL_PROBE_MS = 10_000
 /** How long after space was freed a write through that host must work again. */
-const RECOVER_MS = 15_000
+const RECOVER_MS = 30_000
 
 /**
  * Fills host h's data tmpfs with a file of its own and probes a write
