@@ -109,12 +109,18 @@ class ReplTx implements Tx {
   /** intents met by reads: the attempt is void once this is non-empty */
   readonly met: Blocker[] = []
 
-  constructor (private readonly tables: ReplicatedTables, private readonly fresh: boolean) {}
+  /**
+   * `fresh`: every read linearizable (ReadIndex); `optimistic`: local reads
+   * checked at the end; `hint` (TxnOptions.unchecked): local reads, never
+   * checked, intents ignored (the committed rows are shown, as on a stale
+   * read).
+   */
+  constructor (private readonly tables: ReplicatedTables, private readonly mode: 'fresh' | 'optimistic' | 'hint') {}
 
   private async readRows (f: number, ops: ReadOp[]): Promise<RoutedRead> {
-    if (this.fresh) return await this.tables.read(f, ops)
+    if (this.mode === 'fresh') return await this.tables.read(f, ops)
     const r = await this.tables.router.readLocal(f, ops)
-    if (!r.local) return r
+    if (!r.local || this.mode === 'hint') return r
     this.unverified = true
     // An intent here may be settled on the leader already (this replica lags): ask the leader's state before recovering anything.
     return r.intents.length > 0 ? await this.tables.read(f, ops) : r
@@ -125,7 +131,7 @@ class ReplTx implements Tx {
     // intents: settling them needs the record fragment, which a partitioned
     // host may not reach, and a stale read promises no recency anyway. A
     // write based on it cannot commit without a majority.
-    if (r.intents.length > 0 && !r.stale) {
+    if (r.intents.length > 0 && !r.stale && this.mode !== 'hint') {
       this.met.push(...r.intents)
       throw new IntentMet()
     }
@@ -253,7 +259,7 @@ export class ReplicatedTables implements Tables {
 
   /** TxnOptions.unchecked: one run on optimistic reads, no validation, no writes. */
   private async runUnchecked<T> (body: (tx: Tx) => Promise<T>): Promise<T> {
-    const tx = new ReplTx(this, false)
+    const tx = new ReplTx(this, 'hint')
     const result = await body(tx)
     if (tx.writes.size > 0) throw new Error('an unchecked (read-only hint) transaction tried to write')
     return result
@@ -264,7 +270,7 @@ export class ReplicatedTables implements Tables {
     let conflicts = 0
     let fresh = false
     for (let round = 0; ; round++) {
-      const tx = new ReplTx(this, fresh)
+      const tx = new ReplTx(this, fresh ? 'fresh' : 'optimistic')
       let result: T
       let outcome: Outcome
       try {

@@ -49,9 +49,9 @@ export interface TxnOptions {
   /** how many times a conflicting body is re-run before giving up (EAGAIN) */
   maxAttempts?: number
   /**
-   * Read-only hint: the reads may be behind (this host's replica as it is);
-   * nothing is validated and the body runs once. A body that writes is
-   * refused. For checks whose stale answer is harmless (see ModelFs.open
+   * Read-only hint: the reads may be behind (this host's replica as it is)
+   * and show committed rows past other transactions' intents; nothing is
+   * validated and the body runs once. A body that writes is refused. For checks whose stale answer is harmless (see ModelFs.open
    * and release); tables that are always current ignore it.
    */
   unchecked?: boolean

@@ -328,3 +328,14 @@ t.test('a coordinator host that stops amid transfers leaves nothing half-done; t
     t.equal(b.reduce((x, y) => x + y, 0), ACCOUNTS * START, `${h.name} sees the sum intact (${b.join(',')})`)
   }
 })
+
+t.test('an unchecked (hint) transaction reads without validation and may not write', async (t) => {
+  const c = await cluster(t)
+  const h1 = c.host('h1')
+  const k = metaKey(2, 'hint')
+  await h1.tables.txn(async (tx) => { tx.put('meta', k, u32(7)) })
+  // This host's own write shows at once: optimistic reads wait for it (read-your-writes).
+  t.equal((await h1.tables.txn(async (tx) => await tx.get('meta', k), { unchecked: true }))?.readUInt32BE(0), 7, 'a hint sees this host\'s last write')
+  await t.rejects(h1.tables.txn(async (tx) => { tx.put('meta', k, u32(8)) }, { unchecked: true }), /tried to write/, 'a hint that writes is refused')
+  t.equal((await h1.tables.txn(async (tx) => await tx.get('meta', k)))?.readUInt32BE(0), 7, 'and wrote nothing')
+})
