@@ -119,7 +119,8 @@ interface Group {
   sm: GroupStateMachine
   queue: Queued[]
   waiting: Map<number, Waiter>
-  reads: Map<string, { index: number | undefined, deadline: number, resolve: () => void, reject: (e: Error) => void }>
+  /** ReadIndex requests by context; `waiters` are the reads it serves (several once reads share it) */
+  reads: Map<string, { index: number | undefined, deadline: number, waiters: Array<{ resolve: () => void, reject: (e: Error) => void }>, resolve: () => void, reject: (e: Error) => void }>
   /** applied index whose writes are committed to lmdb (raft.log.applied runs ahead during a cycle's transaction) */
   visible: number
   /** the newest ReadIndex request no cycle has taken yet (later reads join it) */
@@ -333,11 +334,7 @@ export class RaftHost {
     const open = grp.unsentRead !== undefined ? grp.reads.get(grp.unsentRead) : undefined
     if (open !== undefined) {
       this.stats.sharedReads++
-      return new Promise<void>((resolve, reject) => {
-        const { resolve: r0, reject: j0 } = open
-        open.resolve = () => { r0(); resolve() }
-        open.reject = (e) => { j0(e); reject(e) }
-      })
+      return new Promise<void>((resolve, reject) => { open.waiters.push({ resolve, reject }) })
     }
     if (grp.reads.size >= this.o.maxPendingProposals) return Promise.reject(new RaftError('BUSY', `too many reads pending in group ${g}`))
     // The nonce keeps a late answer to a read from before a restart from matching a new read.
@@ -349,7 +346,14 @@ export class RaftHost {
         reject(e as Error)
         return
       }
-      grp.reads.set(ctx, { index: undefined, deadline: this.ticks + this.o.requestTimeoutTicks, resolve, reject })
+      const waiters = [{ resolve, reject }]
+      grp.reads.set(ctx, {
+        index: undefined,
+        deadline: this.ticks + this.o.requestTimeoutTicks,
+        waiters,
+        resolve: () => { for (const w of waiters) w.resolve() },
+        reject: (e) => { for (const w of waiters) w.reject(e) }
+      })
       grp.unsentRead = ctx
       this.markDirty(grp)
     })
