@@ -350,7 +350,7 @@ export async function run (args: string[]): Promise<void> {
       const counts = idle === '--idle' ? [16, 64, 256] : idle.slice(7).split(',').map(Number)
       for (const [i, n] of counts.entries()) {
         say(`idle: 3 hosts with ${n} fragments …`)
-        const c = await startWalken(join(base, `idle${n}`), 3, 93 + i, ['copies=3', `fragments=${n}`], undefined, true)
+        const c = await startWalken(join(base, `idle${n}`), 3, 93 + i, ['copies=3', `fragments=${n}`], env, true)
         cleanup.add(`stop idle cluster ${n}`, c.stop)
         await sleep(5000) // let elections and placement quiet down
         const f = await idleFigures(c.pids, 10)

@@ -104,7 +104,7 @@ export function resolveOptions (o: ClusterNodeOptions): ResolvedOptions {
     downAfterMs: 6 * heartbeatMs,
     tickMs: 100,
     electionTicks: 10,
-    heartbeatTicks: 2,
+    heartbeatTicks: 3,
     compactAfter: 10_000,
     helloMs: 500,
     actuatorMs: 1000,

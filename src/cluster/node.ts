@@ -405,12 +405,18 @@ export class ClusterNode {
    * rows they apply in one transaction): on the filesystem itself, or
    * inside data.mdb while the filesystem still has 3 MiB for the file to
    * grow by (large values need runs of pages the free ones inside may not
-   * offer; see Store.hasRoom). Looked up at most every 100 ms while space
-   * is plentiful.
+   * offer; see Store.hasRoom). While space is plentiful it is looked up
+   * at most every 100 ms (64 MiB free) or every second (512 MiB free: far
+   * more than this host's Raft cycles can write in a second), so an idle
+   * host does not pay a statfs per heartbeat cycle.
    */
   private room (): boolean {
     const now = Date.now()
     if (now < this.roomUntil) return true
+    if (this.o.store.hasRoom(512 << 20, false)) {
+      this.roomUntil = now + 1000
+      return true
+    }
     const ok = this.o.store.hasRoom(4 << 20, false) || this.o.store.hasRoom(4 << 20, true, 3 << 20)
     if (ok && this.o.store.hasRoom(64 << 20, false)) this.roomUntil = now + 100
     return ok

@@ -13,7 +13,9 @@
  * arrive during a flush are stepped at once and go out with the next cycle.
  *
  * Idle groups cost one tick call per tick and a heartbeat entry in the
- * per-host batch every heartbeat interval; nothing else. A cycle with
+ * per-host batch every heartbeat interval; nothing else. Every group beats
+ * on the same ticks (the host's tick count is their phase), so an idle host
+ * sends one batch per peer per heartbeat interval, not one per tick. A cycle with
  * nothing to persist (only heartbeats, their answers, ReadIndex rounds)
  * skips the transaction and the flush and only sends.
  *
@@ -431,7 +433,7 @@ export class RaftHost {
     this.ticks++
     const now = performance.now()
     for (const grp of this.groups.values()) {
-      grp.raft.tick(now)
+      grp.raft.tick(now, this.ticks)
       this.expire(grp)
       if (grp.raft.hasReady() || grp.queue.length > 0) this.markDirty(grp)
     }

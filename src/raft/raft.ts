@@ -157,11 +157,19 @@ export class Raft {
 
   // ---- inputs ---------------------------------------------------------------
 
-  /** One tick; `now` is the driver's monotonic clock (only lease reads use it). */
-  tick (now?: number): void {
+  /**
+   * One tick; `now` is the driver's monotonic clock (only lease reads use
+   * it). A driver of many groups may pass its own tick count as `phase`:
+   * leaders then send heartbeats on the ticks where phase is a multiple of
+   * heartbeatTicks, so all its groups beat together and their messages
+   * share one batch per peer (an idle host wakes its peers once per
+   * heartbeat round, not on every tick). Heartbeats only carry liveness and
+   * lease acknowledgements, so their timing is free; safety never rests on it.
+   */
+  tick (now?: number, phase?: number): void {
     this.observe(now)
     this.bootTicks++
-    if (this.role === 'leader') this.tickLeader()
+    if (this.role === 'leader') this.tickLeader(phase)
     else this.tickElection()
   }
 
@@ -467,7 +475,7 @@ export class Raft {
     }
   }
 
-  private tickLeader (): void {
+  private tickLeader (phase: number | undefined): void {
     this.heartbeatElapsed++
     this.electionElapsed++
     if (this.transferee !== NONE && ++this.transferElapsed >= this.opts.electionTicks) this.transferee = NONE
@@ -487,7 +495,7 @@ export class Raft {
         }
       }
     }
-    if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
+    if (phase !== undefined ? phase % this.opts.heartbeatTicks === 0 : this.heartbeatElapsed >= this.opts.heartbeatTicks) {
       this.heartbeatElapsed = 0
       this.broadcastHeartbeat()
     }

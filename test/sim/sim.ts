@@ -76,6 +76,8 @@ interface Host {
   sm: Map<string, string>
   flushing: Ready | undefined
   tickEvery: number
+  /** ticks so far; hosts with an even tickEvery pass it as the heartbeat phase, as RaftHost does */
+  ticks: number
   diskLatency: number
   compactAfter: number
   prevRole: Role
@@ -173,6 +175,7 @@ class Simulation {
         sm: new Map(),
         flushing: undefined,
         tickEvery: MIN_TICK + r.int(5),
+        ticks: 0,
         diskLatency: id === slow ? 20 + r.int(40) : 1 + r.int(3),
         compactAfter: 10 + r.int(60),
         prevRole: 'follower',
@@ -282,7 +285,8 @@ class Simulation {
         const h = this.host(ev.host)
         this.at(h.tickEvery, { kind: 'tick', host: h.id })
         if (!h.up) return
-        h.raft!.tick(this.now)
+        h.ticks++
+        h.raft!.tick(this.now, h.tickEvery % 2 === 0 ? h.ticks : undefined)
         this.afterStep(h)
         return
       }
