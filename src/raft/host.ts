@@ -564,7 +564,11 @@ export class RaftHost {
       // no transaction, no fsync.
       if (work.some(([, rd]) => mustPersist(rd))) {
         // One transaction for every group: log, hard state, snapshots, state machines and applied indexes.
-        await this.o.root.transaction(() => {
+        // Synchronous: lmdb-js's asynchronous transaction hands the callback to its write thread and back
+        // (~0.18 ms against ~0.01 ms here, measured with 300-byte rows), and a proposal waits for three
+        // or four cycles; the environment does not sync on commit (the flush below does), so this blocks
+        // the event loop only for the page writes.
+        this.o.root.transactionSync(() => {
           for (const [grp, rd] of work) {
             this.storage.writeReady(grp.id, rd)
             if (rd.snapshot) {
