@@ -352,12 +352,12 @@ export async function run (args: string[]): Promise<void> {
         say(`idle: 3 hosts with ${n} fragments …`)
         const c = await startWalken(join(base, `idle${n}`), 3, 93 + i, ['copies=3', `fragments=${n}`], env, true)
         cleanup.add(`stop idle cluster ${n}`, c.stop)
-        await sleep(5000) // let elections and placement quiet down
-        const f = await idleFigures(c.pids, 10)
+        await sleep(10_000) // let elections, placement and start-up garbage collection quiet down
+        const f = await idleFigures(c.pids, 20)
         rows.push([`${n}`, ...f.map((x) => `${fmt(x.cpu)} % / ${fmt(x.rss)} MiB`)])
         await c.stop()
       }
-      say('\nidle cost per host (CPU as % of one core over 10 s from /proc/PID/stat, RSS), 3 hosts, copies=3:')
+      say('\nidle cost per host (CPU as % of one core over 20 s from /proc/PID/stat, RSS), 3 hosts, copies=3:')
       table(['fragments', 'h1', 'h2', 'h3'], rows, 1)
     }
   } finally {
