@@ -266,21 +266,27 @@ export class ClusterNode {
 
   private noRoomAnswer: string | null = null
   private noRoomUntil = 0
+  private roomOkUntil = 0
 
   /**
    * Why this host takes no writes now: its data disk has no room for a Raft
    * cycle (the same check that pauses its RaftHost, `room()`), or null.
    * The router then reads from other replicas and refuses writes started
-   * here with ENOSPC (router.ts). A "no room" answer is kept 200 ms; "room"
-   * is asked afresh each time (room() caches it while space is plentiful),
-   * so that the first read after the disk filled already goes elsewhere
-   * instead of waiting for the paused replica.
+   * here with ENOSPC (router.ts). The router asks on every read and
+   * transaction, so answers are kept: "no room" 200 ms, "room" 100 ms
+   * while more than 64 MiB are free (a write admitted on a stale "room"
+   * still meets the RaftHost's own check, asked afresh per cycle, and
+   * fails with ENOSPC there), so that the first read after the disk
+   * filled soon goes elsewhere instead of waiting for the paused replica.
    */
   noRoom (): string | null {
     const now = Date.now()
     if (this.noRoomAnswer !== null && now < this.noRoomUntil) return this.noRoomAnswer
+    if (this.noRoomAnswer === null && now < this.roomOkUntil) return null
     let answer: string | null = null
-    if (!this.room()) {
+    if (this.room()) {
+      if (this.o.store.hasRoom(64 << 20, false)) this.roomOkUntil = now + 100
+    } else {
       let free = ''
       try {
         const st = statfsSync(this.o.store.dataDir)
@@ -397,29 +403,19 @@ export class ClusterNode {
 
   // ---- internals: raft -----------------------------------------------------------
 
-  private roomUntil = 0
-
   /**
    * Whether the data disk has room for a Raft cycle (a generous 4 MiB plus
    * the store's reserve: a cycle writes log entries, hard states and the
    * rows they apply in one transaction): on the filesystem itself, or
    * inside data.mdb while the filesystem still has 3 MiB for the file to
    * grow by (large values need runs of pages the free ones inside may not
-   * offer; see Store.hasRoom). While space is plentiful it is looked up
-   * at most every 100 ms (64 MiB free) or every second (512 MiB free: far
-   * more than this host's Raft cycles can write in a second), so an idle
-   * host does not pay a statfs per heartbeat cycle.
+   * offer; see Store.hasRoom). Asked afresh before every cycle: a statfs
+   * costs tens of microseconds, and an answer kept even 100 ms let another
+   * process fill the disk unseen before a commit, which stops the daemon
+   * (docs/torture.md, "The room-check race").
    */
   private room (): boolean {
-    const now = Date.now()
-    if (now < this.roomUntil) return true
-    if (this.o.store.hasRoom(512 << 20, false)) {
-      this.roomUntil = now + 1000
-      return true
-    }
-    const ok = this.o.store.hasRoom(4 << 20, false) || this.o.store.hasRoom(4 << 20, true, 3 << 20)
-    if (ok && this.o.store.hasRoom(64 << 20, false)) this.roomUntil = now + 100
-    return ok
+    return this.o.store.hasRoom(4 << 20, false) || this.o.store.hasRoom(4 << 20, true, 3 << 20)
   }
 
   private async sync (): Promise<void> {
