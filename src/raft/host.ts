@@ -564,11 +564,9 @@ export class RaftHost {
       // no transaction, no fsync.
       if (work.some(([, rd]) => mustPersist(rd))) {
         // One transaction for every group: log, hard state, snapshots, state machines and applied indexes.
-        // Synchronous: lmdb-js's asynchronous transaction hands the callback to its write thread and back
-        // (~0.18 ms against ~0.01 ms here, measured with 300-byte rows), and a proposal waits for three
-        // or four cycles; the environment does not sync on commit (the flush below does), so this blocks
-        // the event loop only for the page writes.
-        this.o.root.transactionSync(() => {
+        // (transactionSync would save ~0.17 ms per cycle, but mixed with the asynchronous transactions
+        // of group creation it once left host-chaos.test waiting forever; docs/performance.md, finding 9.)
+        await this.o.root.transaction(() => {
           for (const [grp, rd] of work) {
             this.storage.writeReady(grp.id, rd)
             if (rd.snapshot) {
