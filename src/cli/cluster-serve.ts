@@ -26,6 +26,7 @@ import { FragmentMachine } from '../tables/fragment-machine.js'
 import { MAX_FRAGMENTS } from '../tables/local.js'
 import { FragmentRouter } from '../tables/router.js'
 import { ChangeFeeds } from '../tables/change-feed.js'
+import { ChangeMarks } from '../tables/change-marks.js'
 import { ClusterChangeSource } from '../tables/change-source.js'
 import { watchStream } from './watch.js'
 import { ReplicatedTables } from '../tables/replicated.js'
@@ -63,6 +64,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
   }
   let node: ClusterNode | null = null
   const feeds = new ChangeFeeds()
+  const marks = new ChangeMarks()
   const fsFragments = (): number => {
     const t = node!.catalog().tables.find((x) => x.name === FS_TABLE)
     if (!t) throw new Error('the catalog has no fs table yet')
@@ -88,7 +90,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
       if (f === null) throw new Error(`no state machine for group ${g}`)
       // The fragment count is only a range check in the machine; a joining host may be asked to hold
       // a replica before its copy of the catalog has the fs table, so it must not depend on it.
-      return new FragmentMachine(store, f, MAX_FRAGMENTS, feeds.of(f))
+      return new FragmentMachine(store, f, MAX_FRAGMENTS, feeds.of(f), marks)
     },
     listenHost: h.listen,
     port: h.port,
@@ -107,7 +109,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
   await node.start()
   await node.ready()
   const n = node
-  const router = new FragmentRouter(n, store)
+  const router = new FragmentRouter(n, store, {}, marks)
   const tables = new ReplicatedTables(router, fsFragments())
   const changes = new ClusterChangeSource(router, feeds, fsFragments())
   const local: LocalReplicas = {
@@ -203,7 +205,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
         // staleReads: reads served stale by this host since it started (the torture harness tells stale reads from lost writes with it)
         let staleReads = 0
         for (const n of router.staleReads().values()) staleReads += n
-        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats(), fuse: { ...fuseCalls } } }
+        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats(), tables: { unchangedChecks: router.unchangedChecks }, fuse: { ...fuseCalls } } }
       },
       retire: async (args) => {
         if (typeof args.host !== 'string') throw new Error('retire needs a host id')

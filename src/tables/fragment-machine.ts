@@ -54,6 +54,7 @@ import type { Store } from '../store/store.js'
 import { MAX_RANGE, TABLE_ID, prefixOf } from './local.js'
 import type { TableName } from './types.js'
 import { watchedTable, type ChangeFeed, type RowChange } from './change-feed.js'
+import type { ChangeMarks } from './change-marks.js'
 
 const INTENT = 0x10
 const DECISION = 0x12
@@ -107,9 +108,10 @@ export type ReadOp =
   /** whether any dedupe row is older than `before` (sweeper: skip an empty sweep) */
   | { k: 'old-dedupe', before: number }
 
+/** get and range results carry no hash: a reader that needs one computes it (hashGet, hashRange) from what it got. */
 export type ReadResult =
-  | { k: 'get', value: Buffer | null, hash: Buffer }
-  | { k: 'range', rows: Array<[Buffer, Buffer]>, hash: Buffer }
+  | { k: 'get', value: Buffer | null }
+  | { k: 'range', rows: Array<[Buffer, Buffer]> }
   | { k: 'count', n: number }
   | { k: 'decision', commit: boolean | null, participants: number[] }
   | { k: 'prepared', txns: Blocker[] }
@@ -261,13 +263,13 @@ export class FragmentReader {
           const value = this.db.getBinary(op.key)
           this.intentsAt(op.key, null, null, intents)
           const v = value ? Buffer.from(value) : null
-          return { k: 'get', value: v, hash: hashGet(v) }
+          return { k: 'get', value: v }
         }
         case 'range': {
           if (!this.ownsRowKey(op.start) || op.end.length < 3 || op.end.readUInt16BE(0) !== this.fragment) throw new RangeError(`range is not inside fragment ${this.fragment}`)
           const rows = scanRows(this.db, op.start, op.end, op.limit, op.keysOnly)
           this.intentsAt(op.start, op.end, null, intents)
-          return { k: 'range', rows, hash: hashRange(op.start, op.end, op.limit, op.keysOnly, rows) }
+          return { k: 'range', rows }
         }
         case 'count': {
           const p = prefixOf(this.fragment, op.table)
@@ -320,8 +322,12 @@ export class FragmentMachine implements GroupStateMachine {
   /** index of the entry being applied (for the change feed) */
   private applying = 0
 
-  /** `feed`, when given, receives the row changes of every committed transaction (change-feed.ts). */
-  constructor (private readonly store: Store, readonly fragment: number, readonly fragments: number, private readonly feed?: ChangeFeed) {
+  /**
+   * `feed`, when given, receives the row changes of every committed
+   * transaction (change-feed.ts); `marks`, when given, learns which entries
+   * may change rows or intents (change-marks.ts).
+   */
+  constructor (private readonly store: Store, readonly fragment: number, readonly fragments: number, private readonly feed?: ChangeFeed, private readonly marks?: ChangeMarks) {
     if (!Number.isInteger(fragment) || fragment < 0 || fragment >= fragments) throw new RangeError(`fragment ${fragment} is not in 0..${fragments - 1}`)
     this.db = store.rowsDb
     this.reader = new FragmentReader(this.db, fragment)
@@ -329,6 +335,7 @@ export class FragmentMachine implements GroupStateMachine {
 
   position (index: number): void {
     this.feed?.advance(index)
+    this.marks?.start(this.fragment, index)
   }
 
   /** Writes a transaction's rows, telling the feed what changed (old values read first). */
@@ -369,6 +376,8 @@ export class FragmentMachine implements GroupStateMachine {
     const why = this.invalid(cmd)
     if (why) return bad(`fragment ${this.fragment}: ${why}`)
     this.store.noteCommit()
+    // Before the change is visible to any reader (this runs inside the cycle's transaction).
+    if (cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'resolve') this.marks?.changed(this.fragment, entry.index)
     switch (cmd.op) {
       case 'commit1': return this.deduped(OP_COMMIT1, cmd.txn, cmd.at, () => this.commit1(cmd))
       case 'prepare': return this.deduped(OP_PREPARE, cmd.txn, cmd.at, () => this.prepare(cmd))
@@ -387,6 +396,7 @@ export class FragmentMachine implements GroupStateMachine {
   restore (data: Uint8Array): void {
     // The host tells the feed the snapshot's index right after (position), which starts its coverage afresh.
     this.feed?.reset(-1)
+    this.marks?.forget(this.fragment)
     // Keys first, removals after: no cursor runs over a range being changed.
     const old = [...this.db.getKeys({ start: this.reader.lo, end: this.reader.hi })] as Buffer[]
     for (const key of old) this.db.remove(key)

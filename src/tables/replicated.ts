@@ -22,8 +22,13 @@
  * - End of the body:
  *   - no writes, one fresh read call: done.
  *   - no writes, several read calls or any optimistic one: one validation
- *     round (each fragment's checks re-read in one batch after one
- *     ReadIndex; every hash must match), else re-run.
+ *     round (per fragment one ReadIndex, then its reads re-read in one
+ *     batch and compared with what the body got), else re-run. A fragment
+ *     whose reads were all served by this host's replica, which shows no
+ *     change after the index it had then (change-marks.ts), is not re-read:
+ *     the reads hold as they are.
+ *   - checks are hashes of what the body read (fragment-machine.ts),
+ *     computed only when a commit sends them.
  *   - one fragment touched: one `commit1 {txn, checks, writes}` proposal.
  *   - several: two-phase commit. Record fragment = the lowest participant.
  *     `prepare` to every participant in parallel; `decide {commit: all
@@ -66,7 +71,7 @@ import { randomBytes } from 'node:crypto'
 import { fragmentId } from '../cluster/placement.js'
 import { fragmentOfKey } from './fragments.js'
 import { MAX_RANGE, prefixOf } from './local.js'
-import { rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type WriteOp } from './fragment-machine.js'
+import { hashGet, hashRange, rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type WriteOp } from './fragment-machine.js'
 import { RouterError, type FragmentRouter, type RoutedRead } from './router.js'
 import { TablesFullError, TxnConflictError, type RangeOptions, type Row, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
 
@@ -100,9 +105,37 @@ class IntentMet extends Error {
 
 interface Pending { fragment: number, key: Buffer, value: Buffer | null }
 
+type CheckedOp = Extract<ReadOp, { k: 'get' | 'range' }>
+
+/**
+ * One read a body made, kept until the end to check it: the op and what it
+ * returned. Its hash (a Check of fragment-machine.ts) is computed only when
+ * a commit sends it; a validation compares the rows themselves.
+ */
+interface Held { op: CheckedOp, value: Buffer | null, rows: Array<[Buffer, Buffer]> }
+
+function checkOf (h: Held): Check {
+  return h.op.k === 'get'
+    ? { k: 'get', key: h.op.key, hash: hashGet(h.value) }
+    : { k: 'range', start: h.op.start, end: h.op.end, limit: h.op.limit, keysOnly: h.op.keysOnly, hash: hashRange(h.op.start, h.op.end, h.op.limit, h.op.keysOnly, h.rows) }
+}
+
+/** Whether a read again returned what `h` got. */
+function sameRead (h: Held, r: ReadResult): boolean {
+  if (r.k === 'get') return h.op.k === 'get' && (r.value === null ? h.value === null : h.value !== null && r.value.equals(h.value))
+  if (r.k !== 'range' || h.op.k !== 'range' || r.rows.length !== h.rows.length) return false
+  return r.rows.every(([k, v], i) => k.equals(h.rows[i][0]) && v.equals(h.rows[i][1]))
+}
+
 class ReplTx implements Tx {
   readonly writes = new Map<string, Pending>()
-  readonly checks = new Map<number, Check[]>()
+  readonly held = new Map<number, Held[]>()
+  /**
+   * Per fragment, the lowest log index this host's replica showed for the
+   * body's reads of it (RoutedRead.at), or null once one came from another
+   * host: what the end's recheck may compare change marks with.
+   */
+  readonly seen = new Map<number, number | null>()
   readCalls = 0
   /** some read came from the local replica without a ReadIndex round: the end of the body must check it */
   unverified = false
@@ -137,10 +170,18 @@ class ReplTx implements Tx {
     }
   }
 
-  private check (fragment: number, c: Check): void {
-    let cs = this.checks.get(fragment)
-    if (!cs) this.checks.set(fragment, cs = [])
-    cs.push(c)
+  private hold (fragment: number, h: Held, at: number | undefined): void {
+    let hs = this.held.get(fragment)
+    if (!hs) this.held.set(fragment, hs = [])
+    hs.push(h)
+    const s = this.seen.get(fragment)
+    if (at === undefined) this.seen.set(fragment, null)
+    else if (s === undefined || (s !== null && at < s)) this.seen.set(fragment, at)
+  }
+
+  /** The hashes of the body's reads of `fragment`, for a commit's checks. */
+  checksOf (fragment: number): Check[] {
+    return (this.held.get(fragment) ?? []).map(checkOf)
   }
 
   async get (table: TableName, key: Buffer): Promise<Buffer | undefined> {
@@ -149,11 +190,12 @@ class ReplTx implements Tx {
     const sk = rowKey(f, table, key)
     const w = this.writes.get(sk.toString('latin1'))
     if (w) return w.value ?? undefined
-    const r = await this.readRows(f, [{ k: 'get', key: sk }])
+    const op: CheckedOp = { k: 'get', key: sk }
+    const r = await this.readRows(f, [op])
     this.void(r)
     const res = r.results[0] as Extract<ReadResult, { k: 'get' }>
     this.readCalls++
-    this.check(f, { k: 'get', key: sk, hash: res.hash })
+    this.hold(f, { op, value: res.value, rows: [] }, r.at)
     return res.value ?? undefined
   }
 
@@ -170,11 +212,12 @@ class ReplTx implements Tx {
       if (Buffer.compare(w.key, s) >= 0 && Buffer.compare(w.key, e) < 0) pending.push(w)
     }
     const askLimit = Math.min(limit + pending.length, MAX_RANGE)
-    const r = await this.readRows(f, [{ k: 'range', start: s, end: e, limit: askLimit, keysOnly }])
+    const op: CheckedOp = { k: 'range', start: s, end: e, limit: askLimit, keysOnly }
+    const r = await this.readRows(f, [op])
     this.void(r)
     const res = r.results[0] as Extract<ReadResult, { k: 'range' }>
     this.readCalls++
-    this.check(f, { k: 'range', start: s, end: e, limit: askLimit, keysOnly, hash: res.hash })
+    this.hold(f, { op, value: null, rows: res.rows }, r.at)
     let rows: Array<{ key: Buffer, value: Buffer | null }> = res.rows.map(([key, value]) => ({ key, value }))
     if (pending.length > 0) {
       const merged = new Map<string, { key: Buffer, value: Buffer | null }>()
@@ -323,7 +366,7 @@ export class ReplicatedTables implements Tables {
   }
 
   private async commit (tx: ReplTx): Promise<Outcome> {
-    const frags = new Set<number>(tx.checks.keys())
+    const frags = new Set<number>(tx.held.keys())
     for (const w of tx.writes.values()) frags.add(w.fragment)
     if (tx.writes.size === 0) {
       if (tx.readCalls <= 1 && !tx.unverified) return { done: true }
@@ -333,19 +376,23 @@ export class ReplicatedTables implements Tables {
     const at = Date.now()
     if (participants.length === 1) {
       const f = participants[0]
-      const r = await this.propose(f, { op: 'commit1', txn: this.newTxnId(), at, checks: tx.checks.get(f) ?? [], writes: tx.writesOf(f) })
+      const r = await this.propose(f, { op: 'commit1', txn: this.newTxnId(), at, checks: tx.checksOf(f), writes: tx.writesOf(f) })
       if (r.ok) return { done: true }
       return { done: false, blockers: r.reason === 'conflict' ? r.blockers : [] }
     }
     return await this.twoPhase(tx, participants, at)
   }
 
-  /** Read-only with several reads: every check must still hold. */
+  /**
+   * Read-only with several reads: every read must still hold. Per fragment
+   * one recheck: nothing is read again when this host's replica shows that
+   * nothing changed since the reads (router.recheck).
+   */
   private async validate (tx: ReplTx): Promise<Outcome> {
-    const rounds = [...tx.checks].map(async ([f, checks]) => {
-      const ops: ReadOp[] = checks.map((c) => c.k === 'get' ? { k: 'get', key: c.key } : { k: 'range', start: c.start, end: c.end, limit: c.limit, keysOnly: c.keysOnly })
-      const r = await this.read(f, ops)
-      const same = r.results.every((res, i) => 'hash' in res && res.hash.equals(checks[i].hash))
+    const rounds = [...tx.held].map(async ([f, held]) => {
+      const r = await this.router.recheck(f, held.map((h) => h.op), tx.seen.get(f) ?? undefined)
+      if (r.unchanged) return { same: true, intents: [] }
+      const same = r.results.length === held.length && r.results.every((res, i) => sameRead(held[i], res))
       return { same, intents: r.stale ? [] : r.intents }
     })
     const got = await Promise.all(rounds)
@@ -358,7 +405,7 @@ export class ReplicatedTables implements Tables {
     const txn = this.newTxnId()
     const record = participants[0]
     const prepares = await Promise.allSettled(participants.map(async (f) =>
-      await this.propose(f, { op: 'prepare', txn, record, participants, at, checks: tx.checks.get(f) ?? [], writes: tx.writesOf(f) })))
+      await this.propose(f, { op: 'prepare', txn, record, participants, at, checks: tx.checksOf(f), writes: tx.writesOf(f) })))
     if (this.o.afterPrepare) await this.o.afterPrepare(txn)
     const allPrepared = prepares.every((p) => p.status === 'fulfilled' && p.value.ok)
     // Throws (outcome unknown) if the record fragment cannot be reached; recovery settles the intents then.

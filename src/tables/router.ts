@@ -47,6 +47,7 @@ import { fragmentId } from '../cluster/placement.js'
 import type { RaftHost } from '../raft/host.js'
 import { RaftError } from '../raft/types.js'
 import type { Store } from '../store/store.js'
+import type { ChangeMarks } from './change-marks.js'
 import { FragmentMachine, FragmentReader, type Command, type LocalRead, type ReadOp, type Result } from './fragment-machine.js'
 
 export interface RouterEnv {
@@ -82,7 +83,12 @@ export interface RoutedRead extends LocalRead {
   stale: boolean
   /** readLocal only: served from this host's replica without any ReadIndex round (maybe not current) */
   local?: boolean
+  /** served by this host's replica, which showed this log index then (at least); absent for reads by another host */
+  at?: number
 }
+
+/** recheck(): `unchanged` when nothing was read again because nothing changed. */
+export type Recheck = { unchanged: true } | (RoutedRead & { unchanged: false })
 
 /** An error with a POSIX-style code that the fs layer passes on. */
 export class RouterError extends Error {
@@ -107,6 +113,13 @@ async function withDeadline<T> (p: Promise<T>, ms: number, otherwise: T): Promis
   }
 }
 
+/** A read without `at`: another host's log position means nothing to this host's change marks. */
+function withoutAt (r: RoutedRead): RoutedRead {
+  const out: RoutedRead = { results: r.results, intents: r.intents, stale: r.stale }
+  if (r.local !== undefined) out.local = r.local
+  return out
+}
+
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -121,8 +134,11 @@ export class FragmentRouter {
   private readonly wrote = new Map<number, number>()
   private readonly o: Required<RouterOptions>
   private closed = false
+  /** rechecks answered without reading (for counters) */
+  unchangedChecks = 0
 
-  constructor (readonly env: RouterEnv, private readonly store: Store, opts: RouterOptions = {}) {
+  /** `marks`: the change marks this host's fragment machines keep; without them recheck() always reads. */
+  constructor (readonly env: RouterEnv, private readonly store: Store, opts: RouterOptions = {}, private readonly marks?: ChangeMarks) {
     this.o = { staleAfterMs: 1000, backoffMs: 10, maxBackoffMs: 250, callDeadlineMs: 5000, ownWriteWaitMs: 50, ...opts }
     env.handle('tables.read', async (p) => await this.serveRead(p))
     env.handle('tables.propose', async (p) => await this.serveProposal(p))
@@ -164,10 +180,39 @@ export class FragmentRouter {
       // moment behind the leader that applied them; else a fresh read.
       const mine = this.wrote.get(fragment) ?? 0
       if (mine <= this.env.raft.appliedIndex(g) || await this.env.raft.whenApplied(g, mine, this.o.ownWriteWaitMs)) {
-        return { ...this.reader(fragment).read(ops), stale: false, local: true }
+        return this.readReplica(fragment, ops, false, true)
       }
     }
     return await this.read(fragment, ops)
+  }
+
+  /**
+   * Reads `ops` again to check reads of the fragment taken at log index
+   * `seen` or later (RoutedRead.at). When this host's replica completes a
+   * ReadIndex round and its change mark shows that nothing a read can see
+   * changed after `seen`, the answer is `unchanged` and nothing is read:
+   * the reads still hold now. Otherwise the same as read().
+   */
+  async recheck (fragment: number, ops: ReadOp[], seen: number | undefined): Promise<Recheck> {
+    const g = fragmentId('fs', fragment)
+    if (seen !== undefined && this.marks && !this.leaderless.has(fragment) && this.localUsable(g)) {
+      if (await this.readIndex(g, this.o.staleAfterMs)) {
+        if (this.marks.unchangedSince(fragment, seen)) {
+          this.unchangedChecks++
+          return { unchanged: true }
+        }
+        return { ...this.readReplica(fragment, ops, false, false), unchanged: false }
+      }
+    }
+    return { ...await this.read(fragment, ops), unchanged: false }
+  }
+
+  /** This host's replica as it is, with the log index it showed. */
+  private readReplica (fragment: number, ops: ReadOp[], stale: boolean, local: boolean): RoutedRead {
+    // Taken before reading: the replica shows at least this index (the store may already show a later one).
+    const at = this.env.raft.appliedIndex(fragmentId('fs', fragment))
+    const r = this.reader(fragment).read(ops)
+    return local ? { ...r, stale, local, at } : { ...r, stale, at }
   }
 
   /**
@@ -209,7 +254,7 @@ export class FragmentRouter {
       else {
         try {
           const r = await this.env.call(host, 'tables.read', { fragment, ops }, this.callDeadline(deadline)) as Reply
-          if (r.ok && !(freshOnly && (r.result as RoutedRead).stale)) return { read: r.result as RoutedRead, last }
+          if (r.ok && !(freshOnly && (r.result as RoutedRead).stale)) return { read: withoutAt(r.result as RoutedRead), last }
           last = r.ok ? `${host}: its replica is stale too` : `${host}: ${r.message}`
         } catch (e) {
           last = `${host}: ${(e as Error).message}`
@@ -231,7 +276,7 @@ export class FragmentRouter {
     if (!this.leaderless.has(fragment)) {
       const deadline = Date.now() + this.o.staleAfterMs
       for (let attempt = 0; Date.now() < deadline; attempt++) {
-        if (await this.readIndex(g, deadline - Date.now())) return { ...this.reader(fragment).read(ops), stale: false }
+        if (await this.readIndex(g, deadline - Date.now())) return this.readReplica(fragment, ops, false, false)
         await this.backoff(attempt, deadline)
       }
       // No ReadIndex here: maybe this replica is cut off, maybe only its view of the leader is
@@ -242,7 +287,7 @@ export class FragmentRouter {
       this.probe(fragment)
     }
     this.staleCounts.set(fragment, (this.staleCounts.get(fragment) ?? 0) + 1)
-    return { ...this.reader(fragment).read(ops), stale: true }
+    return this.readReplica(fragment, ops, true, false)
   }
 
   /** Whether a ReadIndex round of group g completed within `ms`. */
@@ -280,7 +325,8 @@ export class FragmentRouter {
     if (!Number.isInteger(fragment) || !Array.isArray(ops)) return { ok: false, code: 'EINVAL', message: 'malformed tables.read request' }
     if (!this.localUsable(fragmentId('fs', fragment as number))) return { ok: false, code: 'NO_GROUP', message: `host ${this.env.self} holds no voting replica of fragment ${String(fragment)}` }
     try {
-      return { ok: true, result: await this.readHere(fragment as number, ops as ReadOp[]) }
+      // `at` is this host's log position; change marks are per host, so the caller gets none.
+      return { ok: true, result: withoutAt(await this.readHere(fragment as number, ops as ReadOp[])) }
     } catch (e) {
       return { ok: false, code: 'EINVAL', message: (e as Error).message }
     }

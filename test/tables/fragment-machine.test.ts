@@ -3,6 +3,7 @@ import { pack } from 'msgpackr'
 import { Store } from '../../src/store/store.js'
 import { FragmentMachine, hashGet, hashRange, rowKey, type Check, type Command, type Result } from '../../src/tables/fragment-machine.js'
 import { encodeOwner } from '../../src/tables/fragments.js'
+import { ChangeMarks } from '../../src/tables/change-marks.js'
 import { prefixOf } from '../../src/tables/local.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -30,8 +31,8 @@ async function apply (store: Store, sm: FragmentMachine, cmd: Command): Promise<
 }
 
 function getCheck (sm: FragmentMachine, k: Buffer): Check {
-  const r = sm.readLocal([{ k: 'get', key: k }]).results[0] as { hash: Buffer }
-  return { k: 'get', key: k, hash: r.hash }
+  const r = sm.readLocal([{ k: 'get', key: k }]).results[0] as { value: Buffer | null }
+  return { k: 'get', key: k, hash: hashGet(r.value) }
 }
 
 t.test('commit1 applies when its checks hold and conflicts when they do not', async (t) => {
@@ -54,10 +55,9 @@ t.test('range checks cover the keys (and values) the range returned', async (t) 
   const s = Buffer.concat([p, encodeOwner(1)])
   const e = Buffer.concat([p, encodeOwner(2)])
   await apply(store, sm, { op: 'commit1', txn: 'W', at: 1, checks: [], writes: [[key(1, 'x'), Buffer.from('x')]] })
-  const rr = sm.readLocal([{ k: 'range', start: s, end: e, limit: 10, keysOnly: true }]).results[0] as { rows: Array<[Buffer, Buffer]>, hash: Buffer }
+  const rr = sm.readLocal([{ k: 'range', start: s, end: e, limit: 10, keysOnly: true }]).results[0] as { rows: Array<[Buffer, Buffer]> }
   t.equal(rr.rows.length, 1)
-  t.same(rr.hash, hashRange(s, e, 10, true, rr.rows))
-  const check: Check = { k: 'range', start: s, end: e, limit: 10, keysOnly: true, hash: rr.hash }
+  const check: Check = { k: 'range', start: s, end: e, limit: 10, keysOnly: true, hash: hashRange(s, e, 10, true, rr.rows) }
   // A value change is invisible to a keys-only range: the check still holds.
   t.same(await apply(store, sm, { op: 'commit1', txn: 'V', at: 2, checks: [], writes: [[key(1, 'x'), Buffer.from('y')]] }), { ok: true })
   t.same(await apply(store, sm, { op: 'commit1', txn: 'R1', at: 3, checks: [check], writes: [] }), { ok: true })
@@ -171,4 +171,35 @@ t.test('commands that do not decode or name foreign keys get an error result', a
   t.equal(store.get(key(2, 'x')), undefined)
   const missing = await applyRaw(store, sm, pack({ op: 'commit1', txn: 'M', at: 1, checks: [{ k: 'get' }], writes: [] }))
   t.equal(missing.ok === false && missing.reason, 'bad-command')
+})
+
+t.test('change marks: rows and intents raise them, bookkeeping does not, a restore forgets them until the replica starts again', async (t) => {
+  const store = Store.open(tempDir(t), { autoFlushMs: 0 })
+  t.teardown(() => store.close())
+  const marks = new ChangeMarks()
+  const sm = new FragmentMachine(store, 1, F, undefined, marks)
+  // The mark is the last entry's index: unchanged since it, not since the one before.
+  const markedLast = (): boolean => marks.unchangedSince(1, index) && !marks.unchangedSince(1, index - 1)
+  t.notOk(marks.unchangedSince(1, 1e9), 'a fragment that never started is never unchanged')
+  sm.position(index)
+  t.ok(marks.unchangedSince(1, index), 'opened here: unchanged since the open')
+  await apply(store, sm, { op: 'commit1', txn: 'A', at: 1, checks: [], writes: [[key(1, 'a'), Buffer.from('a')]] })
+  t.ok(markedLast(), 'a commit1 raises the mark to its index: reads from before it no longer hold unread')
+  await apply(store, sm, { op: 'prepare', txn: 'P', record: 1, participants: [1, 2], at: 2, checks: [], writes: [[key(1, 'c'), Buffer.from('c')]] })
+  t.ok(markedLast(), 'a prepare (intents) raises it')
+  const afterPrepare = index
+  await apply(store, sm, { op: 'decide', txn: 'P', commit: true, at: 3, participants: [1, 2] })
+  await apply(store, sm, { op: 'sweep', at: 4, keepMs: 1e9, limit: 10 })
+  t.ok(marks.unchangedSince(1, afterPrepare), 'decide and sweep leave it')
+  await apply(store, sm, { op: 'resolve', txn: 'P', commit: true, at: 5 })
+  t.ok(markedLast(), 'a resolve raises it')
+  await apply(store, sm, { op: 'forget', txn: 'P' })
+  t.ok(marks.unchangedSince(1, index - 1), 'forget leaves it')
+  sm.position(index)
+  t.ok(marks.unchangedSince(1, index - 1), 'the position after each entry does not raise it')
+  const snap = sm.snapshot()
+  await store.lmdbRoot.transaction(() => sm.restore(snap))
+  t.notOk(marks.unchangedSince(1, 1e9), 'a restore forgets the mark')
+  sm.position(index + 10)
+  t.ok(marks.unchangedSince(1, index + 10) && !marks.unchangedSince(1, index + 9), 'the snapshot index starts it again')
 })

@@ -15,6 +15,7 @@ import { RaftHost } from '../../src/raft/host.js'
 import { LocalNetwork } from '../../src/raft/transport.js'
 import { Store } from '../../src/store/store.js'
 import { FragmentMachine } from '../../src/tables/fragment-machine.js'
+import { ChangeMarks } from '../../src/tables/change-marks.js'
 import { ChangeFeeds } from '../../src/tables/change-feed.js'
 import { FragmentRouter, type RouterEnv } from '../../src/tables/router.js'
 import { ReplicatedTables, type ReplicatedOptions } from '../../src/tables/replicated.js'
@@ -32,6 +33,8 @@ export interface ReplHost {
   handlers: Map<string, (payload: unknown, from: string) => Promise<unknown>>
   /** the change feeds of this host's replicas (walkenfs watch) */
   feeds: ChangeFeeds
+  /** the change marks of this host's replicas (router.recheck) */
+  marks: ChangeMarks
   up: boolean
 }
 
@@ -66,7 +69,7 @@ export class ReplCluster {
       const h = c.openHost(node)
       if (!voters.includes(node)) continue
       for (let f = 0; f < c.fragments; f++) {
-        const sm = new FragmentMachine(h.store, f, c.fragments, h.feeds.of(f))
+        const sm = new FragmentMachine(h.store, f, c.fragments, h.feeds.of(f), h.marks)
         h.machines.set(f, sm)
         await h.raft.createGroup(fragmentId('fs', f), { voters, learners: [] }, sm)
       }
@@ -92,9 +95,10 @@ export class ReplCluster {
       handle: (method, fn) => { handlers.set(method, fn) },
       quorumWaitMs: () => this.opts.quorumWaitMs ?? 3000
     }
-    const router = new FragmentRouter(env, store)
+    const marks = new ChangeMarks()
+    const router = new FragmentRouter(env, store, {}, marks)
     const tables = new ReplicatedTables(router, this.fragments, { ...this.opts.tables, ...this.opts.tablesFor?.(name) })
-    const h: ReplHost = { node, name, store, raft, machines: new Map(), router, tables, handlers, feeds: new ChangeFeeds(), up: true }
+    const h: ReplHost = { node, name, store, raft, machines: new Map(), router, tables, handlers, feeds: new ChangeFeeds(), marks, up: true }
     this.hosts.set(name, h)
     return h
   }
