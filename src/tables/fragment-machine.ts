@@ -182,10 +182,13 @@ function scanRows (db: Database<Buffer, Buffer>, start: Buffer, end: Buffer, lim
   const out: Array<[Buffer, Buffer]> = []
   if (Buffer.compare(start, end) >= 0) return out
   const lim = Math.max(0, Math.min(limit, MAX_RANGE))
+  // lmdb-js hands out fresh copies of binary keys and values from a cursor
+  // (not views of its shared buffer), so they are kept as they are: a second
+  // copy of every block read was a good part of a sequential read's cost.
   if (keysOnly) {
-    for (const key of db.getKeys({ start, end, limit: lim })) out.push([Buffer.from(key as Buffer), EMPTY])
+    for (const key of db.getKeys({ start, end, limit: lim })) out.push([key as Buffer, EMPTY])
   } else {
-    for (const { key, value } of db.getRange({ start, end, limit: lim })) out.push([Buffer.from(key as Buffer), Buffer.from(value as Buffer)])
+    for (const { key, value } of db.getRange({ start, end, limit: lim })) out.push([key as Buffer, value as Buffer])
   }
   return out
 }

@@ -203,3 +203,22 @@ t.test('change marks: rows and intents raise them, bookkeeping does not, a resto
   sm.position(index + 10)
   t.ok(marks.unchangedSince(1, index + 10) && !marks.unchangedSince(1, index + 9), 'the snapshot index starts it again')
 })
+
+t.test('rows a read returned stay as they were while later reads and writes reuse lmdb\'s buffers', async (t) => {
+  const { store, sm } = open(t)
+  const sizes = [10, 4096, 65536, 70000, 1 << 20]
+  const rows: Array<[Buffer, Buffer]> = sizes.map((n, i) => [key(1, `r${i}`), Buffer.alloc(n, 0x41 + i)])
+  await apply(store, sm, { op: 'commit1', txn: 'W', at: 1, checks: [], writes: rows })
+  const p = prefixOf(1, 'meta')
+  const range = { k: 'range' as const, start: Buffer.concat([p, encodeOwner(1)]), end: Buffer.concat([p, encodeOwner(2)]), limit: 100, keysOnly: false }
+  const first = sm.readLocal([range]).results[0] as { rows: Array<[Buffer, Buffer]> }
+  const got = sm.readLocal([{ k: 'get', key: rows[3][0] }]).results[0] as { value: Buffer }
+  const copies = first.rows.map(([k, v]) => [Buffer.from(k), Buffer.from(v)])
+  // Other reads of every size, and writes that overwrite the same rows.
+  for (let i = 0; i < 3; i++) sm.readLocal([range, { k: 'get', key: rows[4][0] }, { k: 'get', key: rows[0][0] }])
+  await apply(store, sm, { op: 'commit1', txn: 'O', at: 2, checks: [], writes: rows.map(([k, v]) => [k, Buffer.alloc(v.length, 0x7a)]) })
+  sm.readLocal([range])
+  t.equal(first.rows.length, sizes.length)
+  t.ok(first.rows.every(([k, v], i) => k.equals(copies[i][0]) && v.equals(copies[i][1]) && v.equals(rows[i][1])), 'keys and values of the first range are unchanged')
+  t.ok(got.value.equals(rows[3][1]), 'and so is a value a get returned')
+})
