@@ -3,9 +3,10 @@
  * API delivers them, mapped onto the inode-based filesystem model.
  *
  * Owns: path resolution (through `NameCache`), open handles (fh → inode and
- * access mode), and the write-back buffers (`WriteBack`) that are committed
+ * access mode), the write-back buffers (`WriteBack`) that are committed
  * on fsync, flush (every close), release, and before anything that reads or
- * changes the file's size or content.
+ * changes the file's size or content, and the read-ahead windows of
+ * read-only handles (`ReadAhead`), dropped by any change made here.
  *
  * Promises:
  * - close() (FUSE flush) returns only after the file's written bytes are
@@ -17,6 +18,7 @@
  */
 import { FsError, ROOT_INO, type Attr, type Caller, type DirEntry, type FileSystem, type SetAttr, type StatFs, type TimeChange } from '../fs/types.js'
 import { NameCache } from './name-cache.js'
+import { ReadAhead } from './read-ahead.js'
 import { WriteBack } from './write-back.js'
 
 /** The name libfuse gives an unlinked file that is still open (fuse.c hidden_name). */
@@ -52,6 +54,7 @@ export interface AdapterOptions {
 export class Adapter {
   readonly names: NameCache
   readonly writeBack: WriteBack
+  readonly readAhead: ReadAhead
   private readonly handles = new Map<number, Handle>()
   /** open handles per inode on this mount */
   private readonly openCount = new Map<number, number>()
@@ -77,6 +80,7 @@ export class Adapter {
       lookupPath !== undefined ? async (parent, names) => (await lookupPath(parent, names)).ino : undefined)
     this.pathAttrs = opts.nameTtlMs === 0 && lookupPath !== undefined
     this.writeBack = new WriteBack((ino, offset, data) => fs.write(ino, offset, data))
+    this.readAhead = new ReadAhead(async (ino, offset, length) => await fs.read(ino, offset, length))
   }
 
   /** Number of open file handles (for status and tests). */
@@ -147,7 +151,10 @@ export class Adapter {
 
   async setattr (path: string | null, change: SetAttr, caller: Caller, fh?: number): Promise<Attr> {
     return await this.atPath(path, fh, async (ino) => {
-      if (change.size !== undefined && this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
+      if (change.size !== undefined) {
+        if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
+        this.readAhead.changed(ino)
+      }
       return await this.fs.setattr(ino, change, caller)
     })
   }
@@ -287,12 +294,14 @@ export class Adapter {
   async read (fh: number, offset: number, length: number): Promise<Buffer> {
     const h = this.handle(fh)
     if (this.writeBack.hasDirty(h.ino)) await this.writeBack.flush(h.ino)
-    return await this.fs.read(h.ino, offset, length)
+    if (h.writable) return await this.fs.read(h.ino, offset, length)
+    return await this.readAhead.read(fh, h.ino, offset, length)
   }
 
   async write (fh: number, offset: number, data: Buffer): Promise<number> {
     const h = this.handle(fh)
     if (!h.writable) throw new FsError('EBADF', 'handle not open for writing')
+    this.readAhead.changed(h.ino)
     if (h.appendAtEnd) {
       // Committed at once, not buffered: the end of the file is only known
       // inside the commit. Bytes this host buffered for the file go first.
@@ -324,9 +333,13 @@ export class Adapter {
   async release (fh: number): Promise<void> {
     const h = this.handle(fh)
     this.handles.delete(fh)
+    this.readAhead.drop(fh)
     const left = (this.openCount.get(h.ino) ?? 1) - 1
     if (left > 0) this.openCount.set(h.ino, left)
-    else this.openCount.delete(h.ino)
+    else {
+      this.openCount.delete(h.ino)
+      this.readAhead.forgetInode(h.ino)
+    }
     try {
       await this.writeBack.flush(h.ino, fh)
     } finally {
