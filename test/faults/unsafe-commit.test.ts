@@ -5,7 +5,8 @@
  * others goes on acknowledging writes the majority never sees. A short
  * partition-heavy cluster run must report anomalies. A minute, so that
  * even a loaded machine gets several leader isolations into it (35 s once
- * got only one, and no client wrote through that leader meanwhile).
+ * got only one, and no client wrote through that leader meanwhile), and up
+ * to three such runs.
  */
 import t from 'tap'
 import { clusterTorture } from './cluster-torture.js'
@@ -15,11 +16,24 @@ import { netnsAvailable } from '../net/netns.js'
 const skip = netnsAvailable()
 
 t.test('a minority leader that acknowledges uncommitted writes is caught', { skip: skip ?? false }, async (t) => {
-  const run = clusterTorture({ seed: 777, durationMs: 60_000, mix: PARTITIONS, env: { WALKENFS_TEST_UNSAFE_COMMIT: '1' }, log: (l) => t.comment(l) })
-  t.teardown(() => run.cleanup())
-  const r = await run.run()
-  t.comment(`operations: ${r.operations}, anomalies: ${r.anomalies.length}, faults: ${JSON.stringify(r.faults)}`)
-  for (const a of r.anomalies.slice(0, 15)) t.comment(`[${a.checker}] ${a.message}`)
-  t.ok(r.faults['isolate-leader'] > 0, 'a leader was cut off')
-  t.ok(r.anomalies.some((a) => a.checker !== 'harness'), `the checkers report anomalies (${r.anomalies.length} in all)`)
+  // Whether a client writes through a leader while it is cut off is up to
+  // timing: one run on a loaded machine found none (3 leader isolations, 0
+  // anomalies), others hundreds. Up to three runs (other seeds) until one bites.
+  let isolations = 0
+  let caught = 0
+  for (const seed of [777, 778, 779]) {
+    const run = clusterTorture({ seed, durationMs: 60_000, mix: PARTITIONS, env: { WALKENFS_TEST_UNSAFE_COMMIT: '1' }, log: (l) => t.comment(l) })
+    try {
+      const r = await run.run()
+      t.comment(`seed ${seed}: operations: ${r.operations}, anomalies: ${r.anomalies.length}, faults: ${JSON.stringify(r.faults)}`)
+      for (const a of r.anomalies.slice(0, 15)) t.comment(`[${a.checker}] ${a.message}`)
+      isolations += r.faults['isolate-leader'] ?? 0
+      caught = r.anomalies.filter((a) => a.checker !== 'harness').length
+    } finally {
+      run.cleanup()
+    }
+    if (caught > 0) break
+  }
+  t.ok(isolations > 0, 'a leader was cut off')
+  t.ok(caught > 0, `the checkers report anomalies (${caught} in the run that caught it)`)
 })
