@@ -7,7 +7,8 @@
  * read — on a cluster, one transaction and one ReadIndex round — per window
  * instead of one per request. The kernel sends its read-ahead requests
  * concurrently; those that fall into a window still being fetched wait for
- * it instead of fetching on their own.
+ * it instead of fetching on their own. Once the reader is past the middle
+ * of a window, the next one is fetched while it reads the rest.
  *
  * What a reader sees: the file as of the fetch of the window, which began
  * after the read that opened the window did — the same as the kernel's
@@ -17,8 +18,8 @@
  * at once, so a reader always sees what was written here before its read.
  * A window is dropped when its handle closes (`drop(fh)`).
  *
- * Bounds: at most `maxBytes` in all windows; past that, requests are
- * fetched one by one. Small or random reads never open a window.
+ * Bounds: two windows per handle, at most `maxBytes` in all windows; past
+ * that, requests are fetched one by one. Small or random reads never open a window.
  */
 
 export type FetchFn = (ino: number, offset: number, length: number) => Promise<Buffer>
@@ -43,6 +44,8 @@ interface Window {
 
 export class ReadAhead {
   private readonly windows = new Map<number, Window>()
+  /** the window after `windows`' one, fetched while the reader is still in that one */
+  private readonly ahead = new Map<number, Window>()
   private readonly gens = new Map<number, number>()
   private readonly windowBytes: number
   private readonly minRequest: number
@@ -63,21 +66,34 @@ export class ReadAhead {
   async read (fh: number, ino: number, offset: number, length: number): Promise<Buffer> {
     const gen = this.gens.get(ino) ?? 0
     let w = this.windows.get(fh)
-    if (w !== undefined && (w.ino !== ino || w.gen !== gen)) { this.dropWindow(fh, w); w = undefined }
+    if (w !== undefined && (w.ino !== ino || w.gen !== gen)) { this.drop(fh); w = undefined }
+    // The window fetched ahead takes over once the reader gets there.
+    const n = this.ahead.get(fh)
+    if (n !== undefined && (n.ino !== ino || n.gen !== gen)) this.dropAhead(fh, n)
+    else if (n !== undefined && offset >= n.offset && offset + length <= n.offset + n.length) {
+      if (w !== undefined) this.dropWindow(fh, w)
+      this.ahead.delete(fh)
+      this.windows.set(fh, w = n)
+    }
     if (w !== undefined && offset >= w.offset && offset + length <= w.offset + w.length) {
-      const data = await w.data
+      let data: Buffer
+      try {
+        data = await w.data
+      } catch (e) {
+        if (this.windows.get(fh) === w) this.dropWindow(fh, w)
+        throw e
+      }
       this.served++
+      this.fetchAhead(fh, w, data, offset + length)
       const from = Math.min(offset - w.offset, data.length)
       return data.subarray(from, Math.min(from + length, data.length))
     }
     const sequential = offset === 0 || (w !== undefined && offset === w.offset + w.length)
     if (!sequential || length < this.minRequest || length >= this.windowBytes) return await this.fetch(ino, offset, length)
-    if (w !== undefined) this.dropWindow(fh, w)
+    this.drop(fh)
     if (this.inWindows + this.windowBytes > this.maxBytes) return await this.fetch(ino, offset, length)
-    const next: Window = { ino, offset, length: this.windowBytes, gen, data: this.fetch(ino, offset, this.windowBytes) }
+    const next = this.start(ino, offset, gen)
     this.windows.set(fh, next)
-    this.inWindows += next.length
-    this.fetched++
     let data: Buffer
     try {
       data = await next.data
@@ -92,12 +108,37 @@ export class ReadAhead {
   changed (ino: number): void {
     this.gens.set(ino, (this.gens.get(ino) ?? 0) + 1)
     for (const [fh, w] of this.windows) if (w.ino === ino) this.dropWindow(fh, w)
+    for (const [fh, w] of this.ahead) if (w.ino === ino) this.dropAhead(fh, w)
   }
 
-  /** Handle `fh` closed. */
+  /** Handle `fh` closed (or starts over): its windows go. */
   drop (fh: number): void {
     const w = this.windows.get(fh)
     if (w !== undefined) this.dropWindow(fh, w)
+    const n = this.ahead.get(fh)
+    if (n !== undefined) this.dropAhead(fh, n)
+  }
+
+  private start (ino: number, offset: number, gen: number): Window {
+    const w: Window = { ino, offset, length: this.windowBytes, gen, data: this.fetch(ino, offset, this.windowBytes) }
+    // A failed fetch nobody waits for (dropped, or fetched ahead and never reached) must not become an unhandled rejection.
+    w.data.catch(() => {})
+    this.inWindows += w.length
+    this.fetched++
+    return w
+  }
+
+  /**
+   * Once the reader is past the middle of a full window, the next one is
+   * fetched while it reads the rest: the transaction overlaps the serving.
+   */
+  private fetchAhead (fh: number, w: Window, data: Buffer, end: number): void {
+    if (data.length < w.length || end < w.offset + w.length / 2 || this.ahead.has(fh)) return
+    if (this.inWindows + this.windowBytes > this.maxBytes) return
+    const n = this.start(w.ino, w.offset + w.length, w.gen)
+    this.ahead.set(fh, n)
+    // A failed fetch ahead is forgotten: the request that reaches it fetches again.
+    n.data.catch(() => { if (this.ahead.get(fh) === n) this.dropAhead(fh, n) })
   }
 
   /** The inode is gone from this mount's handles: its generation need not be kept. */
@@ -108,7 +149,10 @@ export class ReadAhead {
   private dropWindow (fh: number, w: Window): void {
     this.windows.delete(fh)
     this.inWindows -= w.length
-    // A failed fetch nobody waits for any more must not become an unhandled rejection.
-    w.data.catch(() => {})
+  }
+
+  private dropAhead (fh: number, w: Window): void {
+    this.ahead.delete(fh)
+    this.inWindows -= w.length
   }
 }
