@@ -194,15 +194,9 @@ export class FragmentRouter {
    * the reads still hold now. Otherwise the same as read().
    */
   async recheck (fragment: number, ops: ReadOp[], seen: number | undefined): Promise<Recheck> {
-    const g = fragmentId('fs', fragment)
-    if (seen !== undefined && this.marks && !this.leaderless.has(fragment) && this.localUsable(g)) {
-      if (await this.readIndex(g, this.o.staleAfterMs)) {
-        if (this.marks.unchangedSince(fragment, seen)) {
-          this.unchangedChecks++
-          return { unchanged: true }
-        }
-        return { ...this.readReplica(fragment, ops, false, false), unchanged: false }
-      }
+    if (seen !== undefined && this.marks && this.localUsable(fragmentId('fs', fragment))) {
+      const r = await this.readHere(fragment, ops, seen)
+      return r.unchanged === true ? { unchanged: true } : { ...r, unchanged: false }
     }
     return { ...await this.read(fragment, ops), unchanged: false }
   }
@@ -271,12 +265,23 @@ export class FragmentRouter {
     return r
   }
 
-  private async readHere (fragment: number, ops: ReadOp[]): Promise<RoutedRead> {
+  /**
+   * A read of this host's replica after a ReadIndex round (see read()).
+   * With `seen` (recheck), a fragment whose change mark shows nothing
+   * changed after that index is not read: the answer is `unchanged`.
+   */
+  private async readHere (fragment: number, ops: ReadOp[], seen?: number): Promise<RoutedRead & { unchanged?: true }> {
     const g = fragmentId('fs', fragment)
     if (!this.leaderless.has(fragment)) {
       const deadline = Date.now() + this.o.staleAfterMs
       for (let attempt = 0; Date.now() < deadline; attempt++) {
-        if (await this.readIndex(g, deadline - Date.now())) return this.readReplica(fragment, ops, false, false)
+        if (await this.readIndex(g, deadline - Date.now())) {
+          if (seen !== undefined && this.marks?.unchangedSince(fragment, seen) === true) {
+            this.unchangedChecks++
+            return { results: [], intents: [], stale: false, unchanged: true }
+          }
+          return this.readReplica(fragment, ops, false, false)
+        }
         await this.backoff(attempt, deadline)
       }
       // No ReadIndex here: maybe this replica is cut off, maybe only its view of the leader is
