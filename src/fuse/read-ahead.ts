@@ -76,17 +76,8 @@ export class ReadAhead {
       this.windows.set(fh, w = n)
     }
     if (w !== undefined && offset >= w.offset && offset + length <= w.offset + w.length) {
-      let data: Buffer
-      try {
-        data = await w.data
-      } catch (e) {
-        if (this.windows.get(fh) === w) this.dropWindow(fh, w)
-        throw e
-      }
       this.served++
-      this.fetchAhead(fh, w, data, offset + length)
-      const from = Math.min(offset - w.offset, data.length)
-      return data.subarray(from, Math.min(from + length, data.length))
+      return await this.serve(fh, w, offset, length)
     }
     const sequential = offset === 0 || (w !== undefined && offset === w.offset + w.length)
     if (!sequential || length < this.minRequest || length >= this.windowBytes) return await this.fetch(ino, offset, length)
@@ -94,14 +85,21 @@ export class ReadAhead {
     if (this.inWindows + this.windowBytes > this.maxBytes) return await this.fetch(ino, offset, length)
     const next = this.start(ino, offset, gen)
     this.windows.set(fh, next)
+    return await this.serve(fh, next, offset, length)
+  }
+
+  /** The request's bytes from window `w` of `fh`, once fetched; a failed fetch takes the window with it. */
+  private async serve (fh: number, w: Window, offset: number, length: number): Promise<Buffer> {
     let data: Buffer
     try {
-      data = await next.data
+      data = await w.data
     } catch (e) {
-      if (this.windows.get(fh) === next) this.dropWindow(fh, next)
+      if (this.windows.get(fh) === w) this.dropWindow(fh, w)
       throw e
     }
-    return data.subarray(0, Math.min(length, data.length))
+    this.fetchAhead(fh, w, data, offset + length)
+    const from = Math.min(offset - w.offset, data.length)
+    return data.subarray(from, Math.min(from + length, data.length))
   }
 
   /** The content of `ino` changed through this mount: no window of it is served again. */
