@@ -56,6 +56,9 @@ export class ReadAhead {
   /** windows fetched */
   fetched = 0
 
+  /** Inodes whose generation is kept (for tests: bounded by the inodes with windows). */
+  get trackedInodes (): number { return this.gens.size }
+
   constructor (private readonly fetch: FetchFn, opts: ReadAheadOptions = {}) {
     this.windowBytes = opts.windowBytes ?? 1024 * 1024
     this.minRequest = opts.minRequest ?? 128 * 1024
@@ -104,7 +107,10 @@ export class ReadAhead {
 
   /** The content of `ino` changed through this mount: no window of it is served again. */
   changed (ino: number): void {
-    this.gens.set(ino, (this.gens.get(ino) ?? 0) + 1)
+    // Only inodes with a window (or one being fetched) have a generation: a
+    // truncate by path of a file nobody reads here leaves nothing behind.
+    const g = this.gens.get(ino)
+    if (g !== undefined) this.gens.set(ino, g + 1)
     for (const [fh, w] of this.windows) if (w.ino === ino) this.dropWindow(fh, w)
     for (const [fh, w] of this.ahead) if (w.ino === ino) this.dropAhead(fh, w)
   }
@@ -118,6 +124,7 @@ export class ReadAhead {
   }
 
   private start (ino: number, offset: number, gen: number): Window {
+    this.gens.set(ino, gen)
     const w: Window = { ino, offset, length: this.windowBytes, gen, data: this.fetch(ino, offset, this.windowBytes) }
     // A failed fetch nobody waits for (dropped, or fetched ahead and never reached) must not become an unhandled rejection.
     w.data.catch(() => {})
@@ -131,7 +138,8 @@ export class ReadAhead {
    * fetched while it reads the rest: the transaction overlaps the serving.
    */
   private fetchAhead (fh: number, w: Window, data: Buffer, end: number): void {
-    if (data.length < w.length || end < w.offset + w.length / 2 || this.ahead.has(fh)) return
+    // A window dropped while its fetch ran (a change here, a new start) starts nothing.
+    if (this.windows.get(fh) !== w || data.length < w.length || end < w.offset + w.length / 2 || this.ahead.has(fh)) return
     if (this.inWindows + this.windowBytes > this.maxBytes) return
     const n = this.start(w.ino, w.offset + w.length, w.gen)
     this.ahead.set(fh, n)
@@ -139,7 +147,7 @@ export class ReadAhead {
     n.data.catch(() => { if (this.ahead.get(fh) === n) this.dropAhead(fh, n) })
   }
 
-  /** The inode is gone from this mount's handles: its generation need not be kept. */
+  /** The inode has no handle on this mount any more: its generation need not be kept. */
   forgetInode (ino: number): void {
     this.gens.delete(ino)
   }
