@@ -336,10 +336,7 @@ export class Adapter {
     this.readAhead.drop(fh)
     const left = (this.openCount.get(h.ino) ?? 1) - 1
     if (left > 0) this.openCount.set(h.ino, left)
-    else {
-      this.openCount.delete(h.ino)
-      this.readAhead.forgetInode(h.ino)
-    }
+    else this.openCount.delete(h.ino)
     try {
       await this.writeBack.flush(h.ino, fh)
     } finally {

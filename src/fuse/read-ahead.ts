@@ -37,8 +37,6 @@ interface Window {
   ino: number
   offset: number
   length: number
-  /** the inode's change generation when the fetch began */
-  gen: number
   data: Promise<Buffer>
 }
 
@@ -46,7 +44,6 @@ export class ReadAhead {
   private readonly windows = new Map<number, Window>()
   /** the window after `windows`' one, fetched while the reader is still in that one */
   private readonly ahead = new Map<number, Window>()
-  private readonly gens = new Map<number, number>()
   private readonly windowBytes: number
   private readonly minRequest: number
   private readonly maxBytes: number
@@ -56,9 +53,6 @@ export class ReadAhead {
   /** windows fetched */
   fetched = 0
 
-  /** Inodes whose generation is kept (for tests: bounded by the inodes with windows). */
-  get trackedInodes (): number { return this.gens.size }
-
   constructor (private readonly fetch: FetchFn, opts: ReadAheadOptions = {}) {
     this.windowBytes = opts.windowBytes ?? 1024 * 1024
     this.minRequest = opts.minRequest ?? 128 * 1024
@@ -67,13 +61,11 @@ export class ReadAhead {
 
   /** Bytes [offset, offset + length) of `ino` for read-only handle `fh` (short at the end of the file). */
   async read (fh: number, ino: number, offset: number, length: number): Promise<Buffer> {
-    const gen = this.gens.get(ino) ?? 0
+    // A change here dropped this inode's windows at once (changed), so those left are current.
     let w = this.windows.get(fh)
-    if (w !== undefined && (w.ino !== ino || w.gen !== gen)) { this.drop(fh); w = undefined }
     // The window fetched ahead takes over once the reader gets there.
     const n = this.ahead.get(fh)
-    if (n !== undefined && (n.ino !== ino || n.gen !== gen)) this.dropAhead(fh, n)
-    else if (n !== undefined && offset >= n.offset && offset + length <= n.offset + n.length) {
+    if (n !== undefined && offset >= n.offset && offset + length <= n.offset + n.length) {
       if (w !== undefined) this.dropWindow(fh, w)
       this.ahead.delete(fh)
       this.windows.set(fh, w = n)
@@ -86,7 +78,7 @@ export class ReadAhead {
     if (!sequential || length < this.minRequest || length >= this.windowBytes) return await this.fetch(ino, offset, length)
     this.drop(fh)
     if (this.inWindows + this.windowBytes > this.maxBytes) return await this.fetch(ino, offset, length)
-    const next = this.start(ino, offset, gen)
+    const next = this.start(ino, offset)
     this.windows.set(fh, next)
     return await this.serve(fh, next, offset, length)
   }
@@ -107,10 +99,6 @@ export class ReadAhead {
 
   /** The content of `ino` changed through this mount: no window of it is served again. */
   changed (ino: number): void {
-    // Only inodes with a window (or one being fetched) have a generation: a
-    // truncate by path of a file nobody reads here leaves nothing behind.
-    const g = this.gens.get(ino)
-    if (g !== undefined) this.gens.set(ino, g + 1)
     for (const [fh, w] of this.windows) if (w.ino === ino) this.dropWindow(fh, w)
     for (const [fh, w] of this.ahead) if (w.ino === ino) this.dropAhead(fh, w)
   }
@@ -123,9 +111,8 @@ export class ReadAhead {
     if (n !== undefined) this.dropAhead(fh, n)
   }
 
-  private start (ino: number, offset: number, gen: number): Window {
-    this.gens.set(ino, gen)
-    const w: Window = { ino, offset, length: this.windowBytes, gen, data: this.fetch(ino, offset, this.windowBytes) }
+  private start (ino: number, offset: number): Window {
+    const w: Window = { ino, offset, length: this.windowBytes, data: this.fetch(ino, offset, this.windowBytes) }
     // A failed fetch nobody waits for (dropped, or fetched ahead and never reached) must not become an unhandled rejection.
     w.data.catch(() => {})
     this.inWindows += w.length
@@ -141,15 +128,10 @@ export class ReadAhead {
     // A window dropped while its fetch ran (a change here, a new start) starts nothing.
     if (this.windows.get(fh) !== w || data.length < w.length || end < w.offset + w.length / 2 || this.ahead.has(fh)) return
     if (this.inWindows + this.windowBytes > this.maxBytes) return
-    const n = this.start(w.ino, w.offset + w.length, w.gen)
+    const n = this.start(w.ino, w.offset + w.length)
     this.ahead.set(fh, n)
     // A failed fetch ahead is forgotten: the request that reaches it fetches again.
     n.data.catch(() => { if (this.ahead.get(fh) === n) this.dropAhead(fh, n) })
-  }
-
-  /** The inode has no handle on this mount any more: its generation need not be kept. */
-  forgetInode (ino: number): void {
-    this.gens.delete(ino)
   }
 
   private dropWindow (fh: number, w: Window): void {
