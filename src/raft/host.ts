@@ -146,6 +146,8 @@ export interface HostStats {
   reads: number
   /** reads a leader answered from its lease without any round or cycle */
   leaseReads: number
+  /** reads a follower answered from its read lease without any round or cycle */
+  followerLeaseReads: number
   /** reads that joined another read's ReadIndex request before it left */
   sharedReads: number
   batchesSent: number
@@ -179,7 +181,7 @@ function mustPersist (rd: Ready): boolean {
 export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
-  readonly stats: HostStats = { cycles: 0, transactions: 0, applyCycles: 0, lightCycles: 0, proposals: 0, reads: 0, leaseReads: 0, sharedReads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
+  readonly stats: HostStats = { cycles: 0, transactions: 0, applyCycles: 0, lightCycles: 0, proposals: 0, reads: 0, leaseReads: 0, followerLeaseReads: 0, sharedReads: 0, batchesSent: 0, messagesSent: 0, droppedUnknownGroup: 0 }
   private readonly o: Required<Omit<HostOptions, 'faults' | 'sync' | 'room' | 'unsynced'>> & { faults: RaftFaults, sync: () => Promise<void>, room?: () => boolean, unsynced?: () => void }
   /** lease length in ms: below the (electionTicks - 1) ticks a follower ignores votes for, with room for timer and clock drift */
   private readonly leaseMs: number
@@ -289,6 +291,7 @@ export class RaftHost {
       preVote: true,
       checkQuorum: this.o.checkQuorum,
       leaseMs: this.leaseMs,
+      followerLeases: this.leaseMs > 0,
       rng: seededRng(randomInt(2 ** 31)),
       faults: this.o.faults
     }, init)
@@ -323,11 +326,13 @@ export class RaftHost {
     let grp: Group
     try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
     this.stats.reads++
-    // A leader within its lease whose store already shows the commit index answers at once: no round, no cycle.
-    if (this.leaseMs > 0 && grp.raft.role === 'leader') {
+    // A leader within its lease, or a follower holding a read lease, whose store already shows
+    // the commit index answers at once: no round, no cycle.
+    if (this.leaseMs > 0 && grp.raft.role !== 'candidate' && grp.raft.role !== 'preCandidate') {
       const index = grp.raft.leaseRead(performance.now())
       if (index !== undefined && grp.visible >= index && !this.failure) {
-        this.stats.leaseReads++
+        if (grp.raft.role === 'leader') this.stats.leaseReads++
+        else this.stats.followerLeaseReads++
         return Promise.resolve()
       }
     }

@@ -20,6 +20,8 @@ export class Progress {
   recentActive = true
   /** Lease reads: when (leader's clock) the newest heartbeat round this follower answered was sent. */
   ackedAt: number | undefined
+  /** Follower leases: the grant to send with the next heartbeat to this follower. */
+  grant: { seq: number, ms: number, commit: number } | undefined
   /** replicate: last index of each append in flight, oldest first (bounded by maxInflight). */
   private inflight: number[] = []
 

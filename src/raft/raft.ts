@@ -30,6 +30,26 @@
  *   sample `now` after the messages it steps were received. A leader that
  *   started a leadership transfer serves no lease read for the rest of its
  *   term (the transferee may be elected at once).
+ * - Follower leases (`followerLeases`, with leases on): a follower serves
+ *   linearizable reads from its own log without asking the leader while it
+ *   holds a lease. The leader grants one for the follower's answer to a
+ *   heartbeat round or for its ReadIndex request, received (or answered) at
+ *   leader time a while the leader's own lease runs to E: it promises to
+ *   commit nothing without that follower's acknowledgement until a + d,
+ *   d = min(leaseMs, E - a), and tells the follower (with its next heartbeat,
+ *   or with the read's answer) d and its commit index c at a. The follower's
+ *   lease runs d from when it answered that round or sent that request
+ *   (before a), so
+ *   it ends before the promise and before E, and no other leader can commit
+ *   before E (the leader-lease argument above). Within it the follower
+ *   answers a read with its commit index once that is >= c and its log
+ *   holds nothing beyond it (an entry it holds may be committed already;
+ *   anything it does not hold cannot be, because of the promise). The
+ *   lease dies with the term, the leader and the follower role. Promises
+ *   outlive membership changes until they expire, and a leader hands its
+ *   leadership over only once all have expired (a transferee is elected
+ *   at once). Cost: a promised follower that stops answering holds commits
+ *   back for at most leaseMs.
  * Bounds: inflight appends per follower, bytes per append, uncommitted bytes
  * at the leader, entries per proposal and pending read requests.
  */
@@ -55,6 +75,8 @@ export interface RaftFaults {
   skipPreVote?: boolean
   /** Lease reads without their guards: no vote-ignoring after a start, leases ten times too long, and a leader within such a lease never steps down for lack of a quorum. */
   unsafeLease?: boolean
+  /** Follower leases whose promise the leader does not keep: it commits without the lease holders. */
+  unsafeFollowerLease?: boolean
 }
 
 export interface RaftOptions {
@@ -77,6 +99,8 @@ export interface RaftOptions {
   promoteLag?: number
   /** Lease reads: how long (in the unit of `now`) a quorum's heartbeat acknowledgement lets the leader serve reads alone; 0 = off. */
   leaseMs?: number
+  /** Follower leases (see the module doc); needs leaseMs > 0. */
+  followerLeases?: boolean
   faults?: RaftFaults
 }
 
@@ -127,6 +151,14 @@ export class Raft {
   private sentRounds: Array<[number, number]> = []
   /** term in which this leader began a leadership transfer: no lease reads in it */
   private transferTerm = -1
+  /** leader: follower → until when (leader's clock) nothing commits without its acknowledgement */
+  private promises = new Map<NodeId, number>()
+  /** follower: heartbeat rounds of this term answered, [seq, own clock when answered], newest last */
+  private answered: Array<[number, number]> = []
+  /** follower: ReadIndex requests sent to the leader, context → own clock when sent (a grant may come with the answer) */
+  private asked = new Map<string, number>()
+  /** follower: the read lease held, see the module doc */
+  private heldLease: { until: number, commit: number, lead: NodeId, term: number } | undefined
   private snapshot: Snapshot
 
   private msgs: Message[] = []
@@ -143,6 +175,7 @@ export class Raft {
       maxPendingReads: 4096,
       promoteLag: 0,
       leaseMs: 0,
+      followerLeases: false,
       faults: {},
       ...options
     }
@@ -211,6 +244,15 @@ export class Raft {
       return
     }
     if (this.lead === NONE) throw new RaftError('NOT_LEADER', 'no leader known')
+    const held = this.followerLeaseRead()
+    if (held !== undefined) {
+      this.readStates.push({ context, index: held })
+      return
+    }
+    if (this.opts.followerLeases) {
+      if (this.asked.size >= this.opts.maxPendingReads) this.asked.delete(this.asked.keys().next().value!)
+      this.asked.set(context, this.clock)
+    }
     this.send({ type: 'readIndex', to: this.lead, term: this.term, context })
   }
 
@@ -222,7 +264,7 @@ export class Raft {
     this.transferee = to
     this.transferElapsed = 0
     const pr = this.progress.get(to)!
-    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to, term: this.term })
+    if (pr.match === this.log.lastIndex()) this.maybeTimeoutNow()
     else this.sendAppend(to, true)
   }
 
@@ -368,6 +410,10 @@ export class Raft {
     this.votes.clear()
     this.reads = []
     this.sentRounds = []
+    this.promises.clear()
+    this.answered = []
+    this.asked.clear()
+    this.heldLease = undefined
     this.uncommittedBytes = 0
     this.progress.clear()
   }
@@ -495,10 +541,30 @@ export class Raft {
         }
       }
     }
+    if (this.promises.size > 0) {
+      // Promises end by time, not by a message: what they held back may commit now.
+      if (this.maybeCommit()) {
+        if (this.role !== 'leader') return
+        this.broadcastAppend()
+      }
+      if (this.transferee !== NONE && this.progress.get(this.transferee)?.match === this.log.lastIndex()) this.maybeTimeoutNow()
+    }
     if (phase !== undefined ? phase % this.opts.heartbeatTicks === 0 : this.heartbeatElapsed >= this.opts.heartbeatTicks) {
       this.heartbeatElapsed = 0
       this.broadcastHeartbeat()
     }
+  }
+
+  /** Starts the transferee's election once no follower lease can outlive this leadership. */
+  private maybeTimeoutNow (): void {
+    if (this.transferee === NONE || this.promised()) return
+    this.send({ type: 'timeoutNow', to: this.transferee, term: this.term })
+  }
+
+  /** Whether some follower may still hold a lease from this leader (expired promises are dropped). */
+  private promised (): boolean {
+    for (const [id, until] of this.promises) if (until <= this.clock) this.promises.delete(id)
+    return this.promises.size > 0
   }
 
   // ---- leader ---------------------------------------------------------------
@@ -544,7 +610,11 @@ export class Raft {
   private maybeCommit (): boolean {
     const c = this.log.config()
     const matches = c.voters.map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a)
-    const n = matches[quorum(c) - 1] ?? 0
+    let n = matches[quorum(c) - 1] ?? 0
+    if (this.promises.size > 0 && this.opts.faults.unsafeFollowerLease !== true && this.promised()) {
+      // A lease holder must hold every entry committed while its lease runs.
+      for (const id of this.promises.keys()) n = Math.min(n, this.progress.get(id)?.match ?? 0)
+    }
     if (n > this.log.committed && this.log.term(n) === this.term) {
       for (let i = this.log.committed + 1; i <= n; i++) {
         const e = this.log.entry(i)
@@ -583,7 +653,14 @@ export class Raft {
     }
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue
-      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), readSeq })
+      const m: Message = { type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), readSeq }
+      if (pr.grant !== undefined) {
+        m.leaseSeq = pr.grant.seq
+        m.leaseFor = pr.grant.ms
+        m.leaseCommit = pr.grant.commit
+        pr.grant = undefined
+      }
+      this.send(m)
     }
   }
 
@@ -655,9 +732,7 @@ export class Raft {
         }
         // Stream more while the window allows; bounded by maxInflight.
         for (let n = 0; n < this.opts.maxInflight && this.sendAppend(m.from, false); n++) { /* keep sending */ }
-        if (m.from === this.transferee && pr.match === this.log.lastIndex()) {
-          this.send({ type: 'timeoutNow', to: m.from, term: this.term })
-        }
+        if (m.from === this.transferee && pr.match === this.log.lastIndex()) this.maybeTimeoutNow()
         return
       }
       case 'heartbeatResp': {
@@ -673,6 +748,7 @@ export class Raft {
           this.ackReads(m.from, m.readSeq)
           const round = this.sentRounds.find(([seq]) => seq === m.readSeq)
           if (round && round[1] > (pr.ackedAt ?? -Infinity)) pr.ackedAt = round[1]
+          if (this.maybeGrant(m.from, pr)) pr.grant!.seq = m.readSeq
         }
         return
       }
@@ -703,20 +779,54 @@ export class Raft {
    */
   leaseRead (now: number): number | undefined {
     this.observe(now)
+    if (this.role === 'follower') return this.followerLeaseRead()
     return this.leaseValid() ? this.log.committed : undefined
   }
 
   private leaseValid (): boolean {
-    if (this.role !== 'leader' || this.opts.leaseMs <= 0 || !this.opts.checkQuorum) return false
-    if (this.transferee !== NONE || this.transferTerm === this.term) return false
-    if (this.log.term(this.log.committed) !== this.term) return false
+    const end = this.leaseEnd()
+    return end !== undefined && this.clock < end
+  }
+
+  /** When this leader's lease ends (its clock), or undefined if it has none to give. */
+  private leaseEnd (): number | undefined {
+    if (this.role !== 'leader' || this.opts.leaseMs <= 0 || !this.opts.checkQuorum) return undefined
+    if (this.transferee !== NONE || this.transferTerm === this.term) return undefined
+    if (this.log.term(this.log.committed) !== this.term) return undefined
     const c = this.log.config()
     const acked: number[] = []
     for (const id of c.voters) acked.push(id === this.id ? Infinity : this.progress.get(id)?.ackedAt ?? -Infinity)
     acked.sort((a, b) => b - a)
     const start = acked[quorum(c) - 1]
     const lease = this.opts.faults.unsafeLease ? this.opts.leaseMs * 10 : this.opts.leaseMs
-    return start !== undefined && this.clock < start + lease
+    return start === undefined || start === -Infinity ? undefined : start + lease
+  }
+
+  /**
+   * Grants `id` a read lease for its answer to round `seq`, received now
+   * (module doc). Only a voter that holds everything committed gets one:
+   * a lagging follower would hold commits back for the whole lease.
+   */
+  private maybeGrant (id: NodeId, pr: Progress): boolean {
+    if (!this.opts.followerLeases || this.opts.leaseMs <= 0) return false
+    if (!isVoter(this.log.config(), id) || pr.state !== 'replicate' || pr.match < this.log.committed) return false
+    const end = this.leaseEnd()
+    if (end === undefined) return false
+    const ms = Math.min(this.opts.leaseMs, end - this.clock)
+    if (ms <= 0) return false
+    const until = this.clock + ms
+    if (until > (this.promises.get(id) ?? -Infinity)) this.promises.set(id, until)
+    pr.grant = { seq: 0, ms, commit: this.log.committed }
+    return true
+  }
+
+  /** Follower: its commit index if its read lease lets it serve a read now, else undefined (module doc). */
+  private followerLeaseRead (): number | undefined {
+    const l = this.heldLease
+    if (l === undefined || this.role !== 'follower' || l.term !== this.term || l.lead !== this.lead) return undefined
+    if (this.clock >= l.until || this.log.committed < l.commit || this.log.lastIndex() !== this.log.committed) return undefined
+    if (!isVoter(this.log.config(), this.id)) return undefined
+    return this.log.committed
   }
 
   private leaderRead (context: string, from: NodeId): void {
@@ -725,7 +835,7 @@ export class Raft {
     }
     if (this.leaseValid()) {
       if (from === this.id) this.readStates.push({ context, index: this.log.committed })
-      else this.send({ type: 'readIndexResp', to: from, term: this.term, index: this.log.committed, context })
+      else this.answerRead(from, context, this.log.committed)
       return
     }
     if (this.reads.length >= this.opts.maxPendingReads) throw new RaftError('BUSY', `${this.reads.length} reads pending`, this.id)
@@ -756,8 +866,20 @@ export class Raft {
     if (n === 0) return
     for (const r of this.reads.splice(0, n)) {
       if (r.from === this.id) this.readStates.push({ context: r.context, index: r.index })
-      else this.send({ type: 'readIndexResp', to: r.from, term: this.term, index: r.index, context: r.context })
+      else this.answerRead(r.from, r.context, r.index)
     }
+  }
+
+  /** Answers a follower's read; with follower leases it carries a lease for the time the follower asked. */
+  private answerRead (to: NodeId, context: string, index: number): void {
+    const m: Message = { type: 'readIndexResp', from: this.id, to, term: this.term, index, context }
+    const pr = this.progress.get(to)
+    if (pr !== undefined && this.maybeGrant(to, pr)) {
+      m.leaseFor = pr.grant!.ms
+      m.leaseCommit = pr.grant!.commit
+      pr.grant = undefined
+    }
+    this.send(m)
   }
 
   // ---- candidate and follower -------------------------------------------------
@@ -796,9 +918,19 @@ export class Raft {
         this.electionElapsed = 0
         this.lead = m.from
         if ((m.commit ?? 0) > this.log.committed) this.log.commitTo(Math.min(m.commit!, this.log.lastIndex()))
+        if (this.opts.followerLeases && typeof m.leaseSeq === 'number') {
+          const answered = this.answered.find(([seq]) => seq === m.leaseSeq)
+          if (answered !== undefined) this.takeGrant(m, answered[1])
+        }
         {
           const r: Message = { type: 'heartbeatResp', from: this.id, to: m.from, term: this.term }
-          if (m.readSeq !== undefined) r.readSeq = m.readSeq
+          if (m.readSeq !== undefined) {
+            r.readSeq = m.readSeq
+            if (this.opts.followerLeases) {
+              this.answered.push([m.readSeq, this.clock])
+              if (this.answered.length > 8) this.answered.shift()
+            }
+          }
           this.send(r)
         }
         return
@@ -810,12 +942,31 @@ export class Raft {
       case 'timeoutNow':
         this.campaign('transfer')
         return
-      case 'readIndexResp':
+      case 'readIndexResp': {
+        const asked = this.asked.get(m.context ?? '')
+        if (asked !== undefined) {
+          this.asked.delete(m.context ?? '')
+          this.takeGrant(m, asked)
+        }
         this.readStates.push({ context: m.context ?? '', index: m.index ?? 0 })
         return
+      }
       default:
         return
     }
+  }
+
+  /**
+   * Takes the read lease a heartbeat or a read's answer carries: it runs
+   * from `asked`, when this follower answered the round or sent the read
+   * it was granted for (before the leader's promise began).
+   */
+  private takeGrant (m: Message, asked: number): void {
+    if (typeof m.leaseFor !== 'number' || typeof m.leaseCommit !== 'number') return
+    const until = asked + Math.min(m.leaseFor, this.opts.leaseMs)
+    const l = this.heldLease
+    if (l !== undefined && l.term === this.term && l.lead === m.from && l.until >= until) return
+    this.heldLease = { until, commit: m.leaseCommit, lead: m.from, term: this.term }
   }
 
   /**

@@ -90,6 +90,14 @@ export interface Message {
   readSeq?: number
   /** vote: set when campaigning because of a leadership transfer. */
   transfer?: boolean
+  /**
+   * heartbeat: a read lease granted to the receiver for its answer to round
+   * `leaseSeq`: valid for `leaseFor` (the unit of `now`) from when it
+   * answered that round, once it has committed `leaseCommit` (raft.ts).
+   */
+  leaseSeq?: number
+  leaseFor?: number
+  leaseCommit?: number
 }
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader'

@@ -29,7 +29,7 @@ export class Harness {
   now = 0
   private cut = new Set<string>()
 
-  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs'> = {}) {
+  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs' | 'followerLeases'> = {}) {
     for (const id of ids) {
       const snapshot: Snapshot = { meta: { index: 0, term: 0, config: { voters, learners: [] } }, data: new Uint8Array() }
       const n: MemNode = { raft: undefined as unknown as Raft, hard: { term: 0, vote: 0, commit: 0 }, snapshot, entries: [], applied: [], reads: [], installed: [] }

@@ -203,6 +203,67 @@ t.test('lease reads: a leader a quorum acknowledged answers at once, until the l
   t.equal(h.node(l).leaseRead(h.now), undefined, 'a leader handing over its leadership serves no lease read')
 })
 
+t.test('follower leases: a follower answers reads alone while the leader holds back commits it has not acknowledged', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], {}, 1, { leaseMs: 700, followerLeases: true })
+  const l = h.electLeader()
+  const [f, g] = [1, 2, 3].filter((id) => id !== l)
+  const last = h.node(l).propose([enc('a')])
+  h.tick(3)
+  t.equal(h.node(f).leaseRead(h.now), last, 'a follower with a lease: its commit index, with no round')
+  h.node(f).readIndex('r', h.now)
+  const rd = h.node(f).ready()
+  t.same(rd.readStates, [{ context: 'r', index: last }], 'its ReadIndex is released in the same step')
+  t.equal(rd.messages.filter((m) => m.type === 'readIndex').length, 0, 'without asking the leader')
+  h.settle()
+
+  // f is cut off: a write acknowledged by g alone must not commit while f may still serve reads.
+  h.isolate(f)
+  const b = h.node(l).propose([enc('b')])
+  h.settle()
+  t.equal(h.node(l).log.committed, last, 'a quorum holds b, but the lease holder does not: not committed')
+  t.equal(h.node(f).leaseRead(h.now), last, 'f still serves its reads (b is not committed)')
+  let ticks = 0
+  while (h.node(l).log.committed < b && ticks < 20) {
+    h.tick(1, [l, g])
+    ticks++
+    if (h.node(l).log.committed >= b) t.equal(h.node(f).leaseRead(h.now), undefined, 'when b commits, f\'s lease is over')
+  }
+  t.equal(h.node(l).log.committed, b, `b commits once the promise expired (${ticks} ticks)`)
+  t.ok(ticks <= 8, 'within the lease length')
+  h.healAll()
+  h.tick(3)
+  t.equal(h.node(f).leaseRead(h.now), h.node(l).log.committed, 'healed and caught up: f has a lease again')
+
+  // A lease-holding follower that holds an entry it does not know committed serves no lease read.
+  h.isolate(l)
+  h.node(l).propose([enc('c')])
+  const m = h.node(l).ready().messages.find((x) => x.type === 'app' && x.to === f)!
+  h.node(f).step(m, h.now)
+  t.equal(h.node(f).leaseRead(h.now), undefined, 'an entry beyond the known commit: no lease read')
+  h.healAll()
+  h.settle()
+})
+
+t.test('follower leases: a leader hands its leadership over only once no follower lease can outlive it', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], {}, 2, { leaseMs: 700, followerLeases: true })
+  const l = h.electLeader()
+  const [f, g] = [1, 2, 3].filter((id) => id !== l)
+  h.node(l).propose([enc('a')])
+  h.tick(3)
+  t.not(h.node(f).leaseRead(h.now), undefined, 'f holds a lease')
+  h.node(l).transferLeadership(g)
+  h.settle()
+  t.equal(h.leader(), l, 'no timeoutNow while promises run')
+  let ticks = 0
+  while (h.leader() !== g && ticks < 20) {
+    h.tick(1)
+    ticks++
+    if (h.leader() === g) t.equal(h.node(f).leaseRead(h.now), undefined, 'when g leads, f holds no lease from l')
+  }
+  t.equal(h.leader(), g, `g leads after ${ticks} ticks`)
+  t.ok(ticks >= 2, 'the transfer waited for the promises')
+})
+
 t.test('with leases, a node that just started ignores votes for an election timeout (it may have acknowledged a lease)', async (t) => {
   for (const leaseMs of [700, 0]) {
     const h = new Harness([1, 2, 3], [1, 2, 3], {}, 3, { leaseMs })

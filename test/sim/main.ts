@@ -4,7 +4,7 @@
  * reproduces it, and ends with `schedules: N, violations: V`. Exit code 1
  * when any schedule failed. `--fault` turns on one test-only rule breaker
  * (reply-before-flush, double-vote, vote-ignoring-term, apply-uncommitted,
- * skip-prevote, local-reads, unsafe-lease) to show the checkers catch it;
+ * skip-prevote, local-reads, unsafe-lease, unsafe-follower-lease) to show the checkers catch it;
  * `--lease` turns lease reads on.
  */
 import { runSimulation, FAULTS, type FaultName } from './run.js'

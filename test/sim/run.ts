@@ -12,7 +12,8 @@ export const FAULTS = {
   'apply-uncommitted': { faults: { applyUncommitted: true } },
   'skip-prevote': { faults: { skipPreVote: true } },
   'local-reads': { localReads: true },
-  'unsafe-lease': { lease: true, faults: { unsafeLease: true } }
+  'unsafe-lease': { lease: true, faults: { unsafeLease: true } },
+  'unsafe-follower-lease': { lease: true, faults: { unsafeFollowerLease: true } }
 } satisfies Record<string, Partial<SimConfig> & { faults?: RaftFaults }>
 export type FaultName = keyof typeof FAULTS
 

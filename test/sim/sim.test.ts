@@ -29,7 +29,8 @@ const expected: Record<FaultName, RegExp> = {
   'apply-uncommitted': /applied/,
   'skip-prevote': /cut off from a quorum/,
   'local-reads': /not linearizable/,
-  'unsafe-lease': /not linearizable/
+  'unsafe-lease': /not linearizable/,
+  'unsafe-follower-lease': /not linearizable/
 }
 for (const fault of Object.keys(FAULTS) as FaultName[]) {
   t.test(`the simulator catches the ${fault} fault`, async (t) => {

@@ -41,7 +41,8 @@ export interface SimConfig {
   localReads?: boolean
   /**
    * Lease reads on (raft.ts): the lease is 80 % of (electionTicks - 2) ticks
-   * of the fastest host's tick, as the RaftHost chooses it from its own tick.
+   * of the fastest host's tick, as the RaftHost chooses it from its own tick;
+   * followers take read leases too, as on a RaftHost.
    */
   lease?: boolean
   /** Length of the chaos phase, in simulated milliseconds. */
@@ -268,6 +269,7 @@ class Simulation {
       maxMsgBytes: 512,
       maxUncommittedBytes: 4096,
       leaseMs: this.cfg.lease === true ? Math.floor((ELECTION_TICKS - 2) * MIN_TICK * 0.8) : 0,
+      followerLeases: this.cfg.lease === true,
       faults: this.cfg.faults ?? {}
     }, { hardState: { ...d.hard }, snapshot: d.snapshot, entries: d.entries.slice(), applied: d.applied })
     h.sm = new Map(d.sm)
