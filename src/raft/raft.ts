@@ -33,7 +33,9 @@
  * - Follower leases (`followerLeases`, with leases on): a follower serves
  *   linearizable reads from its own log without asking the leader while it
  *   holds a lease. The leader grants one for the follower's answer to a
- *   heartbeat round or for its ReadIndex request, received (or answered) at
+ *   heartbeat round that asks for one (a follower asks while it serves
+ *   reads: a lease makes commits wait for its holder) or for its ReadIndex
+ *   request, received (or answered) at
  *   leader time a while the leader's own lease runs to E: it promises to
  *   commit nothing without that follower's acknowledgement until a + d,
  *   d = min(leaseMs, E - a), and tells the follower (with its next heartbeat,
@@ -75,7 +77,7 @@ export interface RaftFaults {
   skipPreVote?: boolean
   /** Lease reads without their guards: no vote-ignoring after a start, leases ten times too long, and a leader within such a lease never steps down for lack of a quorum. */
   unsafeLease?: boolean
-  /** Follower leases whose promise the leader does not keep: it commits without the lease holders. */
+  /** Follower leases whose promise the leader does not keep (it commits without the lease holders), held ten times too long. */
   unsafeFollowerLease?: boolean
 }
 
@@ -157,6 +159,8 @@ export class Raft {
   private answered: Array<[number, number]> = []
   /** follower: ReadIndex requests sent to the leader, context → own clock when sent (a grant may come with the answer) */
   private asked = new Map<string, number>()
+  /** follower: bootTicks of the last read asked of it (only a follower that serves reads asks for leases) */
+  private readTick = -Infinity
   /** follower: the read lease held, see the module doc */
   private heldLease: { until: number, commit: number, lead: NodeId, term: number } | undefined
   private snapshot: Snapshot
@@ -244,6 +248,7 @@ export class Raft {
       return
     }
     if (this.lead === NONE) throw new RaftError('NOT_LEADER', 'no leader known')
+    this.readTick = this.bootTicks
     const held = this.followerLeaseRead()
     if (held !== undefined) {
       this.readStates.push({ context, index: held })
@@ -748,7 +753,7 @@ export class Raft {
           this.ackReads(m.from, m.readSeq)
           const round = this.sentRounds.find(([seq]) => seq === m.readSeq)
           if (round && round[1] > (pr.ackedAt ?? -Infinity)) pr.ackedAt = round[1]
-          if (this.maybeGrant(m.from, pr)) pr.grant!.seq = m.readSeq
+          if (m.wantLease === true && this.maybeGrant(m.from, pr)) pr.grant!.seq = m.readSeq
         }
         return
       }
@@ -779,7 +784,10 @@ export class Raft {
    */
   leaseRead (now: number): number | undefined {
     this.observe(now)
-    if (this.role === 'follower') return this.followerLeaseRead()
+    if (this.role === 'follower') {
+      this.readTick = this.bootTicks
+      return this.followerLeaseRead()
+    }
     return this.leaseValid() ? this.log.committed : undefined
   }
 
@@ -926,7 +934,9 @@ export class Raft {
           const r: Message = { type: 'heartbeatResp', from: this.id, to: m.from, term: this.term }
           if (m.readSeq !== undefined) {
             r.readSeq = m.readSeq
-            if (this.opts.followerLeases) {
+            // Only a follower that served reads lately asks: a lease makes every commit wait for its holder.
+            if (this.opts.followerLeases && this.bootTicks - this.readTick <= 3 * this.opts.electionTicks) {
+              r.wantLease = true
               this.answered.push([m.readSeq, this.clock])
               if (this.answered.length > 8) this.answered.shift()
             }
@@ -962,8 +972,8 @@ export class Raft {
    * it was granted for (before the leader's promise began).
    */
   private takeGrant (m: Message, asked: number): void {
-    if (typeof m.leaseFor !== 'number' || typeof m.leaseCommit !== 'number') return
-    const until = asked + Math.min(m.leaseFor, this.opts.leaseMs)
+    if (typeof m.leaseFor !== 'number' || !(m.leaseFor > 0) || typeof m.leaseCommit !== 'number' || !Number.isFinite(m.leaseCommit)) return
+    const until = asked + Math.min(m.leaseFor, this.opts.leaseMs) * (this.opts.faults.unsafeFollowerLease === true ? 10 : 1)
     const l = this.heldLease
     if (l !== undefined && l.term === this.term && l.lead === m.from && l.until >= until) return
     this.heldLease = { until, commit: m.leaseCommit, lead: m.from, term: this.term }

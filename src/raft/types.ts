@@ -96,6 +96,8 @@ export interface Message {
    * answered that round, once it has committed `leaseCommit` (raft.ts).
    */
   leaseSeq?: number
+  /** heartbeatResp: the follower serves reads and asks for a read lease. */
+  wantLease?: boolean
   leaseFor?: number
   leaseCommit?: number
 }

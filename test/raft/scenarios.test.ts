@@ -209,12 +209,21 @@ t.test('follower leases: a follower answers reads alone while the leader holds b
   const [f, g] = [1, 2, 3].filter((id) => id !== l)
   const last = h.node(l).propose([enc('a')])
   h.tick(3)
-  t.equal(h.node(f).leaseRead(h.now), last, 'a follower with a lease: its commit index, with no round')
+  t.equal(h.node(f).leaseRead(h.now), undefined, 'a follower that served no reads asked for no lease')
+  t.equal(h.node(l).log.committed, last)
+  h.tick(3)
+  t.equal(h.node(f).leaseRead(h.now), last, 'once it reads, it asks: its commit index, with no round')
+  t.equal(h.node(g).leaseRead(h.now), undefined, 'g has not read: no lease')
   h.node(f).readIndex('r', h.now)
   const rd = h.node(f).ready()
   t.same(rd.readStates, [{ context: 'r', index: last }], 'its ReadIndex is released in the same step')
   t.equal(rd.messages.filter((m) => m.type === 'readIndex').length, 0, 'without asking the leader')
   h.settle()
+
+  // A follower's ReadIndex request also gets a lease with its answer.
+  h.node(g).readIndex('rg', h.now)
+  h.settle()
+  t.equal(h.node(g).leaseRead(h.now), last, 'g got a lease with the answer to its read')
 
   // f is cut off: a write acknowledged by g alone must not commit while f may still serve reads.
   h.isolate(f)
@@ -249,6 +258,7 @@ t.test('follower leases: a leader hands its leadership over only once no followe
   const l = h.electLeader()
   const [f, g] = [1, 2, 3].filter((id) => id !== l)
   h.node(l).propose([enc('a')])
+  h.node(f).leaseRead(h.now)
   h.tick(3)
   t.not(h.node(f).leaseRead(h.now), undefined, 'f holds a lease')
   h.node(l).transferLeadership(g)
