@@ -151,12 +151,12 @@ class StepCounters {
 
   print (): void {
     if (this.rows.size === 0) return
-    say('\nwalkenfs work per operation, summed over all hosts (counters.raft and counters.fuse of `walkenfs status --json`, all rounds;\n"reads" are linearizable read points asked of Raft, "by lease" of them answered by a leader alone, "shared" joined another\'s round):')
+    say('\nwalkenfs work per operation, summed over all hosts (counters.raft and counters.fuse of `walkenfs status --json`, all rounds;\n"reads" are linearizable read points asked of Raft, "by lease" of them answered by a leader alone, "follower lease" by a follower holding a read lease, "shared" joined another\'s round):')
     const rows = [...this.rows].map(([name, r]) => {
       const per = (k: string): string => fmt((r.d[k] ?? 0) / r.ops)
-      return [name, r.per, per('fuseCalls'), per('proposals'), per('reads'), per('leaseReads'), per('sharedReads'), per('transactions'), per('applyCycles'), per('lightCycles'), per('messagesSent')]
+      return [name, r.per, per('fuseCalls'), per('proposals'), per('reads'), per('leaseReads'), per('followerLeaseReads'), per('sharedReads'), per('transactions'), per('applyCycles'), per('lightCycles'), per('messagesSent')]
     })
-    table(['step', 'per', 'FUSE calls', 'proposals', 'reads', 'by lease', 'shared', 'fsync cycles', 'apply cycles', 'light cycles', 'messages'], rows)
+    table(['step', 'per', 'FUSE calls', 'proposals', 'reads', 'by lease', 'follower lease', 'shared', 'fsync cycles', 'apply cycles', 'light cycles', 'messages'], rows)
   }
 }
 
