@@ -30,6 +30,49 @@ t.test('three hosts on real lmdb replicate, apply and read linearizably', async 
   }
 })
 
+t.test('with leases, a follower that reads holds a read lease: its reads take no round and still see every acknowledged write', async (t) => {
+  const c = new TestCluster({ leaseReads: true })
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2, 3])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  const leader = c.leaderOf('g')!
+  const [follower, other] = [...c.hosts.values()].filter((h) => h !== leader)
+  await c.until(() => follower.host.status('g').lead === leader.id, 'follower knows the leader')
+  for (let i = 0; i < 200; i++) {
+    await leader.host.propose('g', KvMachine.encode('k', `v${i}`))
+    await follower.host.read('g')
+    t.equal(follower.machines.get('g')!.get('k'), `v${i}`, `read ${i} on the follower sees the write acknowledged before it`)
+    if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  // Right after a write the follower usually holds the entry before it learns that it committed,
+  // and asks the leader; reads with no write in between are answered by its lease.
+  const before = follower.host.stats.followerLeaseReads
+  for (let i = 0; i < 50; i++) {
+    await follower.host.read('g')
+    t.equal(follower.machines.get('g')!.get('k'), 'v199')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  const byLease = follower.host.stats.followerLeaseReads - before
+  t.ok(byLease > 0, `${byLease} of 50 follower reads without writes between them answered by its lease`)
+  t.equal(other.host.stats.followerLeaseReads, 0, 'a follower that serves no reads holds no lease')
+
+  // Cut off, the lease holder stops answering alone once its lease ends, and the leader's
+  // commits wait for it only until then.
+  c.net.setLink(follower.id, leader.id, false)
+  c.net.setLink(follower.id, other.id, false)
+  const t0 = Date.now()
+  await leader.host.propose('g', KvMachine.encode('k', 'after-cut'))
+  const waited = Date.now() - t0
+  t.ok(waited < 5000, `a write commits without the cut-off lease holder (after ${waited} ms)`)
+  const held = follower.host.stats.followerLeaseReads
+  await t.rejects(follower.host.read('g'), 'the cut-off follower can no longer read alone')
+  t.equal(follower.host.stats.followerLeaseReads, held, 'and answered no read by lease')
+  t.not(follower.machines.get('g')!.get('k'), 'after-cut')
+  for (const h of [leader, other]) c.net.setLink(follower.id, h.id, true)
+})
+
 t.test('a follower refuses proposals and names the leader', async (t) => {
   const c = new TestCluster()
   t.teardown(() => c.cleanup())
