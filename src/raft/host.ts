@@ -321,6 +321,29 @@ export class RaftHost {
     })
   }
 
+  /**
+   * Whether this host's state machine of g reflects every write committed
+   * before the call already, by a lease (a leader within its lease, or a
+   * follower holding a read lease, whose store shows the commit index): the
+   * read() that would resolve at once, without a promise. False says
+   * nothing; read() then asks.
+   */
+  readNow (g: GroupId): boolean {
+    const grp = this.groups.get(g)
+    if (grp === undefined || !this.leaseAnswers(grp)) return false
+    this.stats.reads++
+    return true
+  }
+
+  private leaseAnswers (grp: Group): boolean {
+    if (this.leaseMs <= 0 || this.failure || grp.raft.role === 'candidate' || grp.raft.role === 'preCandidate') return false
+    const index = grp.raft.leaseRead(performance.now())
+    if (index === undefined || grp.visible < index) return false
+    if (grp.raft.role === 'leader') this.stats.leaseReads++
+    else this.stats.followerLeaseReads++
+    return true
+  }
+
   /** Resolves once this host's state machine of g reflects every write committed before the call (ReadIndex). */
   read (g: GroupId): Promise<void> {
     let grp: Group
@@ -328,14 +351,7 @@ export class RaftHost {
     this.stats.reads++
     // A leader within its lease, or a follower holding a read lease, whose store already shows
     // the commit index answers at once: no round, no cycle.
-    if (this.leaseMs > 0 && grp.raft.role !== 'candidate' && grp.raft.role !== 'preCandidate') {
-      const index = grp.raft.leaseRead(performance.now())
-      if (index !== undefined && grp.visible >= index && !this.failure) {
-        if (grp.raft.role === 'leader') this.stats.leaseReads++
-        else this.stats.followerLeaseReads++
-        return Promise.resolve()
-      }
-    }
+    if (this.leaseAnswers(grp)) return Promise.resolve()
     // A ReadIndex request of this group that has not left yet (no cycle took it) serves this read too:
     // its read point is fixed after this read began. Concurrent reads share one round.
     const open = grp.unsentRead !== undefined ? grp.reads.get(grp.unsentRead) : undefined
