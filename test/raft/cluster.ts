@@ -67,6 +67,15 @@ export class TestCluster {
     for (const th of this.hosts.values()) th.host.start()
   }
 
+  /** Opens hosts `ids`, creates group g on all of them, starts them and waits for g's leader; returns it. */
+  async startGroup (g: string, ids: number[]): Promise<TestHost> {
+    for (const id of ids) this.openHost(id)
+    await this.createGroup(g, ids)
+    this.startAll()
+    await this.until(() => this.leaderOf(g) !== undefined, 'a leader')
+    return this.leaderOf(g)!
+  }
+
   leaderOf (g: string): TestHost | undefined {
     return leaderAmong(this.hosts.values(), g)
   }

@@ -6,11 +6,7 @@ import { KvMachine } from './kv-machine.js'
 t.test('three hosts on real lmdb replicate, apply and read linearizably', async (t) => {
   const c = new TestCluster()
   t.teardown(() => c.cleanup())
-  for (const id of [1, 2, 3]) c.openHost(id)
-  await c.createGroup('g', [1, 2, 3])
-  c.startAll()
-  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
-  const leader = c.leaderOf('g')!
+  const leader = await c.startGroup('g', [1, 2, 3])
   const writes = []
   for (let i = 0; i < 50; i++) writes.push(leader.host.propose('g', KvMachine.encode(`k${i}`, `v${i}`)))
   const results = await Promise.all(writes)
@@ -33,11 +29,7 @@ t.test('three hosts on real lmdb replicate, apply and read linearizably', async 
 t.test('with leases, a follower that reads holds a read lease: its reads take no round and still see every acknowledged write', async (t) => {
   const c = new TestCluster({ leaseReads: true })
   t.teardown(() => c.cleanup())
-  for (const id of [1, 2, 3]) c.openHost(id)
-  await c.createGroup('g', [1, 2, 3])
-  c.startAll()
-  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
-  const leader = c.leaderOf('g')!
+  const leader = await c.startGroup('g', [1, 2, 3])
   const [follower, other] = [...c.hosts.values()].filter((h) => h !== leader)
   await c.until(() => follower.host.status('g').lead === leader.id, 'follower knows the leader')
   for (let i = 0; i < 200; i++) {

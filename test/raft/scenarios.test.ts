@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { RaftError } from '../../src/raft/types.js'
 import { Harness } from './harness.js'
 
@@ -179,17 +179,22 @@ t.test('a single-voter group elects itself, commits alone and serves reads at on
   t.same(h.nodes.get(1)!.reads, [{ context: 'r', index: idx }])
 })
 
+/** A ReadIndex on `id` is released in the same step at `index`, sending no message of type `round` (the round it saves). */
+function answersAtOnce (t: Test, h: Harness, id: number, index: number, round: 'heartbeat' | 'readIndex'): void {
+  h.node(id).readIndex('r', h.now)
+  const rd = h.node(id).ready()
+  t.same(rd.readStates, [{ context: 'r', index }], `a ReadIndex on node ${id} is released in the same step`)
+  t.equal(rd.messages.filter((m) => m.type === round).length, 0, `without a ${round} message`)
+  h.settle()
+}
+
 t.test('lease reads: a leader a quorum acknowledged answers at once, until the lease runs out or a transfer begins', async (t) => {
   const h = new Harness([1, 2, 3], [1, 2, 3], {}, 1, { leaseMs: 700 })
   const l = h.electLeader()
   const last = h.node(l).propose([enc('a')])
   h.tick(2)
   t.equal(h.node(l).leaseRead(h.now), last, 'within the lease: the commit index, with no round')
-  h.node(l).readIndex('r', h.now)
-  const rd = h.node(l).ready()
-  t.same(rd.readStates, [{ context: 'r', index: last }], 'a ReadIndex on the leader is released in the same step')
-  t.equal(rd.messages.filter((m) => m.type === 'heartbeat').length, 0, 'without a heartbeat round')
-  h.settle()
+  answersAtOnce(t, h, l, last, 'heartbeat')
   // Cut off: nothing renews the lease; it ends leaseMs after the last acknowledged round was sent.
   h.isolate(l)
   const sent = h.now
@@ -214,11 +219,7 @@ t.test('follower leases: a follower answers reads alone while the leader holds b
   h.tick(3)
   t.equal(h.node(f).leaseRead(h.now), last, 'once it reads, it asks: its commit index, with no round')
   t.equal(h.node(g).leaseRead(h.now), undefined, 'g has not read: no lease')
-  h.node(f).readIndex('r', h.now)
-  const rd = h.node(f).ready()
-  t.same(rd.readStates, [{ context: 'r', index: last }], 'its ReadIndex is released in the same step')
-  t.equal(rd.messages.filter((m) => m.type === 'readIndex').length, 0, 'without asking the leader')
-  h.settle()
+  answersAtOnce(t, h, f, last, 'readIndex')
 
   // A follower's ReadIndex request also gets a lease with its answer.
   h.node(g).readIndex('rg', h.now)
