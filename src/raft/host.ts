@@ -87,7 +87,9 @@ export interface HostOptions {
   room?: () => boolean
   /**
    * Lease reads (see raft.ts): a leader answers reads without a heartbeat
-   * round while a quorum acknowledged it recently. Only sound when ticks
+   * round while a quorum acknowledged it recently, and a follower that
+   * serves reads answers them alone while it holds a read lease from the
+   * leader (follower leases come with this option). Only sound when ticks
    * never run faster than real time, i.e. when the host ticks itself with
    * start(); off by default, the cluster node turns it on.
    */
@@ -335,6 +337,7 @@ export class RaftHost {
     return true
   }
 
+  /** Whether a lease answers a read of grp now (counted as a lease read). */
   private leaseAnswers (grp: Group): boolean {
     if (this.leaseMs <= 0 || this.failure || grp.raft.role === 'candidate' || grp.raft.role === 'preCandidate') return false
     const index = grp.raft.leaseRead(performance.now())

@@ -35,15 +35,14 @@
  *   holds a lease. The leader grants one for the follower's answer to a
  *   heartbeat round that asks for one (a follower asks while it serves
  *   reads: a lease makes commits wait for its holder) or for its ReadIndex
- *   request, received (or answered) at
- *   leader time a while the leader's own lease runs to E: it promises to
- *   commit nothing without that follower's acknowledgement until a + d,
- *   d = min(leaseMs, E - a), and tells the follower (with its next heartbeat,
- *   or with the read's answer) d and its commit index c at a. The follower's
- *   lease runs d from when it answered that round or sent that request
- *   (before a), so
- *   it ends before the promise and before E, and no other leader can commit
- *   before E (the leader-lease argument above). Within it the follower
+ *   request, received (or answered) at leader time a while the leader's own
+ *   lease runs to E: it promises to commit nothing without that follower's
+ *   acknowledgement until a + d, d = min(leaseMs, E - a), and tells the
+ *   follower (with its next heartbeat, or with the read's answer) d and its
+ *   commit index c at a. The follower's lease runs d from when it answered
+ *   that round or sent that request (before a), so it ends before the
+ *   promise and before E, and no other leader can commit before E (the
+ *   leader-lease argument above). Within it the follower
  *   answers a read with its commit index once that is >= c and its log
  *   holds nothing beyond it (an entry it holds may be committed already;
  *   anything it does not hold cannot be, because of the promise). The
@@ -811,9 +810,10 @@ export class Raft {
   }
 
   /**
-   * Grants `id` a read lease for its answer to round `seq`, received now
-   * (module doc). Only a voter that holds everything committed gets one:
-   * a lagging follower would hold commits back for the whole lease.
+   * Grants `id` a read lease for a message of it received now (module doc);
+   * the caller sends `pr.grant`. Only a voter that holds everything
+   * committed gets one: a lagging follower would hold commits back for the
+   * whole lease.
    */
   private maybeGrant (id: NodeId, pr: Progress): boolean {
     if (!this.opts.followerLeases || this.opts.leaseMs <= 0) return false
