@@ -752,7 +752,8 @@ export class Raft {
           this.ackReads(m.from, m.readSeq)
           const round = this.sentRounds.find(([seq]) => seq === m.readSeq)
           if (round && round[1] > (pr.ackedAt ?? -Infinity)) pr.ackedAt = round[1]
-          if (m.wantLease === true && this.maybeGrant(m.from, pr)) pr.grant!.seq = m.readSeq
+          const g = m.wantLease === true ? this.grant(m.from, pr) : undefined
+          if (g !== undefined) pr.grant = { seq: m.readSeq, ...g }
         }
         return
       }
@@ -810,22 +811,21 @@ export class Raft {
   }
 
   /**
-   * Grants `id` a read lease for a message of it received now (module doc);
-   * the caller sends `pr.grant`. Only a voter that holds everything
-   * committed gets one: a lagging follower would hold commits back for the
-   * whole lease.
+   * Grants `id` a read lease for a message of it received now (module doc):
+   * records the promise and returns what to tell `id`, or undefined. Only a
+   * voter that holds everything committed gets one: a lagging follower
+   * would hold commits back for the whole lease.
    */
-  private maybeGrant (id: NodeId, pr: Progress): boolean {
-    if (!this.opts.followerLeases || this.opts.leaseMs <= 0) return false
-    if (!isVoter(this.log.config(), id) || pr.state !== 'replicate' || pr.match < this.log.committed) return false
+  private grant (id: NodeId, pr: Progress): { ms: number, commit: number } | undefined {
+    if (!this.opts.followerLeases || this.opts.leaseMs <= 0) return undefined
+    if (!isVoter(this.log.config(), id) || pr.state !== 'replicate' || pr.match < this.log.committed) return undefined
     const end = this.leaseEnd()
-    if (end === undefined) return false
+    if (end === undefined) return undefined
     const ms = Math.min(this.opts.leaseMs, end - this.clock)
-    if (ms <= 0) return false
+    if (ms <= 0) return undefined
     const until = this.clock + ms
     if (until > (this.promises.get(id) ?? -Infinity)) this.promises.set(id, until)
-    pr.grant = { seq: 0, ms, commit: this.log.committed }
-    return true
+    return { ms, commit: this.log.committed }
   }
 
   /** Follower: its commit index if its read lease lets it serve a read now, else undefined (module doc). */
@@ -882,10 +882,10 @@ export class Raft {
   private answerRead (to: NodeId, context: string, index: number): void {
     const m: Message = { type: 'readIndexResp', from: this.id, to, term: this.term, index, context }
     const pr = this.progress.get(to)
-    if (pr !== undefined && this.maybeGrant(to, pr)) {
-      m.leaseFor = pr.grant!.ms
-      m.leaseCommit = pr.grant!.commit
-      pr.grant = undefined
+    const g = pr !== undefined ? this.grant(to, pr) : undefined
+    if (g !== undefined) {
+      m.leaseFor = g.ms
+      m.leaseCommit = g.commit
     }
     this.send(m)
   }
