@@ -59,6 +59,12 @@ export interface HostOptions {
   tickMs?: number
   electionTicks?: number
   heartbeatTicks?: number
+  /**
+   * Heartbeat period of idle groups (raft.ts, "Idle groups"); by default
+   * twice heartbeatTicks where that leaves 4 ticks before an election
+   * timeout, else heartbeatTicks (no slower beat).
+   */
+  idleHeartbeatTicks?: number
   /** Compact a group's log once this many entries are applied past its snapshot. */
   compactAfter?: number
   maxPendingProposals?: number
@@ -180,6 +186,11 @@ function mustPersist (rd: Ready): boolean {
   return rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined || rd.compacted !== undefined || rd.committed.length > 0
 }
 
+/** The default idle heartbeat period: twice the normal one where it leaves 4 ticks before an election timeout. */
+function idleBeat (heartbeatTicks: number, electionTicks: number): number {
+  return 2 * heartbeatTicks <= electionTicks - 4 ? 2 * heartbeatTicks : heartbeatTicks
+}
+
 export class RaftHost {
   readonly id: NodeId
   readonly storage: RaftStorage
@@ -219,6 +230,7 @@ export class RaftHost {
       leaseReads: false,
       faults: {},
       ...options,
+      idleHeartbeatTicks: options.idleHeartbeatTicks ?? idleBeat(options.heartbeatTicks ?? 2, options.electionTicks ?? 10),
       sync: options.sync ?? (async () => { await options.root.flushed })
     }
     this.id = options.id
@@ -290,6 +302,7 @@ export class RaftHost {
       id: this.id,
       electionTicks: this.o.electionTicks,
       heartbeatTicks: this.o.heartbeatTicks,
+      idleHeartbeatTicks: this.o.idleHeartbeatTicks,
       preVote: true,
       checkQuorum: this.o.checkQuorum,
       leaseMs: this.leaseMs,

@@ -51,6 +51,15 @@
  *   leadership over only once all have expired (a transferee is elected
  *   at once). Cost: a promised follower that stops answering holds commits
  *   back for at most leaseMs.
+ * - Idle groups (`idleHeartbeatTicks` > heartbeatTicks): a leader whose
+ *   group saw no proposal, read or lease request for idleAfterTicks, whose
+ *   followers all hold its last entry and which keeps no promise, beats
+ *   every idleHeartbeatTicks instead (the first of these brings it back).
+ *   Heartbeats carry no safety (see tick()); a slower beat only leaves
+ *   less room for late ones before a follower campaigns (at most
+ *   electionTicks - 4 ticks, so a beat may come 4 ticks late), and lets the
+ *   leader's lease lapse between beats, so the first read after a quiet
+ *   spell may take a heartbeat round.
  * Bounds: inflight appends per follower, bytes per append, uncommitted bytes
  * at the leader, entries per proposal and pending read requests.
  */
@@ -102,6 +111,13 @@ export interface RaftOptions {
   leaseMs?: number
   /** Follower leases (see the module doc); needs leaseMs > 0. */
   followerLeases?: boolean
+  /**
+   * Heartbeat period of a leader whose group is idle (see the module doc);
+   * from heartbeatTicks (the default: always the same) to electionTicks - 4.
+   */
+  idleHeartbeatTicks?: number
+  /** Ticks without proposals, reads or lagging followers after which a leader's group counts as idle. */
+  idleAfterTicks?: number
   faults?: RaftFaults
 }
 
@@ -160,6 +176,8 @@ export class Raft {
   private asked = new Map<string, number>()
   /** follower: bootTicks of the last read asked of it (only a follower that serves reads asks for leases) */
   private readTick = -Infinity
+  /** leader: bootTicks of the last proposal, read or lease request (idle groups beat slower) */
+  private busyTick = 0
   /** follower: the read lease held, see the module doc */
   private heldLease: { until: number, commit: number, lead: NodeId, term: number } | undefined
   private snapshot: Snapshot
@@ -179,8 +197,14 @@ export class Raft {
       promoteLag: 0,
       leaseMs: 0,
       followerLeases: false,
+      idleHeartbeatTicks: options.heartbeatTicks,
+      idleAfterTicks: options.electionTicks,
       faults: {},
       ...options
+    }
+    const idle = this.opts.idleHeartbeatTicks
+    if (!Number.isInteger(idle) || idle < this.opts.heartbeatTicks || (idle > this.opts.heartbeatTicks && idle > this.opts.electionTicks - 4)) {
+      throw new Error(`idleHeartbeatTicks ${idle}: expected heartbeatTicks (${this.opts.heartbeatTicks}) up to electionTicks - 4 (${this.opts.electionTicks - 4})`)
     }
     this.id = options.id
     this.snapshot = init.snapshot
@@ -553,10 +577,26 @@ export class Raft {
       }
       if (this.transferee !== NONE && this.progress.get(this.transferee)?.match === this.log.lastIndex()) this.maybeTimeoutNow()
     }
-    if (phase !== undefined ? phase % this.opts.heartbeatTicks === 0 : this.heartbeatElapsed >= this.opts.heartbeatTicks) {
+    const every = this.idle() ? this.opts.idleHeartbeatTicks : this.opts.heartbeatTicks
+    if (phase !== undefined ? phase % every === 0 : this.heartbeatElapsed >= every) {
       this.heartbeatElapsed = 0
       this.broadcastHeartbeat()
     }
+  }
+
+  /**
+   * Whether this leader's group is idle: nothing proposed, read or asked
+   * for a lease for idleAfterTicks, every follower up to date, no promise
+   * and no transfer running. Its heartbeats then only keep followers from
+   * campaigning, which a slower beat does as well.
+   */
+  private idle (): boolean {
+    if (this.opts.idleHeartbeatTicks === this.opts.heartbeatTicks) return false
+    if (this.bootTicks - this.busyTick < this.opts.idleAfterTicks) return false
+    if (this.transferee !== NONE || this.reads.length > 0 || this.promised()) return false
+    const last = this.log.lastIndex()
+    for (const [id, pr] of this.progress) if (id !== this.id && pr.match < last) return false
+    return true
   }
 
   /** Starts the transferee's election once no follower lease can outlive this leadership. */
@@ -578,6 +618,7 @@ export class Raft {
   }
 
   private appendAsLeader (es: Entry[], force = false): void {
+    this.busyTick = this.bootTicks
     let bytes = 0
     for (const e of es) bytes += entrySize(e)
     if (!force && this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > this.opts.maxUncommittedBytes) {
@@ -752,6 +793,7 @@ export class Raft {
           this.ackReads(m.from, m.readSeq)
           const round = this.sentRounds.find(([seq]) => seq === m.readSeq)
           if (round && round[1] > (pr.ackedAt ?? -Infinity)) pr.ackedAt = round[1]
+          if (m.wantLease === true) this.busyTick = this.bootTicks
           const g = m.wantLease === true ? this.grant(m.from, pr) : undefined
           if (g !== undefined) pr.grant = { seq: m.readSeq, ...g }
         }
@@ -788,6 +830,7 @@ export class Raft {
       this.readTick = this.bootTicks
       return this.followerLeaseRead()
     }
+    this.busyTick = this.bootTicks
     return this.leaseValid() ? this.log.committed : undefined
   }
 
@@ -838,6 +881,7 @@ export class Raft {
   }
 
   private leaderRead (context: string, from: NodeId): void {
+    this.busyTick = this.bootTicks
     if (this.log.term(this.log.committed) !== this.term) {
       throw new RaftError('READ_NOT_READY', 'the leader has not committed an entry of its term yet', this.id)
     }

@@ -28,8 +28,10 @@ export class Harness {
   /** the harness clock: TICK_MS per tick */
   now = 0
   private cut = new Set<string>()
+  /** every message delivered (tests that count them) */
+  onDeliver: ((m: Message) => void) | undefined
 
-  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs' | 'followerLeases'> = {}) {
+  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs' | 'followerLeases' | 'idleHeartbeatTicks' | 'idleAfterTicks'> = {}) {
     for (const id of ids) {
       const snapshot: Snapshot = { meta: { index: 0, term: 0, config: { voters, learners: [] } }, data: new Uint8Array() }
       const n: MemNode = { raft: undefined as unknown as Raft, hard: { term: 0, vote: 0, commit: 0 }, snapshot, entries: [], applied: [], reads: [], installed: [] }
@@ -70,6 +72,7 @@ export class Harness {
       if (out.length === 0) return
       for (const m of out) {
         if (this.cut.has(`${m.from}>${m.to}`)) continue
+        this.onDeliver?.(m)
         this.nodes.get(m.to)?.raft.step(m, this.now)
       }
     }

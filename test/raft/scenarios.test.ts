@@ -208,6 +208,55 @@ t.test('lease reads: a leader a quorum acknowledged answers at once, until the l
   t.equal(h.node(l).leaseRead(h.now), undefined, 'a leader handing over its leadership serves no lease read')
 })
 
+t.test('idle groups: a quiet leader beats slower; a proposal, a read or a follower that reads brings the fast beat back', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], {}, 1, { leaseMs: 700, followerLeases: true, idleHeartbeatTicks: 4, idleAfterTicks: 10 })
+  const l = h.electLeader()
+  const f = [1, 2, 3].find((id) => id !== l)!
+  /** heartbeat rounds the leader sends over the next `ticks` ticks */
+  const rounds = (ticks: number): number => {
+    let n = 0
+    h.onDeliver = (m) => { if (m.type === 'heartbeat' && m.from === l) n++ }
+    h.tick(ticks)
+    h.onDeliver = undefined
+    return n / 2
+  }
+  h.node(l).propose([enc('a')])
+  h.settle()
+  t.equal(rounds(8), 8, 'busy: a round every heartbeatTicks')
+  h.tick(10)
+  t.equal(rounds(8), 2, 'quiet for idleAfterTicks: a round every idleHeartbeatTicks')
+  const term = h.node(l).term
+  h.tick(200)
+  t.equal(h.leader(), l, 'the slow beat keeps the followers from campaigning')
+  t.equal(h.node(l).term, term, 'no election in 200 quiet ticks')
+
+  h.node(l).propose([enc('b')])
+  h.settle()
+  t.equal(rounds(4), 4, 'a proposal brings the fast beat back')
+  h.tick(12)
+  h.node(l).readIndex('r', h.now)
+  h.settle()
+  t.equal(rounds(4), 4, 'so does a read on the leader')
+  h.tick(12)
+  t.equal(rounds(8), 2, 'idle again')
+  h.node(f).readIndex('rf', h.now)
+  h.settle()
+  t.same(h.nodes.get(f)!.reads.map((r) => r.context), ['rf'], 'the follower\'s read is answered')
+  t.equal(rounds(20), 20, 'a follower that serves reads asks for leases, which keeps the fast beat')
+  h.tick(40)
+  t.equal(rounds(8), 2, 'once it stops asking, the group is idle again')
+
+  h.isolate(l)
+  h.tick(60)
+  const next = h.leader()
+  t.ok(next !== undefined && next !== l && h.node(next).term > term, 'a leader cut off while idle is replaced')
+})
+
+t.test('idle groups: the slow beat must leave 4 ticks before an election timeout', async (t) => {
+  t.throws(() => new Harness([1], [1], {}, 1, { idleHeartbeatTicks: 7 }), /idleHeartbeatTicks 7: expected heartbeatTicks \(1\) up to electionTicks - 4 \(6\)/)
+  t.doesNotThrow(() => new Harness([1], [1], {}, 1, { idleHeartbeatTicks: 6 }))
+})
+
 t.test('follower leases: a follower answers reads alone while the leader holds back commits it has not acknowledged', async (t) => {
   const h = new Harness([1, 2, 3], [1, 2, 3], {}, 1, { leaseMs: 700, followerLeases: true })
   const l = h.electLeader()

@@ -270,6 +270,9 @@ class Simulation {
       maxUncommittedBytes: 4096,
       leaseMs: this.cfg.lease === true ? Math.floor((ELECTION_TICKS - 2) * MIN_TICK * 0.8) : 0,
       followerLeases: this.cfg.lease === true,
+      // Quiet groups beat slower, as on real hosts; idle after one election timeout so schedules reach it often.
+      idleHeartbeatTicks: 2 * HEARTBEAT_TICKS,
+      idleAfterTicks: ELECTION_TICKS,
       faults: this.cfg.faults ?? {}
     }, { hardState: { ...d.hard }, snapshot: d.snapshot, entries: d.entries.slice(), applied: d.applied })
     h.sm = new Map(d.sm)
