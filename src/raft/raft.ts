@@ -54,12 +54,12 @@
  * - Idle groups (`idleHeartbeatTicks` > heartbeatTicks): a leader whose
  *   group saw no proposal, read or lease request for idleAfterTicks, whose
  *   followers all hold its last entry and which keeps no promise, beats
- *   every idleHeartbeatTicks instead (the first of these brings it back).
- *   Heartbeats carry no safety (see tick()); a slower beat only leaves
- *   less room for late ones before a follower campaigns (at most
- *   electionTicks - 4 ticks, so a beat may come 4 ticks late), and lets the
- *   leader's lease lapse between beats, so the first read after a quiet
- *   spell may take a heartbeat round.
+ *   every idleHeartbeatTicks instead, until the next proposal, read or
+ *   lease request. Heartbeats carry no safety (see tick()); a slower beat
+ *   only leaves less room for late ones before a follower campaigns (at
+ *   most electionTicks - 4 ticks, so a beat may come 4 ticks late), and
+ *   lets the leader's lease lapse between beats, so the first read after
+ *   a quiet spell may take a heartbeat round.
  * Bounds: inflight appends per follower, bytes per append, uncommitted bytes
  * at the leader, entries per proposal and pending read requests.
  */
