@@ -217,7 +217,7 @@ export class RaftHost {
   failure: Error | undefined
 
   constructor (options: HostOptions) {
-    this.o = {
+    const o = {
       tickMs: 100,
       electionTicks: 10,
       heartbeatTicks: 2,
@@ -230,9 +230,9 @@ export class RaftHost {
       leaseReads: false,
       faults: {},
       ...options,
-      idleHeartbeatTicks: options.idleHeartbeatTicks ?? idleBeat(options.heartbeatTicks ?? 2, options.electionTicks ?? 10),
       sync: options.sync ?? (async () => { await options.root.flushed })
     }
+    this.o = { ...o, idleHeartbeatTicks: o.idleHeartbeatTicks ?? idleBeat(o.heartbeatTicks, o.electionTicks) }
     this.id = options.id
     this.leaseMs = this.o.leaseReads && this.o.checkQuorum ? Math.floor((this.o.electionTicks - 2) * this.o.tickMs * 0.8) : 0
     this.storage = new RaftStorage(options.root)
