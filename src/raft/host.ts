@@ -322,7 +322,7 @@ export class RaftHost {
   /** propose(), also telling the entry's log index (readers elsewhere can wait until their replica applied it). */
   proposeIndexed (g: GroupId, data: Uint8Array): Promise<{ result: unknown, index: number }> {
     let grp: Group
-    try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
+    try { grp = this.live(g) } catch (e) { return Promise.reject(e as Error) }
     if (grp.raft.role !== 'leader') return Promise.reject(this.notLeader(grp))
     if (this.diskFull && this.o.room?.() === false) return Promise.reject(noSpace(`host ${this.id} has no room on its data disk; group ${g} takes no proposals until space is freed`))
     if (grp.queue.length + grp.waiting.size >= this.o.maxPendingProposals) {
@@ -352,7 +352,7 @@ export class RaftHost {
 
   /** Whether a lease answers a read of grp now (counted as a lease read). */
   private leaseAnswers (grp: Group): boolean {
-    if (this.leaseMs <= 0 || this.failure || grp.raft.role === 'candidate' || grp.raft.role === 'preCandidate') return false
+    if (this.leaseMs <= 0 || this.failure || this.closed || grp.raft.role === 'candidate' || grp.raft.role === 'preCandidate') return false
     const index = grp.raft.leaseRead(performance.now())
     if (index === undefined || grp.visible < index) return false
     if (grp.raft.role === 'leader') this.stats.leaseReads++
@@ -363,7 +363,7 @@ export class RaftHost {
   /** Resolves once this host's state machine of g reflects every write committed before the call (ReadIndex). */
   read (g: GroupId): Promise<void> {
     let grp: Group
-    try { grp = this.group(g) } catch (e) { return Promise.reject(e as Error) }
+    try { grp = this.live(g) } catch (e) { return Promise.reject(e as Error) }
     this.stats.reads++
     // A leader within its lease, or a follower holding a read lease, whose store already shows
     // the commit index answers at once: no round, no cycle.
@@ -425,7 +425,7 @@ export class RaftHost {
     let grp: Group
     let index: number
     try {
-      grp = this.group(g)
+      grp = this.live(g)
       index = grp.raft.proposeConfChange(cc)
     } catch (e) {
       return Promise.reject(e as Error)
@@ -499,6 +499,17 @@ export class RaftHost {
     const grp = this.groups.get(g)
     if (!grp) throw new Error(`raft group ${g} is not open on host ${this.id}`)
     if (this.failure) throw new Error(`host ${this.id} stopped after a storage failure: ${this.failure.message}`)
+    return grp
+  }
+
+  /**
+   * group(), for requests that wait for a cycle: a closed host runs none,
+   * so such a request would never settle (close() fails only those made
+   * before it).
+   */
+  private live (g: GroupId): Group {
+    const grp = this.group(g)
+    if (this.closed) throw new Error(`raft group ${g} is not open on host ${this.id}: the host is shut down`)
     return grp
   }
 

@@ -253,6 +253,19 @@ t.test('closeGroup fails waiters and stops serving; destroyGroup deletes storage
   t.equal(sm.get('a'), undefined)
 })
 
+t.test('a closed host refuses requests at once instead of leaving them waiting for a cycle that never comes', async (t) => {
+  const c = new TestCluster()
+  t.teardown(() => c.cleanup())
+  const h = await c.startGroup('g', [1])
+  await c.propose('g', KvMachine.encode('a', '1'))
+  await h.host.close()
+  const refused = /raft group g is not open on host 1: the host is shut down/
+  await t.rejects(h.host.propose('g', KvMachine.encode('b', '2')), refused, 'a proposal')
+  await t.rejects(h.host.read('g'), refused, 'a read')
+  await t.rejects(h.host.changeMembership('g', { type: 'addLearner', node: 2 }), refused, 'a membership step')
+  t.equal(h.host.readNow('g'), false, 'no lease read either')
+})
+
 t.test('an empty replica added to a group whose leader compacted its log is filled by the snapshot', async (t) => {
   const c = new TestCluster({ compactAfter: 4 })
   t.teardown(() => c.cleanup())
