@@ -26,7 +26,7 @@
 import type { RootDatabase } from 'lmdb'
 import { randomInt } from 'node:crypto'
 import { RaftStorage, type GroupId } from '../store/raft-storage.js'
-import { Raft, type RaftFaults } from './raft.js'
+import { longestIdleHeartbeat, Raft, type RaftFaults } from './raft.js'
 import { seededRng } from './rng.js'
 import type { Envelope, Transport } from './transport.js'
 import { RaftError, type ConfChange, type Config, type Entry, type NodeId, type Ready } from './types.js'
@@ -188,7 +188,7 @@ function mustPersist (rd: Ready): boolean {
 
 /** The default idle heartbeat period: twice the normal one where it leaves 4 ticks before an election timeout. */
 function idleBeat (heartbeatTicks: number, electionTicks: number): number {
-  return 2 * heartbeatTicks <= electionTicks - 4 ? 2 * heartbeatTicks : heartbeatTicks
+  return 2 * heartbeatTicks <= longestIdleHeartbeat(electionTicks) ? 2 * heartbeatTicks : heartbeatTicks
 }
 
 export class RaftHost {

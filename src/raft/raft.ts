@@ -89,6 +89,11 @@ export interface RaftFaults {
   unsafeFollowerLease?: boolean
 }
 
+/** The longest idle heartbeat period (module doc, "Idle groups"): a beat may come 4 ticks late before the shortest election timeout. */
+export function longestIdleHeartbeat (electionTicks: number): number {
+  return electionTicks - 4
+}
+
 export interface RaftOptions {
   id: NodeId
   /** Ticks without a leader before campaigning (randomized in [n, 2n)). */
@@ -203,8 +208,9 @@ export class Raft {
       ...options
     }
     const idle = this.opts.idleHeartbeatTicks
-    if (!Number.isInteger(idle) || idle < this.opts.heartbeatTicks || (idle > this.opts.heartbeatTicks && idle > this.opts.electionTicks - 4)) {
-      throw new Error(`idleHeartbeatTicks ${idle}: expected heartbeatTicks (${this.opts.heartbeatTicks}) up to electionTicks - 4 (${this.opts.electionTicks - 4})`)
+    const longest = longestIdleHeartbeat(this.opts.electionTicks)
+    if (!Number.isInteger(idle) || idle < this.opts.heartbeatTicks || (idle > this.opts.heartbeatTicks && idle > longest)) {
+      throw new Error(`idleHeartbeatTicks ${idle}: expected heartbeatTicks (${this.opts.heartbeatTicks}) up to electionTicks - 4 (${longest})`)
     }
     this.id = options.id
     this.snapshot = init.snapshot
@@ -793,9 +799,11 @@ export class Raft {
           this.ackReads(m.from, m.readSeq)
           const round = this.sentRounds.find(([seq]) => seq === m.readSeq)
           if (round && round[1] > (pr.ackedAt ?? -Infinity)) pr.ackedAt = round[1]
-          if (m.wantLease === true) this.busyTick = this.bootTicks
-          const g = m.wantLease === true ? this.grant(m.from, pr) : undefined
-          if (g !== undefined) pr.grant = { seq: m.readSeq, ...g }
+          if (m.wantLease === true) {
+            this.busyTick = this.bootTicks
+            const g = this.grant(m.from, pr)
+            if (g !== undefined) pr.grant = { seq: m.readSeq, ...g }
+          }
         }
         return
       }
