@@ -14,6 +14,9 @@
  *   right type; no block lies past EOF or is larger than the block size;
  *   only a file's last block may be short; the stored-byte count matches the
  *   blocks; a symlink has its target row.
+ * On a cluster every read is current (TxnOptions.current): where a
+ * fragment has no reachable leader the check fails with EIO rather than
+ * judge a replica that may be behind.
  * Memory grows with the number of inodes (one small record each).
  */
 import { decodeOwner, encodeOwner } from '../tables/fragments.js'
@@ -141,5 +144,6 @@ export async function checkFs (tables: Tables): Promise<Problem[]> {
       if ((n.mode & S_IFMT) === S_IFLNK && !targets.has(ino)) problems.push({ kind: 'missing-symlink-target', ino, message: `symlink ${ino} has no target row` })
     }
     return problems
-  })
+    // Current reads only: a stale replica could show half of a committed cross-fragment change and report a problem that is not there.
+  }, { current: true })
 }

@@ -39,6 +39,12 @@
  * - Conflicts re-run the body after a jittered backoff, at most
  *   `maxAttempts` times (then TxnConflictError, EAGAIN). Each attempt has
  *   its own txn id; retries of one proposal reuse it (the machine dedupes).
+ * - A `current` transaction (TxnOptions.current: `walkenfs check`) takes no
+ *   stale read: where only a replica without a reachable leader answers, the
+ *   body re-runs every STALE_RETRY_MS until one is elected, and fails with
+ *   EIO once the quorum wait has passed. A stale read may be behind and
+ *   skips intents, so rows of one committed cross-fragment transaction could
+ *   show on one fragment and not yet on another.
  * - A body that throws after several reads is checked like a read-only
  *   transaction first: its reads were taken at different times and may not
  *   fit together (a name pointing to an inode freed meanwhile), so the error
@@ -103,6 +109,11 @@ class IntentMet extends Error {
   constructor () { super('the transaction read a row another transaction is committing; it will be re-run') }
 }
 
+/** Thrown inside a `current` body (TxnOptions.current) when a read could only be answered stale. */
+class StaleRead extends Error {
+  constructor (readonly fragment: number) { super(`fragment ${fragment} has no leader this host can reach`) }
+}
+
 interface Pending { fragment: number, key: Buffer, value: Buffer | null }
 
 type CheckedOp = Extract<ReadOp, { k: 'get' | 'range' }>
@@ -148,7 +159,7 @@ class ReplTx implements Tx {
    * checked, intents ignored (the committed rows are shown, as on a stale
    * read).
    */
-  constructor (private readonly tables: ReplicatedTables, private readonly mode: 'fresh' | 'optimistic' | 'hint') {}
+  constructor (private readonly tables: ReplicatedTables, private readonly mode: 'fresh' | 'optimistic' | 'hint', readonly current = false) {}
 
   private async readRows (f: number, ops: ReadOp[]): Promise<RoutedRead> {
     if (this.mode === 'fresh') return await this.tables.read(f, ops)
@@ -159,11 +170,12 @@ class ReplTx implements Tx {
     return r.intents.length > 0 ? await this.tables.read(f, ops) : r
   }
 
-  private void (r: RoutedRead): void {
+  private void (f: number, r: RoutedRead): void {
     // A stale read (no leader reachable) shows the committed rows and skips
     // intents: settling them needs the record fragment, which a partitioned
     // host may not reach, and a stale read promises no recency anyway. A
     // write based on it cannot commit without a majority.
+    if (r.stale && this.current) throw new StaleRead(f)
     if (r.intents.length > 0 && !r.stale && this.mode !== 'hint') {
       this.met.push(...r.intents)
       throw new IntentMet()
@@ -192,7 +204,7 @@ class ReplTx implements Tx {
     if (w) return w.value ?? undefined
     const op: CheckedOp = { k: 'get', key: sk }
     const r = await this.readRows(f, [op])
-    this.void(r)
+    this.void(f, r)
     const res = r.results[0] as Extract<ReadResult, { k: 'get' }>
     this.readCalls++
     this.hold(f, { op, value: res.value, rows: [] }, r.at)
@@ -214,7 +226,7 @@ class ReplTx implements Tx {
     const askLimit = Math.min(limit + pending.length, MAX_RANGE)
     const op: CheckedOp = { k: 'range', start: s, end: e, limit: askLimit, keysOnly }
     const r = await this.readRows(f, [op])
-    this.void(r)
+    this.void(f, r)
     const res = r.results[0] as Extract<ReadResult, { k: 'range' }>
     this.readCalls++
     this.hold(f, { op, value: null, rows: res.rows }, r.at)
@@ -248,6 +260,9 @@ class ReplTx implements Tx {
 }
 
 type Outcome = { done: true } | { done: false, blockers: Blocker[] }
+
+/** How long a `current` transaction waits before reading a leaderless fragment again. */
+const STALE_RETRY_MS = 250
 
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
@@ -294,7 +309,7 @@ export class ReplicatedTables implements Tables {
     this.active++
     try {
       if (opts.unchecked === true) return await this.runUnchecked(body)
-      return await this.run(body, opts.maxAttempts ?? this.o.maxAttempts)
+      return await this.run(body, opts.maxAttempts ?? this.o.maxAttempts, opts.current === true)
     } finally {
       this.active--
     }
@@ -308,18 +323,28 @@ export class ReplicatedTables implements Tables {
     return result
   }
 
-  private async run<T> (body: (tx: Tx) => Promise<T>, maxAttempts: number): Promise<T> {
+  private async run<T> (body: (tx: Tx) => Promise<T>, maxAttempts: number, current: boolean): Promise<T> {
     const intentDeadline = Date.now() + this.o.intentWaitMs
+    const staleDeadline = Date.now() + this.router.env.quorumWaitMs()
     let conflicts = 0
     let fresh = false
     for (let round = 0; ; round++) {
-      const tx = new ReplTx(this, fresh ? 'fresh' : 'optimistic')
+      const tx = new ReplTx(this, fresh ? 'fresh' : 'optimistic', current)
       let result: T
       let outcome: Outcome
       try {
         result = await body(tx)
         outcome = tx.met.length > 0 ? { done: false, blockers: [] } : await this.commit(tx)
       } catch (e) {
+        if (e instanceof StaleRead) {
+          // The fragment may be between leaders (an election takes a few heartbeats): wait for one, within the quorum wait.
+          if (Date.now() > staleDeadline) {
+            throw new RouterError('EIO', `${e.message} within ${this.router.env.quorumWaitMs()} ms, so current data cannot be read (this host's replica may be behind); check that a majority of its hosts are up and reachable (walkenfs status)`)
+          }
+          fresh = true
+          await sleep(STALE_RETRY_MS)
+          continue
+        }
         if (tx.met.length > 0 || e instanceof IntentMet) {
           outcome = { done: false, blockers: [] }
         } else {
@@ -329,7 +354,7 @@ export class ReplicatedTables implements Tables {
           // from reads that still hold reaches the caller.
           let consistent: Outcome = { done: true }
           if ((tx.readCalls > 1 || tx.unverified) && !(e instanceof RouterError)) {
-            try { consistent = await this.validate(tx) } catch { consistent = { done: true } }
+            try { consistent = await this.validate(tx) } catch (ve) { consistent = ve instanceof StaleRead ? { done: false, blockers: [] } : { done: true } }
           }
           if (consistent.done) throw mapError(e)
           outcome = consistent
@@ -392,6 +417,7 @@ export class ReplicatedTables implements Tables {
     const rounds = [...tx.held].map(async ([f, held]) => {
       const r = await this.router.recheck(f, held.map((h) => h.op), tx.seen.get(f) ?? undefined)
       if (r.unchanged) return { same: true, intents: [] }
+      if (r.stale && tx.current) throw new StaleRead(f)
       const same = r.results.length === held.length && r.results.every((res, i) => sameRead(held[i], res))
       return { same, intents: r.stale ? [] : r.intents }
     })

@@ -55,6 +55,15 @@ export interface TxnOptions {
    * and release); tables that are always current ignore it.
    */
   unchecked?: boolean
+  /**
+   * Every read must be current: a read that only a replica without a
+   * reachable leader can answer (stale, which may be behind and show
+   * committed rows past other transactions' intents) re-runs the body until
+   * the quorum wait has passed, then the transaction fails with EIO. For
+   * readers whose answer must never come from a partial view (`walkenfs
+   * check`); tables that are always current ignore it.
+   */
+  current?: boolean
 }
 
 export interface Tables {

@@ -368,3 +368,20 @@ t.test('a read-only check skips re-reading only while nothing changed: a write b
   t.same(got, [2, 1], 'the answer shows the write that finished before the transaction did')
   t.ok(attempts >= 2, 'the attempt that read the old value was discarded')
 })
+
+t.test('a current transaction (walkenfs check) never answers from a stale replica: EIO when no leader comes back, current rows once one does', async (t) => {
+  const c = await cluster(t, { quorumWaitMs: 3000 })
+  const h3 = c.host('h3')
+  const k = metaKey(2, 'x')
+  await h3.tables.txn(async (tx) => { tx.put('meta', k, Buffer.from('before')) })
+  c.isolate('h3', true)
+  // The majority's write may have to wait for a new leader of fragment 2 (h3 may have led it).
+  await c.host('h1').tables.txn(async (tx) => { tx.put('meta', k, Buffer.from('majority')) })
+  t.same(await h3.tables.txn(async (tx) => await tx.get('meta', k)), Buffer.from('before'), 'an ordinary read on the cut-off host is stale')
+  await t.rejects(h3.tables.txn(async (tx) => await tx.get('meta', k), { current: true }),
+    { code: 'EIO', message: /fragment 2 has no leader this host can reach within 3000 ms/ }, 'a current read fails instead')
+  // Healed while a current read waits: it answers with the majority's value.
+  const waiting = h3.tables.txn(async (tx) => await tx.get('meta', k), { current: true })
+  setTimeout(() => c.isolate('h3', false), 300)
+  t.same(await waiting, Buffer.from('majority'), 'a current read that waited through the heal sees the current value')
+})
