@@ -26,11 +26,18 @@
  *   so a late prepare never resurrects an aborted transaction.
  * - `decide {txn, commit, at, participants}`: the first decision for a txn
  *   wins and is returned (`{ok:true, commit}`) to every later decide.
+ * - `commitDecide {txn, at, participants, checks, writes}`: the record
+ *   fragment's own part and the decision in one step, once every other
+ *   participant is prepared. If the txn already has a decision (a recoverer
+ *   aborted it), returns it and writes nothing. Else validates like
+ *   commit1: on success applies the writes and records the decision commit
+ *   (`{ok:true, commit:true}`); on conflict writes nothing and records
+ *   nothing (no one else can decide commit, so the txn stays abortable).
  * - `resolve {txn, commit, at}`: applies (commit) or drops the txn's intents
  *   and locks here.
  * - `forget {txn}`: drops a decision record (once every participant is resolved).
  * - `sweep {at, keepMs, limit}`: drops dedupe rows older than `at - keepMs`.
- * Applying a commit1/prepare/resolve a second time (the router retries
+ * Applying a commit1/prepare/resolve/commitDecide a second time (the router retries
  * proposals whose outcome was unknown) returns the first result and changes
  * nothing. A command that does not decode, or names keys outside this
  * fragment, gets `{ok:false, reason:'bad-command'}`; apply never throws.
@@ -66,6 +73,7 @@ const DECISION_AT = 0x16
 const OP_COMMIT1 = 1
 const OP_PREPARE = 2
 const OP_RESOLVE = 3
+const OP_COMMIT_DECIDE = 4
 
 const EMPTY = Buffer.alloc(0)
 /** most prepared transactions / records a bookkeeping read returns */
@@ -83,6 +91,7 @@ export type Command =
   | { op: 'commit1', txn: string, at: number, checks: Check[], writes: WriteOp[] }
   | { op: 'prepare', txn: string, record: number, participants: number[], at: number, checks: Check[], writes: WriteOp[] }
   | { op: 'decide', txn: string, commit: boolean, at: number, participants: number[] }
+  | { op: 'commitDecide', txn: string, at: number, participants: number[], checks: Check[], writes: WriteOp[] }
   | { op: 'resolve', txn: string, commit: boolean, at: number }
   | { op: 'forget', txn: string }
   | { op: 'sweep', at: number, keepMs: number, limit: number }
@@ -380,12 +389,13 @@ export class FragmentMachine implements GroupStateMachine {
     if (why) return bad(`fragment ${this.fragment}: ${why}`)
     this.store.noteCommit()
     // Before the change is visible to any reader (this runs inside the cycle's transaction).
-    if (cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'resolve') this.marks?.changed(this.fragment, entry.index)
+    if (cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'resolve' || cmd.op === 'commitDecide') this.marks?.changed(this.fragment, entry.index)
     switch (cmd.op) {
       case 'commit1': return this.deduped(OP_COMMIT1, cmd.txn, cmd.at, () => this.commit1(cmd))
       case 'prepare': return this.deduped(OP_PREPARE, cmd.txn, cmd.at, () => this.prepare(cmd))
       case 'resolve': return this.deduped(OP_RESOLVE, cmd.txn, cmd.at, () => this.resolve(cmd))
       case 'decide': return this.decide(cmd)
+      case 'commitDecide': return this.deduped(OP_COMMIT_DECIDE, cmd.txn, cmd.at, () => this.commitDecide(cmd))
       case 'forget': return this.forget(cmd.txn)
       case 'sweep': return this.sweep(cmd)
     }
@@ -433,6 +443,8 @@ export class FragmentMachine implements GroupStateMachine {
         return isTxn(c.txn) && isNum(c.at) && Number.isInteger(c.record) && isFragList(c.participants) && checksOk(c.checks) && keysOk(c.writes) ? null : 'malformed prepare'
       case 'decide':
         return isTxn(c.txn) && typeof c.commit === 'boolean' && isNum(c.at) && isFragList(c.participants) ? null : 'malformed decide'
+      case 'commitDecide':
+        return isTxn(c.txn) && isNum(c.at) && isFragList(c.participants) && checksOk(c.checks) && keysOk(c.writes) ? null : 'malformed commitDecide'
       case 'resolve':
         return isTxn(c.txn) && typeof c.commit === 'boolean' && isNum(c.at) ? null : 'malformed resolve'
       case 'forget':
@@ -515,10 +527,23 @@ export class FragmentMachine implements GroupStateMachine {
   private decide (c: Extract<Command, { op: 'decide' }>): Result {
     const prev = this.reader.decision(c.txn)
     if (prev) return { ok: true, commit: prev.commit }
-    const d: Decision = { commit: c.commit, at: c.at, participants: c.participants }
-    this.db.put(Buffer.concat([fragPrefix(this.fragment, DECISION), Buffer.from(c.txn)]), pack(d))
-    this.db.put(Buffer.concat([fragPrefix(this.fragment, DECISION_AT), u64(c.at), Buffer.from(c.txn)]), EMPTY)
+    this.recordDecision(c.txn, { commit: c.commit, at: c.at, participants: c.participants })
     return { ok: true, commit: c.commit }
+  }
+
+  private commitDecide (c: Extract<Command, { op: 'commitDecide' }>): Result {
+    const prev = this.reader.decision(c.txn)
+    if (prev) return { ok: true, commit: prev.commit }
+    const no = this.validate(c.txn, c.checks, c.writes)
+    if (no) return no
+    this.writeRows(c.writes, c.txn, c.at, c.participants)
+    this.recordDecision(c.txn, { commit: true, at: c.at, participants: c.participants })
+    return { ok: true, commit: true }
+  }
+
+  private recordDecision (txn: string, d: Decision): void {
+    this.db.put(Buffer.concat([fragPrefix(this.fragment, DECISION), Buffer.from(txn)]), pack(d))
+    this.db.put(Buffer.concat([fragPrefix(this.fragment, DECISION_AT), u64(d.at), Buffer.from(txn)]), EMPTY)
   }
 
   private resolve (c: Extract<Command, { op: 'resolve' }>): Result {

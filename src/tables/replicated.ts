@@ -31,11 +31,16 @@
  *     computed only when a commit sends them.
  *   - one fragment touched: one `commit1 {txn, checks, writes}` proposal.
  *   - several: two-phase commit. Record fragment = the lowest participant.
- *     `prepare` to every participant in parallel; `decide {commit: all
- *     prepared}` on the record fragment, whose first decision wins;
- *     `resolve` on every participant whose prepare may have applied; then,
- *     in the background, `forget` the record. The caller's promise settles
- *     after the resolves, so its next transaction sees its writes.
+ *     `prepare` to every other participant in parallel; if all prepared,
+ *     `commitDecide` on the record fragment: it validates and applies its
+ *     own part and records the decision commit in one entry (the commit
+ *     point; a decision a recoverer recorded first wins, and then nothing
+ *     is applied there); `resolve` on every other participant whose prepare
+ *     may have applied; then, in the background, `forget` the record. The
+ *     caller's promise settles after the resolves, so its next transaction
+ *     sees its writes. The record fragment never holds intents of the
+ *     transaction: it takes one proposal instead of three (prepare, decide,
+ *     resolve).
  * - Conflicts re-run the body after a jittered backoff, at most
  *   `maxAttempts` times (then TxnConflictError, EAGAIN). Each attempt has
  *   its own txn id; retries of one proposal reuse it (the machine dedupes).
@@ -430,23 +435,31 @@ export class ReplicatedTables implements Tables {
   private async twoPhase (tx: ReplTx, participants: number[], at: number): Promise<Outcome> {
     const txn = this.newTxnId()
     const record = participants[0]
-    const prepares = await Promise.allSettled(participants.map(async (f) =>
+    const others = participants.slice(1)
+    const prepares = await Promise.allSettled(others.map(async (f) =>
       await this.propose(f, { op: 'prepare', txn, record, participants, at, checks: tx.checksOf(f), writes: tx.writesOf(f) })))
     if (this.o.afterPrepare) await this.o.afterPrepare(txn)
     const allPrepared = prepares.every((p) => p.status === 'fulfilled' && p.value.ok)
-    // Throws (outcome unknown) if the record fragment cannot be reached; recovery settles the intents then.
-    const d = await this.propose(record, { op: 'decide', txn, commit: allPrepared, at: Date.now(), participants })
-    const commit = d.ok && d.commit === true
+    // The commit point: the record fragment validates and applies its own part and records the decision in one
+    // entry. Throws (outcome unknown) if it cannot be reached; recovery settles the intents then. Nothing needs
+    // recording for an abort: only this step can decide commit, and a recoverer decides abort for itself.
+    let commit = false
+    let mine: Result | undefined
+    if (allPrepared) {
+      mine = await this.propose(record, { op: 'commitDecide', txn, at: Date.now(), participants, checks: tx.checksOf(record), writes: tx.writesOf(record) })
+      commit = mine.ok && mine.commit === true
+    }
     // A participant whose prepare was refused holds nothing of this txn.
-    const holding = participants.filter((_, i) => { const p = prepares[i]; return p.status === 'rejected' || p.value.ok })
+    const holding = others.filter((_, i) => { const p = prepares[i]; return p.status === 'rejected' || p.value.ok })
     const resolves = await Promise.allSettled(holding.map(async (f) => await this.propose(f, { op: 'resolve', txn, commit, at: Date.now() })))
-    if (resolves.every((r) => r.status === 'fulfilled')) {
+    if (commit && resolves.every((r) => r.status === 'fulfilled')) {
       void this.propose(record, { op: 'forget', txn }).catch(() => {})
     }
     if (commit) return { done: true }
     const failed = prepares.find((p): p is PromiseRejectedResult => p.status === 'rejected')
     if (failed) throw mapError(failed.reason)
-    return { done: false, blockers: prepares.flatMap((p) => p.status === 'fulfilled' && !p.value.ok && p.value.reason === 'conflict' ? p.value.blockers : []) }
+    const refused = [...prepares.map((p) => p.status === 'fulfilled' ? p.value : undefined), mine]
+    return { done: false, blockers: refused.flatMap((r) => r !== undefined && !r.ok && r.reason === 'conflict' ? r.blockers : []) }
   }
 
   private async recoverAll (blockers: Blocker[]): Promise<void> {

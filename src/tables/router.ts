@@ -35,7 +35,7 @@
  * not usable for reads (they go to another replica host, fresh), it
  * answers `tables.read` with NO_GROUP and `tables.propose` with NOT_LEADER
  * (callers retry elsewhere: 2 of 3 replicas still make a majority), and a
- * transaction started here that writes (`commit1`, `prepare`) fails at
+ * transaction started here that writes (`commit1`, `prepare`, `commitDecide`) fails at
  * once with `ENOSPC` naming the host and its data directory. Later steps
  * of a commit already under way (decide, resolve, forget, sweep) still go
  * to leaders elsewhere, so nothing is left half done.
@@ -345,7 +345,7 @@ export class FragmentRouter {
     const g = fragmentId('fs', fragment)
     const full = this.env.noRoom?.() ?? null
     // Writes started here stop at once; steps of commits already under way finish elsewhere.
-    if (full !== null && (cmd.op === 'commit1' || cmd.op === 'prepare')) throw new RouterError('ENOSPC', full)
+    if (full !== null && (cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'commitDecide')) throw new RouterError('ENOSPC', full)
     const data = Buffer.from(FragmentMachine.encode(cmd))
     const wait = this.env.quorumWaitMs()
     const deadline = Date.now() + wait

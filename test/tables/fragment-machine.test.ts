@@ -123,6 +123,30 @@ t.test('decide: the first decision wins; prepare after a decision is refused', a
   t.same(sm.readLocal([{ k: 'decision', txn: 'D' }]).results[0], { k: 'decision', commit: null, participants: [] })
 })
 
+t.test('commitDecide: the record fragment applies its part and records commit in one step, unless a decision came first', async (t) => {
+  const { store, sm } = open(t)
+  const a = key(1, 'a')
+  const b = key(5, 'b')
+  const before = getCheck(sm, a)
+  t.same(await apply(store, sm, { op: 'commitDecide', txn: 'C', at: 1, participants: [1, 2], checks: [before], writes: [[a, Buffer.from('C')]] }), { ok: true, commit: true })
+  t.same(store.get(a), Buffer.from('C'), 'its writes are applied at once, with no intent in between')
+  t.same(sm.readLocal([{ k: 'decision', txn: 'C' }]).results[0], { k: 'decision', commit: true, participants: [1, 2] }, 'and the decision is recorded for the other participants')
+  t.same(await apply(store, sm, { op: 'commitDecide', txn: 'C', at: 1, participants: [1, 2], checks: [before], writes: [[a, Buffer.from('C')]] }), { ok: true, commit: true }, 'a retried proposal gives the first result')
+
+  const stale = await apply(store, sm, { op: 'commitDecide', txn: 'S', at: 2, participants: [1, 2], checks: [before], writes: [[a, Buffer.from('S')]] })
+  t.same(stale, { ok: false, reason: 'conflict', blockers: [] }, 'a check that no longer holds refuses it')
+  t.same(store.get(a), Buffer.from('C'), 'nothing was written')
+  t.same(sm.readLocal([{ k: 'decision', txn: 'S' }]).results[0], { k: 'decision', commit: null, participants: [] }, 'and nothing decided: a recoverer aborts it')
+
+  t.same(await apply(store, sm, { op: 'decide', txn: 'R', commit: false, at: 3, participants: [1, 2] }), { ok: true, commit: false })
+  t.same(await apply(store, sm, { op: 'commitDecide', txn: 'R', at: 4, participants: [1, 2], checks: [], writes: [[b, Buffer.from('R')]] }), { ok: true, commit: false }, 'a recoverer\'s abort that came first wins')
+  t.equal(store.get(b), undefined, 'and the aborted transaction wrote nothing')
+
+  await apply(store, sm, { op: 'prepare', txn: 'P', record: 0, participants: [0, 1], at: 5, checks: [], writes: [[b, Buffer.from('P')]] })
+  const blocked = await apply(store, sm, { op: 'commitDecide', txn: 'B', at: 6, participants: [1, 3], checks: [], writes: [[b, Buffer.from('B')]] })
+  t.equal(blocked.ok === false && blocked.reason === 'conflict' && blocked.blockers.map((x) => x.txn).join(), 'P', 'another transaction\'s intent on a written key blocks it')
+})
+
 t.test('duplicate commit1 gives the first result and applies once; sweep drops old dedupe rows', async (t) => {
   const { store, sm } = open(t)
   const a = key(1, 'n')
