@@ -36,6 +36,11 @@
  * - `resolve {txn, commit, at}`: applies (commit) or drops the txn's intents
  *   and locks here.
  * - `forget {txn}`: drops a decision record (once every participant is resolved).
+ *   commit1, prepare, commitDecide, resolve and forget may also carry
+ *   `forget: [txn…]` (at most FORGET_MAX): decision records dropped in the
+ *   same entry, whatever the command's own result, so a coordinator's
+ *   forgets ride on its next proposal to the record fragment instead of
+ *   costing one each.
  * - `sweep {at, keepMs, limit}`: drops dedupe rows older than `at - keepMs`.
  * Applying a commit1/prepare/resolve/commitDecide a second time (the router retries
  * proposals whose outcome was unknown) returns the first result and changes
@@ -76,6 +81,8 @@ const OP_RESOLVE = 3
 const OP_COMMIT_DECIDE = 4
 
 const EMPTY = Buffer.alloc(0)
+/** most decision records one command may drop besides its own work */
+export const FORGET_MAX = 256
 /** most prepared transactions / records a bookkeeping read returns */
 const LIST_LIMIT = 256
 
@@ -88,12 +95,12 @@ export type Check =
 export type WriteOp = [key: Buffer, value: Buffer | null]
 
 export type Command =
-  | { op: 'commit1', txn: string, at: number, checks: Check[], writes: WriteOp[] }
-  | { op: 'prepare', txn: string, record: number, participants: number[], at: number, checks: Check[], writes: WriteOp[] }
+  | { op: 'commit1', txn: string, at: number, checks: Check[], writes: WriteOp[], forget?: string[] }
+  | { op: 'prepare', txn: string, record: number, participants: number[], at: number, checks: Check[], writes: WriteOp[], forget?: string[] }
   | { op: 'decide', txn: string, commit: boolean, at: number, participants: number[] }
-  | { op: 'commitDecide', txn: string, at: number, participants: number[], checks: Check[], writes: WriteOp[] }
-  | { op: 'resolve', txn: string, commit: boolean, at: number }
-  | { op: 'forget', txn: string }
+  | { op: 'commitDecide', txn: string, at: number, participants: number[], checks: Check[], writes: WriteOp[], forget?: string[] }
+  | { op: 'resolve', txn: string, commit: boolean, at: number, forget?: string[] }
+  | { op: 'forget', txn: string, forget?: string[] }
   | { op: 'sweep', at: number, keepMs: number, limit: number }
 
 /** Another transaction's intent or lock that stood in the way. */
@@ -390,6 +397,8 @@ export class FragmentMachine implements GroupStateMachine {
     this.store.noteCommit()
     // Before the change is visible to any reader (this runs inside the cycle's transaction).
     if (cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'resolve' || cmd.op === 'commitDecide') this.marks?.changed(this.fragment, entry.index)
+    // Idempotent, so also on a command that dedupe answers with its first result.
+    if ('forget' in cmd && cmd.forget !== undefined) for (const txn of cmd.forget) this.forget(txn)
     switch (cmd.op) {
       case 'commit1': return this.deduped(OP_COMMIT1, cmd.txn, cmd.at, () => this.commit1(cmd))
       case 'prepare': return this.deduped(OP_PREPARE, cmd.txn, cmd.at, () => this.prepare(cmd))
@@ -436,6 +445,7 @@ export class FragmentMachine implements GroupStateMachine {
       x !== null && typeof x === 'object' && isBuf(x.hash) && (
         (x.k === 'get' && isBuf(x.key) && this.reader.ownsRowKey(x.key)) ||
         (x.k === 'range' && isBuf(x.start) && isBuf(x.end) && this.reader.ownsRowKey(x.start) && x.end.length >= 3 && x.end.readUInt16BE(0) === this.fragment && isNum(x.limit) && typeof x.keysOnly === 'boolean')))
+    if ('forget' in c && c.forget !== undefined && !(Array.isArray(c.forget) && c.forget.length <= FORGET_MAX && c.forget.every(isTxn))) return `malformed forget list of ${c.op}`
     switch (c.op) {
       case 'commit1':
         return isTxn(c.txn) && isNum(c.at) && checksOk(c.checks) && keysOk(c.writes) ? null : 'malformed commit1'

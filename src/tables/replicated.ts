@@ -36,7 +36,10 @@
  *     own part and records the decision commit in one entry (the commit
  *     point; a decision a recoverer recorded first wins, and then nothing
  *     is applied there); `resolve` on every other participant whose prepare
- *     may have applied; then, in the background, `forget` the record. The
+ *     may have applied; then `forget` the record: the txn id rides on this
+ *     host's next proposal to the record fragment (any commit1, prepare,
+ *     commitDecide, resolve or forget carries a `forget` list), or goes
+ *     alone, batched, after `forgetDelayMs`. The
  *     caller's promise settles after the resolves, so its next transaction
  *     sees its writes. The record fragment never holds intents of the
  *     transaction: it takes one proposal instead of three (prepare, decide,
@@ -82,7 +85,7 @@ import { randomBytes } from 'node:crypto'
 import { fragmentId } from '../cluster/placement.js'
 import { fragmentOfKey } from './fragments.js'
 import { MAX_RANGE, prefixOf } from './local.js'
-import { hashGet, hashRange, rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type WriteOp } from './fragment-machine.js'
+import { FORGET_MAX, hashGet, hashRange, rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type WriteOp } from './fragment-machine.js'
 import { RouterError, type FragmentRouter, type RoutedRead } from './router.js'
 import { TablesFullError, TxnConflictError, type RangeOptions, type Row, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
 
@@ -101,6 +104,8 @@ export interface ReplicatedOptions {
   dedupeKeepMs?: number
   /** decision records older than this are re-resolved and forgotten by sweep (default 60 s) */
   recordKeepMs?: number
+  /** how long a finished two-phase commit's decision record waits for a proposal to ride on before it is forgotten alone (default 500) */
+  forgetDelayMs?: number
   /** tests only: runs after every prepare round, before the decision */
   afterPrepare?: (txn: string) => Promise<void>
 }
@@ -284,6 +289,9 @@ export class ReplicatedTables implements Tables {
   private seq = 0
   private active = 0
   private closed = false
+  /** per record fragment, decision records to forget (every participant is resolved) */
+  private readonly toForget = new Map<number, string[]>()
+  private forgetTimer: NodeJS.Timeout | undefined
 
   constructor (readonly router: FragmentRouter, readonly fragments: number, opts: ReplicatedOptions = {}) {
     const txnTimeoutMs = opts.txnTimeoutMs ?? 5000
@@ -296,6 +304,7 @@ export class ReplicatedTables implements Tables {
       maxBackoffMs: 200,
       dedupeKeepMs: 10 * 60_000,
       recordKeepMs: 60_000,
+      forgetDelayMs: 500,
       ...opts
     }
     this.idPrefix = `${router.env.self}.${randomBytes(6).toString('base64url')}.`
@@ -395,6 +404,45 @@ export class ReplicatedTables implements Tables {
     return r
   }
 
+  /** propose() with the decision records waiting to be forgotten in `fragment` on board; they wait again if it fails. */
+  private async proposeCarrying (fragment: number, cmd: Exclude<Command, { op: 'decide' | 'sweep' }>): Promise<Result> {
+    const forget = this.toForget.get(fragment)
+    if (forget === undefined) return await this.propose(fragment, cmd)
+    this.toForget.delete(fragment)
+    try {
+      return await this.propose(fragment, { ...cmd, forget })
+    } catch (e) {
+      // Forgetting twice is harmless; never forgetting leaves the record to the sweeper (recordKeepMs).
+      for (const txn of forget) this.forgetLater(fragment, txn)
+      throw e
+    }
+  }
+
+  private forgetLater (record: number, txn: string): void {
+    if (this.closed) return
+    let list = this.toForget.get(record)
+    if (list === undefined) this.toForget.set(record, list = [])
+    list.push(txn)
+    if (list.length >= FORGET_MAX) this.sendForgets(record)
+    else if (this.forgetTimer === undefined) {
+      this.forgetTimer = setTimeout(() => {
+        this.forgetTimer = undefined
+        for (const f of [...this.toForget.keys()]) this.sendForgets(f)
+      }, this.o.forgetDelayMs)
+      this.forgetTimer.unref()
+    }
+  }
+
+  /** The decision records waiting for `record`, in one proposal of their own. */
+  private sendForgets (record: number): void {
+    const list = this.toForget.get(record)
+    if (list === undefined || list.length === 0) return
+    this.toForget.delete(record)
+    const [txn, ...rest] = list
+    void this.propose(record, rest.length > 0 ? { op: 'forget', txn: txn!, forget: rest } : { op: 'forget', txn: txn! })
+      .catch(() => { for (const t of list) this.forgetLater(record, t) })
+  }
+
   private async commit (tx: ReplTx): Promise<Outcome> {
     const frags = new Set<number>(tx.held.keys())
     for (const w of tx.writes.values()) frags.add(w.fragment)
@@ -406,7 +454,7 @@ export class ReplicatedTables implements Tables {
     const at = Date.now()
     if (participants.length === 1) {
       const f = participants[0]
-      const r = await this.propose(f, { op: 'commit1', txn: this.newTxnId(), at, checks: tx.checksOf(f), writes: tx.writesOf(f) })
+      const r = await this.proposeCarrying(f, { op: 'commit1', txn: this.newTxnId(), at, checks: tx.checksOf(f), writes: tx.writesOf(f) })
       if (r.ok) return { done: true }
       return { done: false, blockers: r.reason === 'conflict' ? r.blockers : [] }
     }
@@ -437,7 +485,7 @@ export class ReplicatedTables implements Tables {
     const record = participants[0]
     const others = participants.slice(1)
     const prepares = await Promise.allSettled(others.map(async (f) =>
-      await this.propose(f, { op: 'prepare', txn, record, participants, at, checks: tx.checksOf(f), writes: tx.writesOf(f) })))
+      await this.proposeCarrying(f, { op: 'prepare', txn, record, participants, at, checks: tx.checksOf(f), writes: tx.writesOf(f) })))
     if (this.o.afterPrepare) await this.o.afterPrepare(txn)
     const allPrepared = prepares.every((p) => p.status === 'fulfilled' && p.value.ok)
     // The commit point: the record fragment validates and applies its own part and records the decision in one
@@ -446,15 +494,13 @@ export class ReplicatedTables implements Tables {
     let commit = false
     let mine: Result | undefined
     if (allPrepared) {
-      mine = await this.propose(record, { op: 'commitDecide', txn, at: Date.now(), participants, checks: tx.checksOf(record), writes: tx.writesOf(record) })
+      mine = await this.proposeCarrying(record, { op: 'commitDecide', txn, at: Date.now(), participants, checks: tx.checksOf(record), writes: tx.writesOf(record) })
       commit = mine.ok && mine.commit === true
     }
     // A participant whose prepare was refused holds nothing of this txn.
     const holding = others.filter((_, i) => { const p = prepares[i]; return p.status === 'rejected' || p.value.ok })
-    const resolves = await Promise.allSettled(holding.map(async (f) => await this.propose(f, { op: 'resolve', txn, commit, at: Date.now() })))
-    if (commit && resolves.every((r) => r.status === 'fulfilled')) {
-      void this.propose(record, { op: 'forget', txn }).catch(() => {})
-    }
+    const resolves = await Promise.allSettled(holding.map(async (f) => await this.proposeCarrying(f, { op: 'resolve', txn, commit, at: Date.now() })))
+    if (commit && resolves.every((r) => r.status === 'fulfilled')) this.forgetLater(record, txn)
     if (commit) return { done: true }
     const failed = prepares.find((p): p is PromiseRejectedResult => p.status === 'rejected')
     if (failed) throw mapError(failed.reason)
@@ -543,6 +589,9 @@ export class ReplicatedTables implements Tables {
   /** Stops new transactions; the router and the store belong to the node, which closes them. */
   async close (): Promise<void> {
     this.closed = true
+    // Records not yet forgotten are left to the sweeper of their fragment.
+    clearTimeout(this.forgetTimer)
+    this.toForget.clear()
     this.router.close()
   }
 

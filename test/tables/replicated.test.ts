@@ -385,3 +385,22 @@ t.test('a current transaction (walkenfs check) never answers from a stale replic
   setTimeout(() => c.isolate('h3', false), 300)
   t.same(await waiting, Buffer.from('majority'), 'a current read that waited through the heal sees the current value')
 })
+
+t.test('a finished two-phase commit\'s decision record is forgotten on the coordinator\'s next proposal to the record fragment, or alone after forgetDelayMs', async (t) => {
+  const c = await cluster(t, { tablesFor: (name) => ({ forgetDelayMs: name === 'h1' ? 3_600_000 : 50 }) })
+  const h1 = c.host('h1')
+  const records = (f: number): string[] =>
+    (c.leaderOf(f)!.machines.get(f)!.readLocal([{ k: 'records', before: Date.now() + 60_000 }]).results[0] as { records: Array<{ txn: string }> }).records.map((r) => r.txn)
+  await openAccounts(c.host('h2').tables)
+  await transfer(h1.tables, 0, 3, 10)
+  const mine = records(0).filter((txn) => txn.startsWith('h1.'))
+  t.equal(mine.length, 1, 'h1\'s transfer left its decision record on the record fragment 0 (h1 forgets only by riding)')
+  const leader = c.leaderOf(0)!
+  const before = leader.raft.status('fs/0').commit
+  await h1.tables.txn(async (tx) => { tx.put('meta', metaKey(0, 'other'), u32(1)) })
+  t.notOk(records(0).includes(mine[0]!), 'h1\'s next commit to fragment 0 forgot it')
+  t.equal(leader.raft.status('fs/0').commit, before + 1, 'in the same log entry')
+  await transfer(c.host('h2').tables, 0, 3, 10)
+  await pollUntil(() => !records(0).some((txn) => txn.startsWith('h2.')), 'h2\'s record to be forgotten on its own', 2000)
+  t.same(await balances(c.host('h3').tables), [START - 20, START, START, START + 20])
+})
