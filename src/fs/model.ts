@@ -26,7 +26,9 @@
  *   hold the inode open, so a last name that goes always leaves an orphan,
  *   and the orphan is freed only once no other host answers that it holds
  *   it open (`tryFree`, kicked after the unlink and after the last local
- *   release, and `sweepOrphans` for what a crash left behind). An open
+ *   release, and `sweepOrphans` for what a crash left behind). Kicked
+ *   orphans are freed in batches: one question for the batch, one
+ *   transaction per fragment. An open
  *   registers its handle before it reads the inode and refuses an inode
  *   with no name left (ENOENT, so the caller resolves the path again): if
  *   the open read the inode before the unlink committed, the unlinking
@@ -64,6 +66,10 @@ export const MAX_READ = 16 * 1024 * 1024
 export const XATTR_NAME_MAX = 255
 export const XATTR_SIZE_MAX = 65536
 const SYMLINK_MAX = 4096
+/** orphans freed together: one question to the other hosts, one transaction per fragment */
+const FREE_BATCH = 32
+/** how long the first kicked orphan waits for others to join its batch */
+const FREE_GATHER_MS = 10
 const DIR_SIZE = 4096
 const XATTR_NAMESPACES = ['user.', 'trusted.']
 
@@ -157,12 +163,15 @@ export class ModelFs implements FileSystem {
   private usedCache: { count: number, until: number } | null = null
 
   /** cluster mode: whether any other host may hold an inode open (see the module comment) */
-  private readonly openElsewhere: ((ino: number) => Promise<boolean>) | null
+  private readonly openElsewhere: ((inos: number[]) => Promise<boolean[]>) | null
   /** orphans whose freeing is under way (bounded; the sweep catches what does not fit) */
   private readonly freeing = new Set<number>()
+  /** orphans kicked and waiting for the next batch (kickFree) */
+  private readonly toFree = new Set<number>()
+  private freeRun: Promise<void> | null = null
 
   constructor (tables: Tables, settings: FsSettings, dataDir: string | null, clock?: () => bigint,
-    shared: { openElsewhere?: (ino: number) => Promise<boolean> } = {}) {
+    shared: { openElsewhere?: (inos: number[]) => Promise<boolean[]> } = {}) {
     this.tables = tables
     this.settings = settings
     this.dataDir = dataDir
@@ -738,32 +747,76 @@ export class ModelFs implements FileSystem {
     })
   }
 
-  /** Frees `ino` in the background if it is an orphan nobody holds open; a failure is left to the sweep. */
+  /**
+   * Frees `ino` in the background if it is an orphan nobody holds open; a
+   * failure is left to the sweep. Kicks gather while a batch is under way
+   * and go together: one question to the other hosts and one transaction
+   * per fragment for the lot (an `rm` of many files costs about one
+   * proposal each, not two).
+   */
   private kickFree (ino: number): void {
-    if (this.freeing.has(ino) || this.freeing.size >= 1024) return
-    this.freeing.add(ino)
-    this.tryFree(ino).catch(() => {}).finally(() => { this.freeing.delete(ino) })
+    if (this.freeing.has(ino) || this.toFree.has(ino) || this.freeing.size + this.toFree.size >= 1024) return
+    this.toFree.add(ino)
+    if (this.freeRun !== null) return
+    this.freeRun = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, FREE_GATHER_MS))
+      while (this.toFree.size > 0 && !this.closed) {
+        const batch = [...this.toFree].slice(0, FREE_BATCH)
+        for (const i of batch) { this.toFree.delete(i); this.freeing.add(i) }
+        try {
+          await this.tryFreeMany(batch)
+        } catch {
+          // Left to the orphan sweep.
+        } finally {
+          for (const i of batch) this.freeing.delete(i)
+        }
+      }
+    })().finally(() => { this.freeRun = null })
   }
 
   /** Frees orphan `ino` unless some host holds it open. Returns whether it is gone. */
   async tryFree (ino: number): Promise<boolean> {
-    if (this.closed || this.handles.isOpen(ino)) return false
-    if (this.openElsewhere !== null && await this.openElsewhere(ino)) return false
-    if (this.handles.isOpen(ino)) return false
-    return await this.op(async (tx) => {
-      const v = await tx.get('inode', inodeKey(ino))
-      if (!v) {
-        tx.delete('meta', orphanKey(ino % this.tables.fragments, ino))
-        return true
+    return (await this.tryFreeMany([ino])) === 1
+  }
+
+  /** Frees those of the orphans `inos` that no host holds open, one transaction per fragment. Returns how many are gone. */
+  private async tryFreeMany (inos: number[]): Promise<number> {
+    if (this.closed) return 0
+    let free = inos.filter((ino) => !this.handles.isOpen(ino))
+    if (free.length === 0) return 0
+    if (this.openElsewhere !== null) {
+      const open = await this.openElsewhere(free)
+      free = free.filter((_, i) => !open[i])
+    }
+    // An open here may have registered while the others answered.
+    free = free.filter((ino) => !this.handles.isOpen(ino))
+    const byFragment = new Map<number, number[]>()
+    for (const ino of free) {
+      const f = ino % this.tables.fragments
+      let l = byFragment.get(f)
+      if (l === undefined) byFragment.set(f, l = [])
+      l.push(ino)
+    }
+    const gone = await Promise.all([...byFragment.values()].map(async (group) => await this.op(async (tx) => {
+      let n = 0
+      for (const ino of group) {
+        const v = await tx.get('inode', inodeKey(ino))
+        if (!v) {
+          tx.delete('meta', orphanKey(ino % this.tables.fragments, ino))
+          n++
+          continue
+        }
+        const node = decodeInode(ino, v)
+        if (node.nlink !== 0) {
+          tx.delete('meta', orphanKey(ino % this.tables.fragments, ino))
+          continue
+        }
+        await this.freeInode(tx, node)
+        n++
       }
-      const n = decodeInode(ino, v)
-      if (n.nlink !== 0) {
-        tx.delete('meta', orphanKey(ino % this.tables.fragments, ino))
-        return false
-      }
-      await this.freeInode(tx, n)
-      return true
-    })
+      return n
+    })))
+    return gone.reduce((a, b) => a + b, 0)
   }
 
   /**
@@ -776,14 +829,14 @@ export class ModelFs implements FileSystem {
     for (const f of fragments) {
       const p = orphanPrefix(f)
       const rows = await this.tables.txn(async (tx) => await tx.range('meta', p, prefixEnd(p), { limit: 256 }))
-      for (const r of rows) {
-        const ino = orphanInoOf(r.key)
-        if (this.freeing.has(ino)) continue
-        this.freeing.add(ino)
+      const batch = rows.map((r) => orphanInoOf(r.key)).filter((ino) => !this.freeing.has(ino))
+      for (let i = 0; i < batch.length; i += FREE_BATCH) {
+        const part = batch.slice(i, i + FREE_BATCH)
+        for (const ino of part) this.freeing.add(ino)
         try {
-          if (await this.tryFree(ino)) freed++
+          freed += await this.tryFreeMany(part)
         } finally {
-          this.freeing.delete(ino)
+          for (const ino of part) this.freeing.delete(ino)
         }
       }
     }
@@ -813,9 +866,16 @@ export class ModelFs implements FileSystem {
     return freed
   }
 
+  /** Resolves once the background frees kicked so far are over (freed, or left to the sweep). */
+  async freesSettled (): Promise<void> {
+    while (this.freeRun !== null) await this.freeRun
+  }
+
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // A batch under way ends after its current transaction; the rest is left to the sweep.
+    await this.freesSettled()
     await this.tables.close()
   }
 }

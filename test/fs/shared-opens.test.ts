@@ -14,18 +14,19 @@ import { tempDir } from '../helpers/tmp.js'
 
 const ROOT = 1
 
-async function sharedFs (t: { teardown: (fn: () => void | Promise<void>) => void }, elsewhere: Set<number>): Promise<{ fs: ModelFs, asked: number[] }> {
+async function sharedFs (t: { teardown: (fn: () => void | Promise<void>) => void }, elsewhere: Set<number>): Promise<{ fs: ModelFs, asked: number[], questions: () => number }> {
   const dir = tempDir(t)
   const store = Store.open(dir)
   const tables = LocalTables.open(store, { fragments: 4, debugRerun: true })
   const clock = (): bigint => BigInt(Date.now()) * 1_000_000n
   const settings = await ModelFs.init(tables, {}, clock)
   const asked: number[] = []
+  let questions = 0
   const fs = new ModelFs(tables, settings, dir, clock, {
-    openElsewhere: async (ino) => { asked.push(ino); return elsewhere.has(ino) }
+    openElsewhere: async (inos) => { questions++; asked.push(...inos); return inos.map((ino) => elsewhere.has(ino)) }
   })
   t.teardown(() => fs.close())
-  return { fs, asked }
+  return { fs, asked, questions: () => questions }
 }
 
 async function gone (fs: ModelFs, ino: number): Promise<boolean> {
@@ -56,6 +57,7 @@ t.test('a file another host holds open survives its unlink and is freed once nob
   await fs.unlink(ROOT, 'held')
   await t.rejects(fs.lookup(ROOT, 'held'), { code: 'ENOENT' }, 'the name is gone')
   t.equal((await fs.read(ino, 0, 100)).toString(), 'still here', 'the other host still reads it')
+  await fs.freesSettled()
   t.ok(asked.includes(ino), 'the unlinking host asked the others')
   t.equal(await fs.sweepOrphans([0, 1, 2, 3]), 0, 'a sweep frees nothing while the other host holds it')
   t.equal((await fs.getattr(ino)).nlink, 0)
@@ -107,4 +109,21 @@ t.test('opening an inode with no name left fails with ENOENT unless this host al
   await fs.release(ino)
   t.notOk(fs.isOpenHere(ino))
   t.ok(await gone(fs, ino), 'the last release frees it once no other host holds it')
+})
+
+t.test('orphans are freed in batches: one question to the other hosts for many files', async (t) => {
+  const elsewhere = new Set<number>()
+  const { fs, questions } = await sharedFs(t, elsewhere)
+  const inos: number[] = []
+  for (let i = 0; i < 40; i++) inos.push(await makeFile(fs, `f${i}`, `file ${i}`))
+  for (const ino of inos) elsewhere.add(ino)
+  for (let i = 0; i < 40; i++) await fs.unlink(ROOT, `f${i}`)
+  // While another host holds them, the kicked frees leave them; wait until those tries are over.
+  await fs.freesSettled()
+  for (const ino of inos) t.equal((await fs.getattr(ino)).nlink, 0, `orphan ${ino} is still there`)
+  elsewhere.clear()
+  const before = questions()
+  t.equal(await fs.sweepOrphans([0, 1, 2, 3]), 40, 'the sweep frees all 40 once nobody holds them')
+  t.equal(questions() - before, 2, 'asking the other hosts twice (batches of 32)')
+  for (const ino of inos) await t.rejects(fs.getattr(ino), { code: 'ENOENT' })
 })
