@@ -68,8 +68,8 @@ export const XATTR_SIZE_MAX = 65536
 const SYMLINK_MAX = 4096
 /** orphans freed together: one question to the other hosts, one transaction per fragment */
 const FREE_BATCH = 32
-/** how long the first kicked orphan waits for others to join its batch */
-const FREE_GATHER_MS = 10
+/** how long a batch of kicked orphans that is not full waits for others to join */
+const FREE_GATHER_MS = 100
 const DIR_SIZE = 4096
 const XATTR_NAMESPACES = ['user.', 'trusted.']
 
@@ -749,8 +749,8 @@ export class ModelFs implements FileSystem {
 
   /**
    * Frees `ino` in the background if it is an orphan nobody holds open; a
-   * failure is left to the sweep. Kicks gather while a batch is under way
-   * and go together: one question to the other hosts and one transaction
+   * failure is left to the sweep. Kicks gather for FREE_GATHER_MS (or
+   * while a batch is under way) and go together: one question to the other hosts and one transaction
    * per fragment for the lot (an `rm` of many files costs about one
    * proposal each, not two).
    */
@@ -759,8 +759,9 @@ export class ModelFs implements FileSystem {
     this.toFree.add(ino)
     if (this.freeRun !== null) return
     this.freeRun = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, FREE_GATHER_MS))
       while (this.toFree.size > 0 && !this.closed) {
+        // Unlinks one at a time come every few ms: wait for more to join (the space comes back a little later).
+        if (this.toFree.size < FREE_BATCH) await new Promise((resolve) => setTimeout(resolve, FREE_GATHER_MS))
         const batch = [...this.toFree].slice(0, FREE_BATCH)
         for (const i of batch) { this.toFree.delete(i); this.freeing.add(i) }
         try {
