@@ -135,7 +135,7 @@ async function apply (store: Store, storage: RaftStorage, ids: IdentityStore, in
   await store.lmdbRoot.transaction(() => {
     for (const g of kept) {
       const f = forceSoleVoter(inits.get(g.id)!, plan.node, g.id === SCHEMA_GROUP ? [encodeCommand(cmd)] : [])
-      storage.writeReady(g.id, { hardState: f.hardState, entries: f.entries, messages: [], committed: [], readStates: [] })
+      storage.writeReady(g.id, { hardState: f.hardState, entries: f.entries, messages: [], early: 0, committed: [], readStates: [] })
     }
     // An empty replica of a lost group would stop the next mount from founding it anew.
     for (const g of plan.groups) if (g.action === 'recreate' && inits.has(g.id)) storage.drop(g.id)

@@ -60,6 +60,9 @@
  *   most electionTicks - 4 ticks, so a beat may come 4 ticks late), and
  *   lets the leader's lease lapse between beats, so the first read after
  *   a quiet spell may take a heartbeat round.
+ * - Parallel append: a leader's appends may leave before its own copy of
+ *   their entries is durable (Ready.early), so leader and followers write
+ *   at the same time; see Ready.early for why that keeps every promise.
  * Bounds: inflight appends per follower, bytes per append, uncommitted bytes
  * at the leader, entries per proposal and pending read requests.
  */
@@ -192,6 +195,16 @@ export class Raft {
   private pendingInstall: Snapshot | undefined
   private pendingCompacted: Snapshot | undefined
   private prevHard: HardState
+  /**
+   * The last index of this node's log known to be durable: what the driver
+   * had persisted when it last called advance(). A leader counts its own
+   * copy toward a quorum only up to here, so its appends may leave before
+   * its own write (Ready.early) without letting anything commit that a
+   * quorum of disks does not hold.
+   */
+  private stableTo: number
+  /** the last index of the log as handed out by the latest ready(), until advance() makes it stableTo */
+  private handedTo: number | undefined
 
   constructor (options: RaftOptions, init: RaftInit) {
     this.opts = {
@@ -218,6 +231,7 @@ export class Raft {
     this.term = init.hardState.term
     this.vote = init.hardState.vote
     this.prevHard = this.hardState()
+    this.stableTo = this.log.lastIndex()
     this.resetRandomizedTimeout()
   }
 
@@ -391,14 +405,27 @@ export class Raft {
     const rd: Ready = {
       entries: this.log.takeUnstable(),
       messages: this.msgs,
+      early: 0,
       committed: [],
       readStates: this.readStates
     }
-    if (hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit) {
+    // The driver persisted every earlier Ready before asking for this one,
+    // so prevHard's term and vote are durable and so is every entry that is
+    // not in rd.entries.
+    const sameVote = hs.term === this.prevHard.term && hs.vote === this.prevHard.vote
+    if (!sameVote || hs.commit !== this.prevHard.commit) {
       rd.hardState = hs
       this.prevHard = hs
     }
+    if (this.role === 'leader' && sameVote && this.pendingInstall === undefined) {
+      const apps = rd.messages.filter((m) => m.type === 'app')
+      if (apps.length > 0) {
+        rd.messages = apps.concat(rd.messages.filter((m) => m.type !== 'app'))
+        rd.early = apps.length
+      }
+    }
     if (this.pendingInstall) rd.snapshot = this.pendingInstall
+    if (rd.entries.length > 0 || rd.snapshot) this.handedTo = this.log.lastIndex()
     if (this.pendingCompacted && !this.pendingInstall) rd.compacted = this.pendingCompacted
     this.pendingInstall = undefined
     this.pendingCompacted = undefined
@@ -412,8 +439,20 @@ export class Raft {
     return rd
   }
 
-  /** The driver finished a Ready. Kept for the etcd-shaped contract; all bookkeeping happens in ready(). */
-  advance (): void {}
+  /**
+   * The driver persisted the last Ready (and sent its messages). A leader's
+   * own copy of the entries it handed out now counts toward their quorum,
+   * which may commit them (one-voter groups commit here).
+   */
+  advance (): void {
+    if (this.handedTo === undefined) return
+    this.stableTo = this.handedTo
+    this.handedTo = undefined
+    if (this.role !== 'leader') return
+    const self = this.progress.get(this.id)
+    if (self === undefined || !self.maybeUpdate(Math.min(this.stableTo, this.log.lastIndex()))) return
+    if (this.maybeCommit() && this.role === 'leader') this.broadcastAppend()
+  }
 
   private applyLimit (): number {
     return this.opts.faults.applyUncommitted ? this.log.lastIndex() : this.log.committed
@@ -480,7 +519,7 @@ export class Raft {
     for (const id of members(this.log.config())) this.progress.set(id, new Progress(last + 1, this.opts.maxInflight))
     if (!this.progress.has(this.id)) this.progress.set(this.id, new Progress(last + 1, this.opts.maxInflight))
     const self = this.progress.get(this.id)!
-    self.match = last
+    self.match = Math.min(last, this.stableTo)
     self.becomeReplicate()
     // An entry of the new term lets earlier entries commit and opens reads and membership changes.
     this.appendAsLeader([{ index: 0, term: 0, kind: 'noop' }], true)
@@ -639,9 +678,7 @@ export class Raft {
     const before = this.log.config()
     this.log.append(es)
     if (this.log.config() !== before) this.onConfigChanged()
-    const self = this.progress.get(this.id)
-    if (self) self.maybeUpdate(this.log.lastIndex())
-    this.maybeCommit()
+    // Our own copy counts once it is durable (advance()), not now.
     this.broadcastAppend()
   }
 

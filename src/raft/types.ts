@@ -114,7 +114,8 @@ export interface ReadState {
  * One batch of work for the driver, in this order:
  *   1. persist `hardState`, `entries` (truncating from entries[0].index),
  *      `snapshot` (install) or `compacted` (local compaction) in one flush;
- *   2. only then send `messages`;
+ *   2. only then send `messages` — except the first `early` of them,
+ *      which may leave at once, while step 1 runs;
  *   3. apply `snapshot` (if any) then `committed` to the state machine,
  *      writing the applied index in the same transaction;
  *   4. call `advance()`.
@@ -127,6 +128,18 @@ export interface Ready {
   /** A local compaction: persist the snapshot, delete entries <= meta.index. */
   compacted?: Snapshot
   messages: Message[]
+  /**
+   * How many of `messages` (they come first) may be sent before this
+   * Ready's writes are durable: a leader's appends, so that followers write
+   * their copies while the leader writes its own (Raft thesis §10.2.1). Safe
+   * because nothing this Ready hands out depends on those writes: its term
+   * and vote are already durable, and its commit index covers none of its
+   * own entries (a leader's own copy counts toward a quorum as soon as it
+   * is appended, so without that condition a one-voter group could tell a
+   * learner an entry is committed before any disk holds it). A driver that
+   * ignores it sends everything after the flush, which is also correct.
+   */
+  early: number
   committed: Entry[]
   readStates: ReadState[]
 }

@@ -17,6 +17,7 @@ t.test('vote grants and append acknowledgements leave a host only after they are
   const problems: string[] = []
   let grants = 0
   let acks = 0
+  let commits = 0
   c.net.observer = (from, _to, batch) => {
     const th = c.hosts.get(from)
     if (!th) return
@@ -26,6 +27,12 @@ t.test('vote grants and append acknowledgements leave a host only after they are
         grants++
         const hs = db.get([group, 'h']) as HardState | undefined
         if (!hs || hs.term !== msg.term || hs.vote !== msg.to) problems.push(`host ${from} granted a vote in term ${msg.term} to ${msg.to} but holds ${JSON.stringify(hs)}`)
+      } else if (msg.type === 'app' && msg.commit !== undefined && msg.commit > 0) {
+        // An append may leave before its own entries are durable, but the commit index it carries never covers an entry that is not on the sender's disk.
+        commits++
+        const e = db.get([group, 'e', msg.commit]) as Entry | undefined
+        const snap = db.get([group, 's']) as { meta: { index: number } }
+        if (!e && snap.meta.index < msg.commit) problems.push(`host ${from} told ${msg.to} index ${msg.commit} is committed but does not hold it on its disk`)
       } else if (msg.type === 'appResp' && !msg.reject && msg.index !== undefined && msg.index > 0) {
         acks++
         const e = db.get([group, 'e', msg.index]) as Entry | undefined
@@ -47,4 +54,5 @@ t.test('vote grants and append acknowledgements leave a host only after they are
   t.same(problems, [], 'no message ran ahead of its write')
   t.ok(grants >= 4, `vote grants checked: ${grants}`)
   t.ok(acks >= 100, `append acknowledgements checked: ${acks}`)
+  t.ok(commits >= 100, `commit indexes in appends checked: ${commits}`)
 })

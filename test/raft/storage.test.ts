@@ -9,7 +9,7 @@ import type { Entry, Ready } from '../../src/raft/types.js'
 const cfg = { voters: [1, 2, 3], learners: [] }
 const ents = (from: number, to: number, term: number): Entry[] =>
   Array.from({ length: to - from + 1 }, (_, k) => ({ index: from + k, term, kind: 'normal' as const, data: new Uint8Array([from + k, term]) }))
-const ready = (p: Partial<Ready>): Ready => ({ entries: [], messages: [], committed: [], readStates: [], ...p })
+const ready = (p: Partial<Ready>): Ready => ({ entries: [], messages: [], early: 0, committed: [], readStates: [], ...p })
 
 t.test('raft storage on lmdb: append, overwrite, compact, install, reopen', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'walkenfs-raftstore-'))

@@ -23,7 +23,7 @@ async function main (): Promise<void> {
   let term = Math.max(init.hardState.term, 1)
   let snapIndex = init.snapshot.meta.index
   for (let round = 0; round < 100000; round++) {
-    const rd: Ready = { entries: [], messages: [], committed: [], readStates: [] }
+    const rd: Ready = { entries: [], messages: [], early: 0, committed: [], readStates: [] }
     let from = last + 1
     if (round % 7 === 3 && last - snapIndex > 10) {
       // Overwrite an uncommitted suffix with a newer term, as a follower does.

@@ -346,10 +346,9 @@ class Simulation {
     if (!h.flushing && h.raft!.hasReady()) {
       const rd = h.raft!.ready()
       h.flushing = rd
-      if (this.cfg.replyBeforeFlush) {
-        this.sendAll(rd.messages)
-        rd.messages = []
-      }
+      const early = this.cfg.replyBeforeFlush ? rd.messages.length : rd.early
+      this.sendAll(rd.messages.slice(0, early))
+      rd.messages = rd.messages.slice(early)
       this.at(h.diskLatency + this.rng.int(2), { kind: 'flush', host: h.id, epoch: h.epoch })
     }
   }
