@@ -101,7 +101,8 @@ export class IdentityStore {
   }
 
   private async write (id: Identity): Promise<void> {
-    await this.root.transaction(() => { this.db.put(KEY, id) })
+    // Synchronous, like every write of the Raft host in this environment (src/raft/host.ts, writeSync).
+    this.root.transactionSync(() => { this.db.putSync(KEY, id) })
     await this.sync()
   }
 }
