@@ -6,12 +6,12 @@
  *
  * One cycle serves all groups: it collects every group's Ready, writes them
  * all — log, hard state, snapshots, and the state machines' changes with
- * their applied indexes — in ONE lmdb write transaction, waits until that
- * transaction is flushed, and only then sends the cycle's messages, one
+ * their applied indexes — in ONE synchronous lmdb write transaction, waits
+ * until that transaction is flushed, and only then sends the cycle's messages, one
  * batch per destination host (so heartbeats of many groups to one host are
- * one transport message) — except leaders' appends, which leave while the
- * transaction is written (Ready.early: followers write their copies while
- * the leader writes its own). Cycles never overlap; messages and proposals that
+ * one transport message) — except leaders' appends, which leave just
+ * before the transaction (Ready.early: followers write their copies while
+ * the leader writes and flushes its own). Cycles never overlap; messages and proposals that
  * arrive during a flush are stepped at once and go out with the next cycle.
  *
  * Idle groups cost one tick call per tick and a heartbeat entry in the
