@@ -4,7 +4,7 @@
 // options, and an unmount done by someone else still lets the process end.
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs'
+import { mkdtempSync, rmSync, chmodSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -171,4 +171,48 @@ t.test('kill -9 of a daemon mounted with autoUnmount leaves no dead mount', asyn
   // the fusermount watchdog unmounts when the daemon's /dev/fuse closes; bounded wait
   for (let i = 0; i < 200 && isMountPoint(mnt); i++) await new Promise((r) => setTimeout(r, 50))
   t.notOk(isMountPoint(mnt), 'the watchdog removed the mount')
+})
+
+t.test('a child of the mounting process does not hold the FUSE connection', async (t) => {
+  // libfuse 2.9 opens /dev/fuse without O_CLOEXEC. A child that inherits it
+  // keeps the connection alive after the daemon is gone: accesses then hang
+  // in D state instead of failing with ENOTCONN (and a child that touches
+  // the mount while its parent waits on it can hang both).
+  const mnt = tempMountpoint(t)
+  const m = new FuseMount(mnt, new MapFs(), { mkdir: true })
+  await m.mount()
+  t.teardown(() => m.unmount())
+  const own = await run('sh', ['-c', 'for f in /proc/$PPID/fd/*; do readlink "$f"; done; true'])
+  t.match(own.stdout, /\/dev\/fuse/, 'the mounting process itself holds /dev/fuse (the check can see it)')
+  const child = await run('sh', ['-c', 'for f in /proc/$$/fd/*; do readlink "$f"; done; true'])
+  t.notMatch(child.stdout, /\/dev\/fuse/, 'a spawned child has no /dev/fuse descriptor')
+})
+
+t.test('unmount() returns once the mount is detached, without waiting for fusermount to exit', async (t) => {
+  // The kernel may finish tearing a connection down in fusermount's own
+  // context (a CI run once waited 600 s there). A fusermount that unmounts
+  // and then stays (until the test says so) stands in for that.
+  const mnt = tempMountpoint(t)
+  const bin = mkdtempSync(join(tmpdir(), 'walkenfs-bin-'))
+  const release = join(bin, 'release')
+  const real = (await run('sh', ['-c', 'command -v fusermount'])).stdout.trim()
+  writeFileSync(join(bin, 'fusermount'), `#!/bin/sh\n${real} "$@" || exit $?\nwhile [ -d ${bin} ] && [ ! -e ${release} ]; do sleep 0.05; done\n`, { mode: 0o755 })
+  const path = process.env.PATH
+  process.env.PATH = `${bin}:${path ?? ''}`
+  t.teardown(() => {
+    process.env.PATH = path
+    writeFileSync(release, '')
+    rmSync(bin, { recursive: true, force: true })
+  })
+  const m = new FuseMount(mnt, new MapFs(), { mkdir: true })
+  await m.mount()
+  let timer: NodeJS.Timeout | undefined
+  const outcome = await Promise.race([
+    m.unmount().then(() => 'unmounted'),
+    new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still waiting after 20 s'), 20000) })
+  ])
+  clearTimeout(timer)
+  writeFileSync(release, '')
+  t.equal(outcome, 'unmounted')
+  t.notOk(isMountPoint(mnt), 'the mount is gone')
 })
