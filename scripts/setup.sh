@@ -19,7 +19,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A checkout that changed our fuse-native patch (git pull) needs the package
+# patched and rebuilt again: reinstall it from the registry.
+FUSE_PATCH=native/patches/fuse-native+2.2.6.patch
+if [ -d node_modules/fuse-native ] && [ "$FUSE_PATCH" -nt node_modules/fuse-native/build/Release/fuse.node ]; then
+  echo "walkenfs setup: $FUSE_PATCH changed; reinstalling fuse-native"
+  rm -rf node_modules/fuse-native
+fi
+
+if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -d node_modules/fuse-native ]; then
   echo "walkenfs setup: installing npm dependencies"
   # Not `npm ci`: msgpackr-extract 3.0.7 names platform packages that the
   # registry does not have for every platform, and npm 11 then refuses the
