@@ -4,6 +4,8 @@
 // Called by postinstall.mjs; safe to run again (`node scripts/build-addons.mjs`).
 //  - tcp-tune: sets the TCP options Node cannot (TCP_USER_TIMEOUT, keepalive
 //    interval and count), see src/wire/tcp-tune.ts.
+//  - fuse-ll: libfuse's low-level API with answers from the JS thread and
+//    kernel cache invalidation, see src/fuse/ll-binding.ts.
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -14,7 +16,7 @@ const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
 const nodedir = !process.env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h') &&
   process.execPath.startsWith('/usr/') ? ['--nodedir=/usr'] : []
 
-for (const name of ['tcp-tune']) {
+for (const name of ['tcp-tune', 'fuse-ll']) {
   const dir = join(root, 'native', name)
   if (existsSync(join(dir, 'binding.gyp'))) {
     execFileSync(process.execPath, [gyp, 'rebuild', '--silent', ...nodedir], { cwd: dir, stdio: 'inherit' })

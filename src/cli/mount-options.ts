@@ -13,7 +13,7 @@
  *
  * Pure: no I/O.
  */
-import { ALLOWED_MOUNT_OPTIONS, MOUNT_ONLY_OPTIONS, checkMountOptions } from '../fuse/mount-options.js'
+import { ALLOWED_MOUNT_OPTIONS, MOUNT_ONLY_OPTIONS, checkMountOptions, isPathApiOption } from '../fuse/mount-options.js'
 import { CLUSTER_OPTIONS, ClusterOptionError, parseClusterOptions, type ClusterMountSettings } from './cluster-options.js'
 
 export interface MountSettings {
@@ -35,6 +35,12 @@ export interface MountSettings {
   fuseOptions: string[]
   /** the cluster this host serves (null: a one-host filesystem) */
   cluster: ClusterMountSettings | null
+  /**
+   * Which libfuse API serves the mount: 'lowlevel' (walkenfs's own binding,
+   * native/fuse-ll: inode numbers, answers from the JS thread) or 'path'
+   * (the patched fuse-native).
+   */
+  fuseApi: 'lowlevel' | 'path'
 }
 
 export class MountOptionError extends Error {
@@ -87,20 +93,20 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   const s: MountSettings = {
     data: base.data ?? DEFAULT_DATA_DIR,
     fragments: base.fragments ?? null,
-    // attr_timeout 0 by default: in libfuse's path API each name of a hard
-    // link is its own kernel inode, so any attribute caching would show a
-    // stale size/mode through the other names (PLATFORM.md).
+    // decided below once the API and the cluster are known
     attrTimeout: base.attrTimeout ?? 0,
     entryTimeout: base.entryTimeout ?? 1,
     log: base.log ?? null,
     foreground: base.foreground ?? false,
     readOnly: base.readOnly ?? false,
     fuseOptions: [],
-    cluster: null
+    cluster: null,
+    fuseApi: base.fuseApi ?? 'lowlevel'
   }
   const passed = new Map<string, string>()
   const clusterItems = new Map<string, string | null>()
   let entrySet = base.entryTimeout !== undefined
+  let attrSet = base.attrTimeout !== undefined
   for (const item of items) {
     const eq = item.indexOf('=')
     const name = eq < 0 ? item : item.slice(0, eq)
@@ -116,6 +122,7 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
         continue
       case 'attr_timeout':
         s.attrTimeout = parseNumber(name, value ?? '', 0, 3600, false)
+        attrSet = true
         continue
       case 'entry_timeout':
         s.entryTimeout = parseNumber(name, value ?? '', 0, 3600, false)
@@ -127,6 +134,10 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
         continue
       case 'foreground':
         s.foreground = true
+        continue
+      case 'fuse_api':
+        if (value !== 'lowlevel' && value !== 'path') throw new MountOptionError(`option fuse_api=${value ?? ''}: expected lowlevel or path`)
+        s.fuseApi = value
         continue
     }
     if (CLUSTER_OPTIONS.has(name)) {
@@ -160,6 +171,13 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   // Other hosts change names without telling this kernel, so a cluster
   // mount caches no name unless asked to (entry_timeout=S trades that).
   if (s.cluster !== null && !entrySet) s.entryTimeout = 0
+  // Attributes: one host through the low-level API keeps them 1 s, since
+  // every change passes through this kernel and a hard link's names share
+  // one kernel inode. Not in the path API, where each name of a hard link
+  // is its own kernel inode and caching would show a stale size or mode
+  // through the other names (PLATFORM.md), and not on a cluster, where
+  // other hosts change attributes without telling this kernel.
+  if (!attrSet) s.attrTimeout = s.cluster === null && s.fuseApi === 'lowlevel' ? 1 : 0
   // walkenfs' own defaults for libfuse; a user value above wins.
   const defaults: Array<[string, string]> = [
     ['allow_other', 'allow_other'],
@@ -175,8 +193,16 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
     ['negative_timeout', 'negative_timeout=0']
   ]
   for (const [k, v] of defaults) if (!passed.has(k)) passed.set(k, v)
-  passed.set('attr_timeout', `attr_timeout=${s.attrTimeout}`)
-  passed.set('entry_timeout', `entry_timeout=${s.entryTimeout}`)
+  if (s.fuseApi === 'path') {
+    passed.set('attr_timeout', `attr_timeout=${s.attrTimeout}`)
+    passed.set('entry_timeout', `entry_timeout=${s.entryTimeout}`)
+  } else {
+    // the low-level binding: timeouts travel with each answer, inodes are the model's own
+    for (const k of ['use_ino', 'negative_timeout']) passed.delete(k)
+    for (const item of passed.values()) {
+      if (isPathApiOption(item)) throw new MountOptionError(`option ${item} belongs to libfuse's path API: mount with fuse_api=path to use it`)
+    }
+  }
   s.fuseOptions = [...passed.values()]
   try {
     checkMountOptions(s.fuseOptions)

@@ -11,6 +11,8 @@
 import { FuseMount } from '../fuse/binding.js'
 import { Adapter } from '../fuse/adapter.js'
 import { fuseOps } from '../fuse/fuse-ops.js'
+import { inodeOps } from '../fuse/inode-ops.js'
+import { LowLevelMount } from '../fuse/ll-binding.js'
 import { ModelFs } from '../fs/model.js'
 import type { FileSystem } from '../fs/types.js'
 import { controlSocketPath, removeRecord, reportToParent, writeRecord } from './daemon.js'
@@ -99,13 +101,16 @@ export async function serveFuse (mountPoint: string, settings: MountSettings & {
   // change names too, so names are cached no longer than the kernel may.
   const nameTtlMs = settings.cluster !== null ? settings.entryTimeout * 1000 : Math.max(settings.entryTimeout, 1) * 1000
   const adapter = new Adapter(fs, { nameTtlMs, sharedAppends: settings.cluster !== null })
-  let fm: FuseMount
+  let fm: FuseMount | LowLevelMount
   try {
-    fm = new FuseMount(mountPoint, fuseOps(adapter), {
-      options: settings.fuseOptions,
-      timeoutMs: FUSE_OP_TIMEOUT_MS,
-      onInternalError: (op, err) => log(`internal error in ${op} (answered EIO): ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
-    })
+    const onInternalError = (op: string, err: unknown): void => log(`internal error in ${op} (answered EIO): ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+    if (settings.fuseApi === 'lowlevel') {
+      fm = new LowLevelMount(mountPoint, inodeOps(adapter, fs, { entry: settings.entryTimeout, attr: settings.attrTimeout }), {
+        options: settings.fuseOptions, timeoutMs: FUSE_OP_TIMEOUT_MS, onInternalError
+      })
+    } else {
+      fm = new FuseMount(mountPoint, fuseOps(adapter), { options: settings.fuseOptions, timeoutMs: FUSE_OP_TIMEOUT_MS, onInternalError })
+    }
     await fm.mount()
   } catch (e) {
     await backend.close()

@@ -143,20 +143,30 @@ export class Adapter {
       await this.writeBack.flush(a.ino)
       return await this.fs.getattr(a.ino)
     }
-    return await this.atPath(path, fh, async (ino) => {
-      if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
-      return await this.fs.getattr(ino)
-    })
+    return await this.atPath(path, fh, async (ino) => await this.getattrIno(ino))
+  }
+
+  /** The attributes of an inode, with the bytes this host buffered for it committed first (size, mtime). */
+  async getattrIno (ino: number): Promise<Attr> {
+    if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
+    return await this.fs.getattr(ino)
+  }
+
+  /** `attr` as it is once this host's buffered bytes of it are committed (a lookup's answer). */
+  async current (attr: Attr): Promise<Attr> {
+    return this.writeBack.hasDirty(attr.ino) ? await this.getattrIno(attr.ino) : attr
   }
 
   async setattr (path: string | null, change: SetAttr, caller: Caller, fh?: number): Promise<Attr> {
-    return await this.atPath(path, fh, async (ino) => {
-      if (change.size !== undefined) {
-        if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
-        this.readAhead.changed(ino)
-      }
-      return await this.fs.setattr(ino, change, caller)
-    })
+    return await this.atPath(path, fh, async (ino) => await this.setattrIno(ino, change, caller))
+  }
+
+  async setattrIno (ino: number, change: SetAttr, caller: Caller): Promise<Attr> {
+    if (change.size !== undefined) {
+      if (this.writeBack.hasDirty(ino)) await this.writeBack.flush(ino)
+      this.readAhead.changed(ino)
+    }
+    return await this.fs.setattr(ino, change, caller)
   }
 
   async chmod (path: string, mode: number, caller: Caller): Promise<void> {
@@ -270,7 +280,8 @@ export class Adapter {
     return await this.atPath(path, undefined, async (ino) => await this.openIno(ino, flags))
   }
 
-  private async openIno (ino: number, flags: number): Promise<OpenResult> {
+  /** Opens an inode: a handle with its access mode, direct I/O for writable opens. */
+  async openIno (ino: number, flags: number): Promise<OpenResult> {
     await this.fs.open(ino)
     const writable = (flags & O_ACCMODE) !== O_RDONLY
     const fh = this.nextFh++

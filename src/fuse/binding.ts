@@ -230,7 +230,7 @@ function loadNative (): NativeFuseClass {
   return Fuse
 }
 
-function toErrno (err: unknown): number | undefined {
+export function toErrno (err: unknown): number | undefined {
   if (err instanceof FuseError) return err.errno
   const code = (err as { code?: unknown } | null)?.code
   if (typeof code === 'string' && errno[code] !== undefined) return errno[code]

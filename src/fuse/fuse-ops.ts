@@ -9,7 +9,8 @@ import type { Attr, Caller, TimeChange } from '../fs/types.js'
 import type { Adapter } from './adapter.js'
 import type { FuseDirEntry, FuseContext, FuseOps, Stat, TimeUpdate } from './binding.js'
 
-function stat (a: Attr): Stat {
+/** The model's attributes as FUSE reports them. */
+export function stat (a: Attr): Stat {
   return {
     mode: a.mode,
     uid: a.uid,
@@ -26,11 +27,11 @@ function stat (a: Attr): Stat {
   }
 }
 
-function caller (ctx: FuseContext): Caller {
+export function caller (ctx: FuseContext): Caller {
   return { uid: ctx.uid, gid: ctx.gid, pid: ctx.pid }
 }
 
-function timeChange (u: TimeUpdate): TimeChange | undefined {
+export function timeChange (u: TimeUpdate): TimeChange | undefined {
   if (u === 'omit') return undefined
   if (u === 'now') return { now: true }
   return { ns: u }
@@ -45,7 +46,7 @@ const S_IFDIR = 0o040000
  */
 export const fuseCalls: Record<string, number> = {}
 
-function counted (ops: FuseOps): FuseOps {
+export function counted<T extends object> (ops: T): T {
   const out: Record<string, unknown> = {}
   for (const [name, fn] of Object.entries(ops) as Array<[string, (...args: unknown[]) => unknown]>) {
     fuseCalls[name] = 0
@@ -54,7 +55,7 @@ function counted (ops: FuseOps): FuseOps {
       return fn(...args)
     }
   }
-  return out as unknown as FuseOps
+  return out as unknown as T
 }
 
 export function fuseOps (a: Adapter): FuseOps {

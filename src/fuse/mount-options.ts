@@ -63,6 +63,16 @@ export const ALLOWED_MOUNT_OPTIONS: ReadonlySet<string> = new Set([
   'ac_attr_timeout=', 'noforget', 'remember=', 'nopath', 'intr', 'intr_signal='
 ])
 
+/** The options of libfuse's path API (fuse_new), which the low-level API does not know. */
+const PATH_API_OPTIONS: ReadonlySet<string> = new Set(['hard_remove', 'use_ino', 'readdir_ino', 'direct_io',
+  'kernel_cache', 'auto_cache', 'noauto_cache', 'umask=', 'uid=', 'gid=', 'entry_timeout=', 'negative_timeout=',
+  'attr_timeout=', 'ac_attr_timeout=', 'noforget', 'remember=', 'nopath', 'intr', 'intr_signal='])
+
+export function isPathApiOption (opt: string): boolean {
+  const eq = opt.indexOf('=')
+  return PATH_API_OPTIONS.has(eq < 0 ? opt : opt.slice(0, eq + 1))
+}
+
 /**
  * Options mount(8) or fstab may hand to a FUSE program that libfuse does not
  * know (`nofail` is passed on by mount.fuse). A caller drops these before

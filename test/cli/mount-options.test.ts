@@ -2,7 +2,7 @@ import t from 'tap'
 import { parseMountOptions, splitOptions, MountOptionError } from '../../src/cli/mount-options.js'
 
 t.test('walkenfs settings are taken out, defaults filled in', async (t) => {
-  const s = parseMountOptions(splitOptions('data=/srv/w,fragments=8,attr_timeout=0.5,entry_timeout=2'))
+  const s = parseMountOptions(splitOptions('data=/srv/w,fragments=8,attr_timeout=0.5,entry_timeout=2,fuse_api=path'))
   t.equal(s.data, '/srv/w')
   t.equal(s.fragments, 8)
   t.equal(s.attrTimeout, 0.5)
@@ -92,4 +92,25 @@ t.test('bad cluster options are refused before anything starts', async (t) => {
   t.throws(() => parseMountOptions(['cluster=x', 'host=-x']), /host id "-x"/)
   t.throws(() => parseMountOptions(['cluster=']), /cluster= needs a value/)
   t.throws(() => parseMountOptions(['cluster=x', 'peers=10.77.0.2:notaport']), MountOptionError)
+})
+
+t.test('the FUSE API and the attribute cache it allows', async (t) => {
+  const one = parseMountOptions([])
+  t.equal(one.fuseApi, 'lowlevel', 'the low-level binding by default')
+  t.equal(one.attrTimeout, 1, 'one host, low-level: attributes kept 1 s')
+  t.equal(parseMountOptions(['fuse_api=path']).attrTimeout, 0, 'the path API: no attribute cache (hard links are separate kernel inodes there)')
+  t.equal(parseMountOptions(['cluster=x']).attrTimeout, 0, 'a cluster: no attribute cache (other hosts change attributes)')
+  t.equal(parseMountOptions(['cluster=x']).entryTimeout, 0)
+  t.equal(parseMountOptions(['cluster=x', 'attr_timeout=2']).attrTimeout, 2, 'a chosen value wins')
+  t.equal(parseMountOptions(['fuse_api=path']).fuseApi, 'path')
+  t.throws(() => parseMountOptions(['fuse_api=fast']), /fuse_api=fast: expected lowlevel or path/)
+})
+
+t.test('the low-level API gets no path-API options', async (t) => {
+  const s = parseMountOptions(splitOptions('attr_timeout=0.5,dev,suid'))
+  t.notOk(s.fuseOptions.some((o) => /^(use_ino|attr_timeout|entry_timeout|negative_timeout)/.test(o)), 'timeouts travel with each answer')
+  t.ok(s.fuseOptions.includes('default_permissions'))
+  t.ok(s.fuseOptions.includes('big_writes'))
+  t.throws(() => parseMountOptions(['kernel_cache']), /option kernel_cache belongs to libfuse's path API: mount with fuse_api=path/)
+  t.ok(parseMountOptions(['kernel_cache', 'fuse_api=path']).fuseOptions.includes('kernel_cache'))
 })

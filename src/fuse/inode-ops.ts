@@ -1,0 +1,93 @@
+/**
+ * Binds the filesystem model to the low-level FUSE binding (ll-binding.ts):
+ * the kernel names inodes by the model's own numbers, so names are resolved
+ * by the kernel one lookup at a time and no path is ever rebuilt here.
+ *
+ * Owns: the mapping of each inode request onto the model and the adapter's
+ * open handles (write-back, read-ahead, direct I/O for writable opens), and
+ * the cache timeouts every answer carries.
+ *
+ * Promises:
+ * - The kernel keeps a name for `entry` seconds and attributes for `attr`
+ *   seconds (both 0 on a cluster mount unless its caches are invalidated by
+ *   the hosts' changes): what it caches, it learned from this mount.
+ * - Answers carry this host's buffered bytes: a lookup or getattr of a file
+ *   with unwritten bytes commits them first (size and mtime are current).
+ * - An unlinked file that is still open keeps working (the model keeps its
+ *   inode while a handle is open; no hidden names are needed here).
+ */
+import { FsError, ROOT_INO, type Attr, type FileSystem, type SetAttr } from '../fs/types.js'
+import type { Adapter } from './adapter.js'
+import type { FuseDirEntry } from './binding.js'
+import { caller, counted, stat, timeChange } from './fuse-ops.js'
+import type { AttrChange, Entry, LowLevelOps } from './ll-binding.js'
+
+/** How long the kernel may keep names and attributes (seconds). */
+export interface CacheTimes {
+  entry: number
+  attr: number
+}
+
+const S_IFDIR = 0o040000
+
+export function inodeOps (a: Adapter, fs: FileSystem, times: CacheTimes): LowLevelOps {
+  const entry = (attr: Attr): Entry => ({ stat: stat(attr), attrTimeout: times.attr, entryTimeout: times.entry })
+  const answer = (attr: Attr): { stat: ReturnType<typeof stat>, attrTimeout: number } => ({ stat: stat(attr), attrTimeout: times.attr })
+  return counted<LowLevelOps>({
+    lookup: async (_ctx, parent, name) => entry(await a.current(await fs.lookup(parent, name))),
+    getattr: async (_ctx, ino) => answer(await a.getattrIno(ino)),
+    setattr: async (ctx, ino, change) => answer(await a.setattrIno(ino, setAttr(change), caller(ctx))),
+    readlink: async (_ctx, ino) => await fs.readlink(ino),
+    mknod: async (ctx, parent, name, mode, rdev) => entry(await fs.mknod(parent, name, mode, rdev, caller(ctx))),
+    mkdir: async (ctx, parent, name, mode) => entry(await fs.mkdir(parent, name, mode, caller(ctx))),
+    symlink: async (ctx, parent, name, target) => entry(await fs.symlink(parent, name, target, caller(ctx))),
+    link: async (_ctx, ino, newParent, newName) => entry(await fs.link(ino, newParent, newName)),
+    unlink: async (_ctx, parent, name) => { await fs.unlink(parent, name) },
+    rmdir: async (_ctx, parent, name) => { await fs.rmdir(parent, name) },
+    rename: async (_ctx, parent, name, newParent, newName) => { await fs.rename(parent, name, newParent, newName) },
+    open: async (_ctx, ino, flags) => await a.openIno(ino, flags),
+    create: async (ctx, parent, name, mode, flags) => {
+      const attr = await fs.mknod(parent, name, mode, 0, caller(ctx))
+      return { ...entry(attr), ...await a.openIno(attr.ino, flags) }
+    },
+    read: async (_ctx, _ino, fh, size, offset) => await a.read(fh, offset, size),
+    write: async (_ctx, _ino, fh, data, offset) => await a.write(fh, offset, data),
+    flush: async (_ctx, _ino, fh) => { await a.flush(fh) },
+    release: async (_ctx, _ino, fh) => { await a.release(fh) },
+    fsync: async (_ctx, _ino, fh) => { await a.fsync(fh, null) },
+    opendir: async () => ({ fh: 0 }),
+    readdir: async (_ctx, ino) => {
+      // three independent reads, at once; ".." needs its real inode (ls -ai, find)
+      const [entries, dir, up] = await Promise.all([fs.readdir(ino), fs.getattr(ino), ino === ROOT_INO ? undefined : fs.lookup(ino, '..')])
+      const out: FuseDirEntry[] = [
+        { name: '.', ino: dir.ino, mode: S_IFDIR },
+        { name: '..', ino: (up ?? dir).ino, mode: S_IFDIR }
+      ]
+      for (const e of entries) out.push({ name: e.name, ino: e.attr.ino, mode: e.attr.mode })
+      return out
+    },
+    fsyncdir: async () => { await fs.fsync() },
+    statfs: async () => await fs.statfs(),
+    setxattr: async (_ctx, ino, name, value, flags) => { await fs.setxattr(ino, name, value, flags) },
+    getxattr: async (_ctx, ino, name) => await fs.getxattr(ino, name),
+    listxattr: async (_ctx, ino) => await fs.listxattr(ino),
+    removexattr: async (_ctx, ino, name) => { await fs.removexattr(ino, name) }
+  })
+}
+
+function setAttr (c: AttrChange): SetAttr {
+  const out: SetAttr = {}
+  // the kernel sends the whole st_mode; the type bits are not the caller's to change
+  if (c.mode !== undefined) out.mode = c.mode & 0o7777
+  if (c.uid !== undefined) out.uid = c.uid
+  if (c.gid !== undefined) out.gid = c.gid
+  if (c.size !== undefined) {
+    if (c.size < 0) throw new FsError('EINVAL', 'negative size')
+    out.size = c.size
+  }
+  const at = c.atime !== undefined ? timeChange(c.atime) : undefined
+  const mt = c.mtime !== undefined ? timeChange(c.mtime) : undefined
+  if (at !== undefined) out.atime = at
+  if (mt !== undefined) out.mtime = mt
+  return out
+}
