@@ -35,6 +35,17 @@ if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm install --no-audit --no-fund
 fi
 
+# Our own addons (native/<name>): a checkout that added or changed one (git
+# pull) builds them again; npm install above already did for a fresh one.
+for src in native/*/*.c; do
+  name=$(basename "$src" .c)
+  if [ ! -e "$(dirname "$src")/build/Release/$name.node" ] || [ "$src" -nt "$(dirname "$src")/build/Release/$name.node" ]; then
+    echo "walkenfs setup: building the native addons"
+    node scripts/build-addons.mjs
+    break
+  fi
+done
+
 echo "walkenfs setup: building"
 npx tsc -p .
 
