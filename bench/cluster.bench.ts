@@ -21,7 +21,9 @@
  *
  * Flags: --rounds=N (3) --mib=N (256) --files=N (2000) --fsyncs=N (500)
  * --tree=N (10: an N×N×N tree; smaller for a quick look) --fragments=N
- * (cluster default) --no-gluster --no-ceiling --scale (the same workload on
+ * (cluster default) --no-gluster --no-ceiling --path-api (a second walkenfs
+ * cluster mounted through fuse-native's path API, fuse_api=path, as its own
+ * column) --scale (the same workload on
  * a 5-host cluster too) --idle[=16,64,256] (idle CPU and RSS per host at
  * those fragment counts) --profile=DIR (CPU profiles of every daemon, written when they
  * exit) --chart=FILE (default bench-cluster.png) --verbose (each figure as it is
@@ -281,6 +283,13 @@ export async function run (args: string[]): Promise<void> {
     const w3 = await startWalken(join(base, 'w3'), 3, 91, options, env, false)
     cleanup.add('stop walkenfs', w3.stop)
     targets.push({ name: 'walkenfs', dir: mountOf(w3.layout, 1), ...(haveNoMmap ? { rrdtool: NO_MMAP_RRDTOOL } : {}) })
+    if (args.includes('--path-api')) {
+      // the same cluster again, mounted through fuse-native's path API: the binding's own share, side by side
+      say('starting walkenfs through the path API (3 hosts, copies=3, fuse_api=path) …')
+      const wp = await startWalken(join(base, 'wp'), 3, 93, [...options, 'fuse_api=path'], env, true)
+      cleanup.add('stop walkenfs (path API)', wp.stop)
+      targets.push({ name: 'walkenfs-path', dir: mountOf(wp.layout, 1), ...(haveNoMmap ? { rrdtool: NO_MMAP_RRDTOOL } : {}) })
+    }
 
     if (!args.includes('--no-gluster')) {
       say('starting GlusterFS (replica 3, 3 bricks, loopback) …')

@@ -56,13 +56,14 @@ cluster (lists inside one option are joined by +):
   replace_after=DUR   rebuild the replicas of a host down this long (default 10m)
   quorum_wait=DUR     how long a write waits for a majority before EROFS (default 10s)
   heartbeat_ms=N      link heartbeat (default 1000; failure detection scales with it)
-  attr_timeout=S      kernel attribute cache, seconds (default 0: hard links stay consistent)
+  attr_timeout=S      kernel attribute cache, seconds (default 0: appends stay exact under faults)
+  fuse_api=lowlevel|path   walkenfs's own low-level FUSE binding (default) or fuse-native's path API
   entry_timeout=S     kernel name cache, seconds (default 1)
   log=FILE            daemon log (default DATA/walkenfs.log)
   foreground          stay in the foreground (same as -f)
   ro, rw, dev, nodev, suid, nosuid, exec, noexec, noatime, ...   kernel mount flags
   allow_other, default_permissions, use_ino, big_writes (on by default), max_write=N, fsname=, subtype=,
-  kernel_cache, auto_cache, umask=, uid=, gid=, negative_timeout=, max_readahead=, auto_unmount, ...
+  kernel_cache, auto_cache, umask=, uid=, gid= (these with fuse_api=path), max_readahead=, auto_unmount, ...
   _netdev, nofail, noauto, defaults, x-*: accepted from fstab and ignored
 `
 
