@@ -56,7 +56,7 @@ cluster (lists inside one option are joined by +):
   replace_after=DUR   rebuild the replicas of a host down this long (default 10m)
   quorum_wait=DUR     how long a write waits for a majority before EROFS (default 10s)
   heartbeat_ms=N      link heartbeat (default 1000; failure detection scales with it)
-  attr_timeout=S      kernel attribute cache, seconds (default 0: appends stay exact under faults)
+  attr_timeout=S      kernel attribute cache, seconds (default 1; 0 on a cluster and with fuse_api=path)
   fuse_api=lowlevel|path   walkenfs's own low-level FUSE binding (default) or fuse-native's path API
   entry_timeout=S     kernel name cache, seconds (default 1)
   log=FILE            daemon log (default DATA/walkenfs.log)

@@ -93,15 +93,7 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   const s: MountSettings = {
     data: base.data ?? DEFAULT_DATA_DIR,
     fragments: base.fragments ?? null,
-    // No attribute cache unless asked for (attr_timeout=S). With the path API each name of a
-    // hard link is its own kernel inode, so caching would show a stale size
-    // or mode through the other names (PLATFORM.md); on a cluster other hosts
-    // change attributes without telling this kernel. Even one host through
-    // the low-level API keeps it off: with attr_timeout=1 the torture run
-    // lost acknowledged O_APPEND records behind runs of zeros (the kernel
-    // takes an append's offset from the size it cached; suspected: a size
-    // that includes bytes whose commit then failed with ENOSPC), see
-    // docs/fuse.md "Kernel caches".
+    // decided below, once the API and the cluster are known
     attrTimeout: base.attrTimeout ?? 0,
     entryTimeout: base.entryTimeout ?? 1,
     log: base.log ?? null,
@@ -114,6 +106,7 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   const passed = new Map<string, string>()
   const clusterItems = new Map<string, string | null>()
   let entrySet = base.entryTimeout !== undefined
+  let attrSet = base.attrTimeout !== undefined
   for (const item of items) {
     const eq = item.indexOf('=')
     const name = eq < 0 ? item : item.slice(0, eq)
@@ -129,6 +122,7 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
         continue
       case 'attr_timeout':
         s.attrTimeout = parseNumber(name, value ?? '', 0, 3600, false)
+        attrSet = true
         continue
       case 'entry_timeout':
         s.entryTimeout = parseNumber(name, value ?? '', 0, 3600, false)
@@ -177,6 +171,16 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   // Other hosts change names without telling this kernel, so a cluster
   // mount caches no name unless asked to (entry_timeout=S trades that).
   if (s.cluster !== null && !entrySet) s.entryTimeout = 0
+  // Attributes: one host through the low-level binding keeps them 1 s. Every
+  // change passes through this kernel, which updates or drops what it
+  // cached; a hard link's names are one kernel inode; O_APPEND writes go to
+  // the real end, whatever size the kernel has; and bytes dropped after a
+  // failed commit drop the kernel's attributes (docs/fuse.md "Kernel
+  // caches"). Not with the path API, where each name of a hard link is its
+  // own kernel inode (a stale size or mode through the other names,
+  // PLATFORM.md), and not on a cluster, where other hosts change
+  // attributes without telling this kernel.
+  if (!attrSet) s.attrTimeout = s.cluster === null && s.fuseApi === 'lowlevel' ? 1 : 0
   // walkenfs' own defaults for libfuse; a user value above wins.
   const defaults: Array<[string, string]> = [
     ['allow_other', 'allow_other'],

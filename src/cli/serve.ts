@@ -100,14 +100,18 @@ export async function serveFuse (mountPoint: string, settings: MountSettings & {
   // the names it changes, so a 1 s floor is safe. A cluster: other hosts
   // change names too, so names are cached no longer than the kernel may.
   const nameTtlMs = settings.cluster !== null ? settings.entryTimeout * 1000 : Math.max(settings.entryTimeout, 1) * 1000
-  const adapter = new Adapter(fs, { nameTtlMs, sharedAppends: settings.cluster !== null })
+  // After a failed commit the kernel's size of the file is too large: drop it (the low-level binding can)
+  let dropped = (_ino: number): void => {}
+  const adapter = new Adapter(fs, { nameTtlMs, onDropped: (ino) => { dropped(ino) } })
   let fm: FuseMount | LowLevelMount
   try {
     const onInternalError = (op: string, err: unknown): void => log(`internal error in ${op} (answered EIO): ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
     if (settings.fuseApi === 'lowlevel') {
-      fm = new LowLevelMount(mountPoint, inodeOps(adapter, fs, { entry: settings.entryTimeout, attr: settings.attrTimeout }), {
+      const ll = new LowLevelMount(mountPoint, inodeOps(adapter, fs, { entry: settings.entryTimeout, attr: settings.attrTimeout }), {
         options: settings.fuseOptions, timeoutMs: FUSE_OP_TIMEOUT_MS, onInternalError
       })
+      dropped = (ino) => { ll.invalInode(ino) }
+      fm = ll
     } else {
       fm = new FuseMount(mountPoint, fuseOps(adapter), { options: settings.fuseOptions, timeoutMs: FUSE_OP_TIMEOUT_MS, onInternalError })
     }

@@ -30,7 +30,7 @@ const O_APPEND = 0o2000
 export interface Handle {
   ino: number
   writable: boolean
-  /** O_APPEND on a mount where other hosts may append too: each write goes to the end as it commits */
+  /** O_APPEND: each write goes to the end as it commits */
   appendAtEnd: boolean
 }
 
@@ -44,11 +44,15 @@ export interface AdapterOptions {
   /** how long a cached name is trusted (ms) */
   nameTtlMs: number
   /**
-   * Other hosts write the same files (cluster mount): the kernel's offset of
-   * an O_APPEND write is its own idea of the size, stale once another host
-   * appended, so such writes go to the end as the commit finds it.
+   * O_APPEND writes go to the end of the file as their commit finds it
+   * (default true), not to the kernel's offset. The kernel's offset is its
+   * own idea of the size: stale once another host appended (cluster), and
+   * too large after bytes it counted failed to commit (ENOSPC), which would
+   * leave a run of zeros before the next append.
    */
-  sharedAppends?: boolean
+  appendAtEnd?: boolean
+  /** Buffered bytes of `ino` were dropped after a failed commit (WriteBackOptions.onDropped). */
+  onDropped?: (ino: number) => void
 }
 
 export class Adapter {
@@ -69,17 +73,17 @@ export class Adapter {
    */
   private readonly unsafeAck = process.env.WALKENFS_TEST_UNSAFE_ACK === '1'
 
-  private readonly sharedAppends: boolean
+  private readonly appendAtEnd: boolean
   /** getattr of a path is one lookupPath transaction (names are not cached, the filesystem walks paths) */
   private readonly pathAttrs: boolean
 
   constructor (private readonly fs: FileSystem, opts: AdapterOptions) {
-    this.sharedAppends = opts.sharedAppends ?? false
+    this.appendAtEnd = opts.appendAtEnd ?? true
     const lookupPath = fs.lookupPath?.bind(fs)
     this.names = new NameCache(ROOT_INO, async (parent, name) => (await fs.lookup(parent, name)).ino, opts.nameTtlMs, undefined, undefined,
       lookupPath !== undefined ? async (parent, names) => (await lookupPath(parent, names)).ino : undefined)
     this.pathAttrs = opts.nameTtlMs === 0 && lookupPath !== undefined
-    this.writeBack = new WriteBack((ino, offset, data) => fs.write(ino, offset, data))
+    this.writeBack = new WriteBack((ino, offset, data) => fs.write(ino, offset, data), opts.onDropped !== undefined ? { onDropped: opts.onDropped } : {})
     this.readAhead = new ReadAhead(async (ino, offset, length) => await fs.read(ino, offset, length))
   }
 
@@ -286,7 +290,7 @@ export class Adapter {
     const writable = (flags & O_ACCMODE) !== O_RDONLY
     const fh = this.nextFh++
     if (this.nextFh > 0x7fffffff) this.nextFh = 1
-    this.handles.set(fh, { ino, writable, appendAtEnd: writable && this.sharedAppends && (flags & O_APPEND) !== 0 })
+    this.handles.set(fh, { ino, writable, appendAtEnd: writable && this.appendAtEnd && (flags & O_APPEND) !== 0 })
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1)
     // Direct I/O for every open with write access: the kernel then refuses
     // shared mappings of it (ENODEV), which no host could keep coherent.

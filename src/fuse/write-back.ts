@@ -50,6 +50,12 @@ export interface WriteBackOptions {
   maxDirtyBytes?: number
   /** largest single commit handed to the model */
   maxCommitBytes?: number
+  /**
+   * Bytes of `ino` were dropped after a failed commit: the file is shorter
+   * than the writes already answered made it look (the kernel counted them
+   * into the size it keeps).
+   */
+  onDropped?: (ino: number) => void
 }
 
 export class WriteBack {
@@ -64,7 +70,10 @@ export class WriteBack {
     this.flushThreshold = opts.flushThreshold ?? 4 * 1024 * 1024
     this.maxDirtyBytes = opts.maxDirtyBytes ?? 64 * 1024 * 1024
     this.maxCommitBytes = opts.maxCommitBytes ?? 1024 * 1024
+    this.onDropped = opts.onDropped
   }
+
+  private readonly onDropped: ((ino: number) => void) | undefined
 
   /** Bytes buffered for `ino` and not yet committed. */
   dirtyBytes (ino: number): number {
@@ -213,6 +222,7 @@ export class WriteBack {
           f.lastError = err
           // The failed extent and the ones after it are dropped (reported once).
           for (let j = i; j < batch.length; j++) this.release(f, batch[j]!.length)
+          this.onDropped?.(ino)
           return
         }
         this.release(f, e.length)

@@ -94,13 +94,15 @@ t.test('bad cluster options are refused before anything starts', async (t) => {
   t.throws(() => parseMountOptions(['cluster=x', 'peers=10.77.0.2:notaport']), MountOptionError)
 })
 
-t.test('the FUSE API: low-level by default, path on request; no attribute cache unless asked', async (t) => {
+t.test('the FUSE API and the attribute cache it allows', async (t) => {
   const one = parseMountOptions([])
   t.equal(one.fuseApi, 'lowlevel', 'the low-level binding by default')
-  t.equal(one.attrTimeout, 0)
-  t.equal(parseMountOptions(['cluster=x']).attrTimeout, 0)
+  t.equal(one.attrTimeout, 1, 'one host, low-level: attributes kept 1 s')
+  t.equal(parseMountOptions(['fuse_api=path']).attrTimeout, 0, 'the path API: none (hard links are separate kernel inodes there)')
+  t.equal(parseMountOptions(['cluster=x']).attrTimeout, 0, 'a cluster: none (other hosts change attributes)')
   t.equal(parseMountOptions(['cluster=x']).entryTimeout, 0)
   t.equal(parseMountOptions(['cluster=x', 'attr_timeout=2']).attrTimeout, 2, 'a chosen value wins')
+  t.equal(parseMountOptions(['attr_timeout=0']).attrTimeout, 0, 'a chosen 0 too')
   t.equal(parseMountOptions(['fuse_api=path']).fuseApi, 'path')
   t.throws(() => parseMountOptions(['fuse_api=fast']), /fuse_api=fast: expected lowlevel or path/)
 })

@@ -127,3 +127,16 @@ t.test('a handle that wrote before another handle\'s flush failed hears of it at
   await wb.write(6, 0, Buffer.from('c'), h3)
   await t.resolves(wb.flush(6, h3), 'a handle that first wrote after the failure does not hear of it')
 })
+
+t.test('dropped bytes are announced, per inode, once per failed commit', async (t) => {
+  const s = store()
+  const dropped: number[] = []
+  const wb = new WriteBack(s.commit, { onDropped: (ino) => { dropped.push(ino) } })
+  await wb.write(4, 0, Buffer.alloc(16))
+  await wb.write(5, 0, Buffer.alloc(16))
+  await wb.flush(5)
+  t.same(dropped, [], 'nothing dropped while commits succeed')
+  s.setFail((ino) => ino === 4)
+  await t.rejects(wb.flush(4), { code: 'ENOSPC' })
+  t.same(dropped, [4], 'the inode whose bytes were dropped')
+})

@@ -42,3 +42,40 @@ t.test('ENOSPC on a full data directory, then recovery', async (t) => {
   const check = walkenfs(['check', m.data])
   t.equal(check.status, 0, `check clean: ${check.stdout}${check.stderr}`)
 })
+
+t.test('an appender that keeps its descriptor across ENOSPC goes on at the real end of the file', async (t) => {
+  // The kernel counts a write's bytes into the size it keeps as soon as the
+  // write is answered; when their commit then fails (ENOSPC), the file is
+  // shorter than the kernel thinks. An O_APPEND write taking its offset from
+  // the kernel would leave a run of zeros where the failed bytes were.
+  const m = makeMount(t)
+  mkdirSync(m.data)
+  sh(`mount -t tmpfs -o size=48m walkenfs-test-append ${m.data}`)
+  t.teardown(() => { sh(`umount ${m.data} 2>/dev/null || umount -l ${m.data} 2>/dev/null || true`) })
+  m.mount()
+  writeFileSync(join(m.mnt, 'ballast'), Buffer.alloc(8 * 1024 * 1024, 0x42))
+  const log = join(m.mnt, 'log')
+  const fd = openSync(log, 'a')
+  writeSync(fd, 'BEGIN\n')
+  fsyncSync(fd)
+  const chunk = Buffer.alloc(1024 * 1024, 0x5a)
+  let error: NodeJS.ErrnoException | null = null
+  for (let i = 0; i < 100 && error === null; i++) {
+    try {
+      writeSync(fd, chunk)
+      fsyncSync(fd)
+    } catch (e) {
+      error = e as NodeJS.ErrnoException
+    }
+  }
+  t.equal(error?.code, 'ENOSPC', 'appending filled the data directory')
+  unlinkSync(join(m.mnt, 'ballast'))
+  writeSync(fd, 'END\n')
+  fsyncSync(fd)
+  closeSync(fd)
+  const content = readFileSync(log)
+  t.equal(content.indexOf(0), -1, 'no run of zeros: the failed bytes left no hole')
+  t.ok(content.subarray(0, 6).toString() === 'BEGIN\n' && content.subarray(-4).toString() === 'END\n', 'the records before and after are intact')
+  // a write cut short by the full disk may leave part of a chunk (as on a local disk), never other bytes
+  t.ok(content.subarray(6, -4).every((b) => b === 0x5a), 'only appended bytes between them')
+})
