@@ -127,11 +127,18 @@ static void send_call(fuse_req_t req, call_t *c) {
   }
 }
 
-#define N(i, v) (c->n[i] = (double)(v))
+/* A request with optional strings or data and up to three numbers. */
+static void send_req(int op, fuse_req_t req, fuse_ino_t ino, const char *s0, const char *s1, const char *data, size_t len,
+                     double a, double b, double c) {
+  call_t *call = new_call(op, req, ino, s0, s1, data, len);
+  if (call) { call->n[0] = a; call->n[1] = b; call->n[2] = c; }
+  send_call(req, call);
+}
+
 #define FH(fi) ((fi) ? (double)(fi)->fh : 0.0)
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  send_call(req, new_call(OP_LOOKUP, req, parent, name, NULL, NULL, 0));
+  send_req(OP_LOOKUP, req, parent, name, NULL, NULL, 0, 0, 0, 0);
 }
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
   /* inode numbers are never reused and the model frees unlinked files by its
@@ -142,130 +149,88 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
   fuse_reply_none(req);
 }
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_GETATTR, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, FH(fi));
-  send_call(req, c);
+  send_req(OP_GETATTR, req, ino, NULL, NULL, NULL, 0, FH(fi), 0, 0);
 }
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int to_set, struct fuse_file_info *fi) {
   /* data: mode, uid, gid, size, atime s, ns, mtime s, ns */
   double v[8] = { a->st_mode, a->st_uid, a->st_gid, (double)a->st_size,
     (double)a->st_atim.tv_sec, (double)a->st_atim.tv_nsec, (double)a->st_mtim.tv_sec, (double)a->st_mtim.tv_nsec };
-  call_t *c = new_call(OP_SETATTR, req, ino, NULL, NULL, (const char *)v, sizeof v);
-  if (c) { N(0, to_set); N(1, FH(fi)); }
-  send_call(req, c);
+  send_req(OP_SETATTR, req, ino, NULL, NULL, (const char *)v, sizeof v, to_set, FH(fi), 0);
 }
 static void ll_readlink(fuse_req_t req, fuse_ino_t ino) {
-  send_call(req, new_call(OP_READLINK, req, ino, NULL, NULL, NULL, 0));
+  send_req(OP_READLINK, req, ino, NULL, NULL, NULL, 0, 0, 0, 0);
 }
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
-  call_t *c = new_call(OP_MKNOD, req, parent, name, NULL, NULL, 0);
-  if (c) { N(0, mode); N(1, rdev); }
-  send_call(req, c);
+  send_req(OP_MKNOD, req, parent, name, NULL, NULL, 0, mode, rdev, 0);
 }
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
-  call_t *c = new_call(OP_MKDIR, req, parent, name, NULL, NULL, 0);
-  if (c) N(0, mode);
-  send_call(req, c);
+  send_req(OP_MKDIR, req, parent, name, NULL, NULL, 0, mode, 0, 0);
 }
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  send_call(req, new_call(OP_UNLINK, req, parent, name, NULL, NULL, 0));
+  send_req(OP_UNLINK, req, parent, name, NULL, NULL, 0, 0, 0, 0);
 }
 static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  send_call(req, new_call(OP_RMDIR, req, parent, name, NULL, NULL, 0));
+  send_req(OP_RMDIR, req, parent, name, NULL, NULL, 0, 0, 0, 0);
 }
 static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
-  send_call(req, new_call(OP_SYMLINK, req, parent, name, link, NULL, 0));
+  send_req(OP_SYMLINK, req, parent, name, link, NULL, 0, 0, 0, 0);
 }
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname) {
-  call_t *c = new_call(OP_RENAME, req, parent, name, newname, NULL, 0);
-  if (c) N(0, newparent);
-  send_call(req, c);
+  send_req(OP_RENAME, req, parent, name, newname, NULL, 0, newparent, 0, 0);
 }
 static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
-  call_t *c = new_call(OP_LINK, req, ino, newname, NULL, NULL, 0);
-  if (c) N(0, newparent);
-  send_call(req, c);
+  send_req(OP_LINK, req, ino, newname, NULL, NULL, 0, newparent, 0, 0);
 }
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_OPEN, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, fi->flags);
-  send_call(req, c);
+  send_req(OP_OPEN, req, ino, NULL, NULL, NULL, 0, fi->flags, 0, 0);
 }
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_READ, req, ino, NULL, NULL, NULL, 0);
-  if (c) { N(0, fi->fh); N(1, size); N(2, off); }
-  send_call(req, c);
+  send_req(OP_READ, req, ino, NULL, NULL, NULL, 0, fi->fh, size, off);
 }
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_WRITE, req, ino, NULL, NULL, buf, size);
-  if (c) { N(0, fi->fh); N(1, off); }
-  send_call(req, c);
+  send_req(OP_WRITE, req, ino, NULL, NULL, buf, size, fi->fh, off, 0);
 }
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_FLUSH, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, fi->fh);
-  send_call(req, c);
+  send_req(OP_FLUSH, req, ino, NULL, NULL, NULL, 0, fi->fh, 0, 0);
 }
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_RELEASE, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, fi->fh);
-  send_call(req, c);
+  send_req(OP_RELEASE, req, ino, NULL, NULL, NULL, 0, fi->fh, 0, 0);
 }
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_FSYNC, req, ino, NULL, NULL, NULL, 0);
-  if (c) { N(0, fi->fh); N(1, datasync); }
-  send_call(req, c);
+  send_req(OP_FSYNC, req, ino, NULL, NULL, NULL, 0, fi->fh, datasync, 0);
 }
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_OPENDIR, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, fi->flags);
-  send_call(req, c);
+  send_req(OP_OPENDIR, req, ino, NULL, NULL, NULL, 0, fi->flags, 0, 0);
 }
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_READDIR, req, ino, NULL, NULL, NULL, 0);
-  if (c) { N(0, fi->fh); N(1, size); N(2, off); }
-  send_call(req, c);
+  send_req(OP_READDIR, req, ino, NULL, NULL, NULL, 0, fi->fh, size, off);
 }
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_RELEASEDIR, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, fi->fh);
-  send_call(req, c);
+  send_req(OP_RELEASEDIR, req, ino, NULL, NULL, NULL, 0, fi->fh, 0, 0);
 }
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_FSYNCDIR, req, ino, NULL, NULL, NULL, 0);
-  if (c) { N(0, fi->fh); N(1, datasync); }
-  send_call(req, c);
+  send_req(OP_FSYNCDIR, req, ino, NULL, NULL, NULL, 0, fi->fh, datasync, 0);
 }
 static void ll_statfs(fuse_req_t req, fuse_ino_t ino) {
-  send_call(req, new_call(OP_STATFS, req, ino, NULL, NULL, NULL, 0));
+  send_req(OP_STATFS, req, ino, NULL, NULL, NULL, 0, 0, 0, 0);
 }
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
-  call_t *c = new_call(OP_SETXATTR, req, ino, name, NULL, value, size);
-  if (c) N(0, flags);
-  send_call(req, c);
+  send_req(OP_SETXATTR, req, ino, name, NULL, value, size, flags, 0, 0);
 }
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
-  call_t *c = new_call(OP_GETXATTR, req, ino, name, NULL, NULL, 0);
-  if (c) N(0, size);
-  send_call(req, c);
+  send_req(OP_GETXATTR, req, ino, name, NULL, NULL, 0, size, 0, 0);
 }
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  call_t *c = new_call(OP_LISTXATTR, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, size);
-  send_call(req, c);
+  send_req(OP_LISTXATTR, req, ino, NULL, NULL, NULL, 0, size, 0, 0);
 }
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
-  send_call(req, new_call(OP_REMOVEXATTR, req, ino, name, NULL, NULL, 0));
+  send_req(OP_REMOVEXATTR, req, ino, name, NULL, NULL, 0, 0, 0, 0);
 }
 static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  call_t *c = new_call(OP_ACCESS, req, ino, NULL, NULL, NULL, 0);
-  if (c) N(0, mask);
-  send_call(req, c);
+  send_req(OP_ACCESS, req, ino, NULL, NULL, NULL, 0, mask, 0, 0);
 }
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
-  call_t *c = new_call(OP_CREATE, req, parent, name, NULL, NULL, 0);
-  if (c) { N(0, mode); N(1, fi->flags); }
-  send_call(req, c);
+  send_req(OP_CREATE, req, parent, name, NULL, NULL, 0, mode, fi->flags, 0);
 }
 
 static const struct fuse_lowlevel_ops ll_ops = {

@@ -30,7 +30,7 @@ import { createRequire } from 'node:module'
 import { constants as osConstants } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { buildMountOptions, checkMountOptions } from './mount-options.js'
-import { forceUnmount, isMountPoint } from './mount-table.js'
+import { forceUnmount, isMountPoint, watchUnmounted } from './mount-table.js'
 
 export { ALLOWED_MOUNT_OPTIONS, MOUNT_ONLY_OPTIONS, buildMountOptions, checkMountOptions, type MountOptions } from './mount-options.js'
 export { forceUnmount, isMountPoint } from './mount-table.js'
@@ -271,7 +271,7 @@ export class FuseMount {
   readonly options: readonly string[]
   private readonly fuse: NativeFuse
   private mounted = false
-  private readonly watchers = new Set<NodeJS.Timeout>()
+  private readonly watchers = new Set<() => void>()
   private initDone: Promise<void> = Promise.resolve()
 
   constructor (mountpoint: string, ops: FuseOps, settings: MountSettings = {}) {
@@ -440,8 +440,7 @@ export class FuseMount {
    * unmounted the mountpoint.
    */
   unmount (): Promise<void> {
-    for (const w of this.watchers) clearInterval(w)
-    this.watchers.clear()
+    for (const stop of [...this.watchers]) stop()
     if (!this.mounted) return Promise.resolve()
     return new Promise((resolve, reject) => {
       this.fuse.unmount((err) => {
@@ -463,18 +462,7 @@ export class FuseMount {
    * native handles. Returns a function that stops watching.
    */
   watchUnmount (onGone: () => void, intervalMs = 500): () => void {
-    const timer = setInterval(() => {
-      if (!this.mounted || isMountPoint(this.mountpoint)) return
-      stop()
-      onGone()
-    }, intervalMs)
-    timer.unref()
-    this.watchers.add(timer)
-    const stop = (): void => {
-      clearInterval(timer)
-      this.watchers.delete(timer)
-    }
-    return stop
+    return watchUnmounted(this.mountpoint, () => this.mounted, onGone, intervalMs, this.watchers)
   }
 }
 

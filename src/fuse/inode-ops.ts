@@ -15,6 +15,10 @@
  *   with unwritten bytes commits them first (size and mtime are current).
  * - An unlinked file that is still open keeps working (the model keeps its
  *   inode while a handle is open; no hidden names are needed here).
+ * - A request for an inode that is gone (another host renamed over or
+ *   unlinked its name after this kernel looked it up) fails with ESTALE,
+ *   not ENOENT: the kernel then walks the path again, once, and the open
+ *   or stat acts on what the name names now (as NFS clients do).
  */
 import { FsError, ROOT_INO, type Attr, type FileSystem, type SetAttr } from '../fs/types.js'
 import type { Adapter } from './adapter.js'
@@ -30,22 +34,32 @@ export interface CacheTimes {
 
 const S_IFDIR = 0o040000
 
+/** `fn` on an inode the kernel named: its absence means the kernel's name was stale. */
+async function onInode<T> (fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (e) {
+    if (e instanceof FsError && e.code === 'ENOENT') throw new FsError('ESTALE', e.message)
+    throw e
+  }
+}
+
 export function inodeOps (a: Adapter, fs: FileSystem, times: CacheTimes): LowLevelOps {
   const entry = (attr: Attr): Entry => ({ stat: stat(attr), attrTimeout: times.attr, entryTimeout: times.entry })
   const answer = (attr: Attr): { stat: ReturnType<typeof stat>, attrTimeout: number } => ({ stat: stat(attr), attrTimeout: times.attr })
   return counted<LowLevelOps>({
     lookup: async (_ctx, parent, name) => entry(await a.current(await fs.lookup(parent, name))),
-    getattr: async (_ctx, ino) => answer(await a.getattrIno(ino)),
-    setattr: async (ctx, ino, change) => answer(await a.setattrIno(ino, setAttr(change), caller(ctx))),
-    readlink: async (_ctx, ino) => await fs.readlink(ino),
+    getattr: async (_ctx, ino) => answer(await onInode(async () => await a.getattrIno(ino))),
+    setattr: async (ctx, ino, change) => answer(await onInode(async () => await a.setattrIno(ino, setAttr(change), caller(ctx)))),
+    readlink: async (_ctx, ino) => await onInode(async () => await fs.readlink(ino)),
     mknod: async (ctx, parent, name, mode, rdev) => entry(await fs.mknod(parent, name, mode, rdev, caller(ctx))),
     mkdir: async (ctx, parent, name, mode) => entry(await fs.mkdir(parent, name, mode, caller(ctx))),
     symlink: async (ctx, parent, name, target) => entry(await fs.symlink(parent, name, target, caller(ctx))),
-    link: async (_ctx, ino, newParent, newName) => entry(await fs.link(ino, newParent, newName)),
+    link: async (_ctx, ino, newParent, newName) => entry(await onInode(async () => await fs.link(ino, newParent, newName))),
     unlink: async (_ctx, parent, name) => { await fs.unlink(parent, name) },
     rmdir: async (_ctx, parent, name) => { await fs.rmdir(parent, name) },
     rename: async (_ctx, parent, name, newParent, newName) => { await fs.rename(parent, name, newParent, newName) },
-    open: async (_ctx, ino, flags) => await a.openIno(ino, flags),
+    open: async (_ctx, ino, flags) => await onInode(async () => await a.openIno(ino, flags)),
     create: async (ctx, parent, name, mode, flags) => {
       const attr = await fs.mknod(parent, name, mode, 0, caller(ctx))
       return { ...entry(attr), ...await a.openIno(attr.ino, flags) }
@@ -58,7 +72,7 @@ export function inodeOps (a: Adapter, fs: FileSystem, times: CacheTimes): LowLev
     opendir: async () => ({ fh: 0 }),
     readdir: async (_ctx, ino) => {
       // three independent reads, at once; ".." needs its real inode (ls -ai, find)
-      const [entries, dir, up] = await Promise.all([fs.readdir(ino), fs.getattr(ino), ino === ROOT_INO ? undefined : fs.lookup(ino, '..')])
+      const [entries, dir, up] = await onInode(async () => await Promise.all([fs.readdir(ino), fs.getattr(ino), ino === ROOT_INO ? undefined : fs.lookup(ino, '..')]))
       const out: FuseDirEntry[] = [
         { name: '.', ino: dir.ino, mode: S_IFDIR },
         { name: '..', ino: (up ?? dir).ino, mode: S_IFDIR }
@@ -68,10 +82,10 @@ export function inodeOps (a: Adapter, fs: FileSystem, times: CacheTimes): LowLev
     },
     fsyncdir: async () => { await fs.fsync() },
     statfs: async () => await fs.statfs(),
-    setxattr: async (_ctx, ino, name, value, flags) => { await fs.setxattr(ino, name, value, flags) },
-    getxattr: async (_ctx, ino, name) => await fs.getxattr(ino, name),
-    listxattr: async (_ctx, ino) => await fs.listxattr(ino),
-    removexattr: async (_ctx, ino, name) => { await fs.removexattr(ino, name) }
+    setxattr: async (_ctx, ino, name, value, flags) => { await onInode(async () => { await fs.setxattr(ino, name, value, flags) }) },
+    getxattr: async (_ctx, ino, name) => await onInode(async () => await fs.getxattr(ino, name)),
+    listxattr: async (_ctx, ino) => await onInode(async () => await fs.listxattr(ino)),
+    removexattr: async (_ctx, ino, name) => { await onInode(async () => { await fs.removexattr(ino, name) }) }
   })
 }
 

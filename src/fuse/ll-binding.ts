@@ -28,7 +28,7 @@ import { createRequire } from 'node:module'
 import { resolve as resolvePath } from 'node:path'
 import { errno, toErrno, type FuseContext, type FuseDirEntry, type OpenResult, type Stat, type StatFs, type TimeUpdate } from './binding.js'
 import { checkMountOptions, isPathApiOption } from './mount-options.js'
-import { isMountPoint } from './mount-table.js'
+import { isMountPoint, watchUnmounted } from './mount-table.js'
 
 /** A name's answer: its attributes, and how long the kernel may keep the name and the attributes (s). */
 export interface Entry {
@@ -206,7 +206,7 @@ export class LowLevelMount {
   private mounted = false
   private readonly listings = new Map<number, FuseDirEntry[]>()
   private nextDirFh = 1
-  private readonly watchers = new Set<NodeJS.Timeout>()
+  private readonly watchers = new Set<() => void>()
   private endedResolve: (() => void) | null = null
   /** resolves once the kernel connection is gone and the session is closed */
   readonly ended: Promise<void>
@@ -259,8 +259,7 @@ export class LowLevelMount {
    * process alive. Also succeeds when someone else already unmounted it.
    */
   async unmount (): Promise<void> {
-    for (const w of this.watchers) clearInterval(w)
-    this.watchers.clear()
+    for (const stop of [...this.watchers]) stop()
     if (!this.mounted) return
     this.mounted = false
     const h = this.handle
@@ -280,18 +279,7 @@ export class LowLevelMount {
 
   /** Calls `onGone` once when the mountpoint is unmounted by someone else (polls /proc/self/mountinfo). */
   watchUnmount (onGone: () => void, intervalMs = 500): () => void {
-    const timer = setInterval(() => {
-      if (!this.mounted || isMountPoint(this.mountpoint)) return
-      stop()
-      onGone()
-    }, intervalMs)
-    timer.unref()
-    this.watchers.add(timer)
-    const stop = (): void => {
-      clearInterval(timer)
-      this.watchers.delete(timer)
-    }
-    return stop
+    return watchUnmounted(this.mountpoint, () => this.mounted, onGone, intervalMs, this.watchers)
   }
 
   private dispatch (a: Addon, args: unknown[]): void {

@@ -64,3 +64,26 @@ export async function forceUnmount (mountpoint: string): Promise<void> {
     await execFileP('umount', ['-l', resolvePath(mountpoint)])
   }
 }
+
+/**
+ * Polls /proc/self/mountinfo every `intervalMs` and calls `onGone` once when
+ * `mountpoint` has left the mount table while `live()` (the caller still
+ * believes it mounted) holds: libfuse does not tell JS about an external
+ * umount. The timer does not keep the process alive. `watchers` collects
+ * the stop functions, so an unmount can stop every watch at once; the
+ * returned function stops this one.
+ */
+export function watchUnmounted (mountpoint: string, live: () => boolean, onGone: () => void, intervalMs: number, watchers: Set<() => void>): () => void {
+  const timer = setInterval(() => {
+    if (!live() || isMountPoint(mountpoint)) return
+    stop()
+    onGone()
+  }, intervalMs)
+  timer.unref()
+  const stop = (): void => {
+    clearInterval(timer)
+    watchers.delete(stop)
+  }
+  watchers.add(stop)
+  return stop
+}
