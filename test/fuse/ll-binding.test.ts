@@ -4,13 +4,12 @@
 // and unmount ends the session. A tiny in-memory inode filesystem serves it.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { FuseError, forceUnmount, isMountPoint, type Stat } from '../../src/fuse/binding.js'
-import { LowLevelMount, checkLowLevelOptions, type Entry, type LowLevelOps } from '../../src/fuse/ll-binding.js'
+import { FuseError, isMountPoint, type Stat } from '../../src/fuse/binding.js'
+import { checkLowLevelOptions, type Entry, type LowLevelMount, type LowLevelOps } from '../../src/fuse/ll-binding.js'
+import { mountLowLevelForTest } from '../helpers/fuse-mount.js'
 
 const run = promisify(execFile)
 const S_IFDIR = 0o040000
@@ -85,21 +84,8 @@ class TinyFs {
 }
 
 async function mountTiny (t: { teardown (fn: () => unknown): void }, fs: TinyFs, timeoutMs?: number): Promise<{ mnt: string, m: LowLevelMount }> {
-  const dir = mkdtempSync(join(tmpdir(), 'walkenfs-ll-'))
-  chmodSync(dir, 0o755)
-  const mnt = join(dir, 'mnt')
-  await run('mkdir', [mnt])
-  const m = new LowLevelMount(mnt, fs.ops(), timeoutMs !== undefined ? { timeoutMs } : {})
-  t.teardown(async () => {
-    try {
-      await m.unmount()
-    } finally {
-      if (isMountPoint(mnt)) await forceUnmount(mnt)
-      if (!isMountPoint(mnt)) rmSync(dir, { recursive: true, force: true })
-    }
-  })
-  await m.mount()
-  return { mnt, m }
+  const { mnt, fuse } = await mountLowLevelForTest(t, fs.ops(), timeoutMs !== undefined ? { timeoutMs } : {})
+  return { mnt, m: fuse }
 }
 
 t.test('options of the path API are refused before mounting, with the reason', async (t) => {

@@ -8,12 +8,18 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync
 import { join } from 'node:path'
 import { makeMount, sh, walkenfs } from '../helpers/mount.js'
 
-t.test('ENOSPC on a full data directory, then recovery', async (t) => {
+/** A walkenfs mount whose data directory is a 48 MiB tmpfs (unmounted at teardown). */
+function mountOnSmallDisk (t: Parameters<typeof makeMount>[0], label: string): ReturnType<typeof makeMount> {
   const m = makeMount(t)
   mkdirSync(m.data)
-  sh(`mount -t tmpfs -o size=48m walkenfs-test-full ${m.data}`)
+  sh(`mount -t tmpfs -o size=48m ${label} ${m.data}`)
   t.teardown(() => { sh(`umount ${m.data} 2>/dev/null || umount -l ${m.data} 2>/dev/null || true`) })
   m.mount()
+  return m
+}
+
+t.test('ENOSPC on a full data directory, then recovery', async (t) => {
+  const m = mountOnSmallDisk(t, 'walkenfs-test-full')
   writeFileSync(join(m.mnt, 'before'), 'written before the disk filled')
 
   const chunk = Buffer.alloc(1024 * 1024, 0x5a)
@@ -48,11 +54,7 @@ t.test('an appender that keeps its descriptor across ENOSPC goes on at the real 
   // write is answered; when their commit then fails (ENOSPC), the file is
   // shorter than the kernel thinks. An O_APPEND write taking its offset from
   // the kernel would leave a run of zeros where the failed bytes were.
-  const m = makeMount(t)
-  mkdirSync(m.data)
-  sh(`mount -t tmpfs -o size=48m walkenfs-test-append ${m.data}`)
-  t.teardown(() => { sh(`umount ${m.data} 2>/dev/null || umount -l ${m.data} 2>/dev/null || true`) })
-  m.mount()
+  const m = mountOnSmallDisk(t, 'walkenfs-test-append')
   writeFileSync(join(m.mnt, 'ballast'), Buffer.alloc(8 * 1024 * 1024, 0x42))
   const log = join(m.mnt, 'log')
   const fd = openSync(log, 'a')
