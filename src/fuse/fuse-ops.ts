@@ -5,7 +5,7 @@
  * FUSE stats. Errors pass through: an `FsError`'s code ('ENOENT', ...) is
  * what the binding answers the kernel with.
  */
-import type { Attr, Caller, TimeChange } from '../fs/types.js'
+import type { Attr, Caller, DirEntry, TimeChange } from '../fs/types.js'
 import type { Adapter } from './adapter.js'
 import type { FuseDirEntry, FuseContext, FuseOps, Stat, TimeUpdate } from './binding.js'
 
@@ -38,6 +38,16 @@ export function timeChange (u: TimeUpdate): TimeChange | undefined {
 }
 
 const S_IFDIR = 0o040000
+
+/** A directory's listing as the kernel gets it: ".", ".." (the root is its own parent), then the entries. */
+export function listing (entries: DirEntry[], dir: Attr, parent: Attr): FuseDirEntry[] {
+  const out: FuseDirEntry[] = [
+    { name: '.', ino: dir.ino, mode: S_IFDIR },
+    { name: '..', ino: parent.ino, mode: S_IFDIR }
+  ]
+  for (const e of entries) out.push({ name: e.name, ino: e.attr.ino, mode: e.attr.mode })
+  return out
+}
 
 /**
  * FUSE calls served by this process, per operation (one mount per daemon
@@ -72,13 +82,7 @@ export function fuseOps (a: Adapter): FuseOps {
       const slash = path.lastIndexOf('/')
       // readdir(3) skips entries whose d_ino is 0, so ".." needs its real inode; three independent reads, at once
       const [entries, dir, up] = await Promise.all([a.readdir(path), a.getattr(path), path === '/' ? undefined : a.getattr(slash <= 0 ? '/' : path.slice(0, slash))])
-      const parent = up ?? dir
-      const out: FuseDirEntry[] = [
-        { name: '.', ino: dir.ino, mode: S_IFDIR },
-        { name: '..', ino: parent.ino, mode: S_IFDIR }
-      ]
-      for (const e of entries) out.push({ name: e.name, ino: e.attr.ino, mode: e.attr.mode })
-      return out
+      return listing(entries, dir, up ?? dir)
     },
     open: async (_ctx, path, flags) => await a.open(path, flags),
     create: async (ctx, path, mode, flags) => await a.create(path, mode, flags, caller(ctx)),

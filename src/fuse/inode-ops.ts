@@ -22,17 +22,14 @@
  */
 import { FsError, ROOT_INO, type Attr, type FileSystem, type SetAttr } from '../fs/types.js'
 import type { Adapter } from './adapter.js'
-import type { FuseDirEntry } from './binding.js'
-import { caller, counted, stat, timeChange } from './fuse-ops.js'
-import type { AttrChange, Entry, LowLevelOps } from './ll-binding.js'
+import { caller, counted, listing, stat, timeChange } from './fuse-ops.js'
+import type { AttrAnswer, AttrChange, Entry, LowLevelOps } from './ll-binding.js'
 
 /** How long the kernel may keep names and attributes (seconds). */
 export interface CacheTimes {
   entry: number
   attr: number
 }
-
-const S_IFDIR = 0o040000
 
 /** `fn` on an inode the kernel named: its absence means the kernel's name was stale. */
 async function onInode<T> (fn: () => Promise<T>): Promise<T> {
@@ -46,7 +43,7 @@ async function onInode<T> (fn: () => Promise<T>): Promise<T> {
 
 export function inodeOps (a: Adapter, fs: FileSystem, times: CacheTimes): LowLevelOps {
   const entry = (attr: Attr): Entry => ({ stat: stat(attr), attrTimeout: times.attr, entryTimeout: times.entry })
-  const answer = (attr: Attr): { stat: ReturnType<typeof stat>, attrTimeout: number } => ({ stat: stat(attr), attrTimeout: times.attr })
+  const answer = (attr: Attr): AttrAnswer => ({ stat: stat(attr), attrTimeout: times.attr })
   return counted<LowLevelOps>({
     lookup: async (_ctx, parent, name) => entry(await a.current(await fs.lookup(parent, name))),
     getattr: async (_ctx, ino) => answer(await onInode(async () => await a.getattrIno(ino))),
@@ -73,12 +70,7 @@ export function inodeOps (a: Adapter, fs: FileSystem, times: CacheTimes): LowLev
     readdir: async (_ctx, ino) => {
       // three independent reads, at once; ".." needs its real inode (ls -ai, find)
       const [entries, dir, up] = await onInode(async () => await Promise.all([fs.readdir(ino), fs.getattr(ino), ino === ROOT_INO ? undefined : fs.lookup(ino, '..')]))
-      const out: FuseDirEntry[] = [
-        { name: '.', ino: dir.ino, mode: S_IFDIR },
-        { name: '..', ino: (up ?? dir).ino, mode: S_IFDIR }
-      ]
-      for (const e of entries) out.push({ name: e.name, ino: e.attr.ino, mode: e.attr.mode })
-      return out
+      return listing(entries, dir, up ?? dir)
     },
     fsyncdir: async () => { await fs.fsync() },
     statfs: async () => await fs.statfs(),
