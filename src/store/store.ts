@@ -44,7 +44,14 @@ import { releaseOwnership, takeOwnership } from './ownership.js'
 
 export const STORE_DIR = 'walkenfs-store'
 const MAGIC = 'walkenfs-store'
-const FORMAT_VERSION = 1
+/**
+ * 2: Raft log entries of fragments may hold row patches (fragment-machine.ts
+ * RowPatch), which a build of format 1 would apply as whole rows. A format 1
+ * store holds none yet, so it is taken over as it is; a build of format 1
+ * refuses a format 2 store, which is the point.
+ */
+const FORMAT_VERSION = 2
+const READABLE_FORMATS = new Set([1, 2])
 
 export { StoreError }
 
@@ -179,7 +186,11 @@ export class Store {
         let parsed: { magic?: string, version?: number }
         try { parsed = JSON.parse(format.toString()) } catch { parsed = {} }
         if (parsed.magic !== MAGIC) throw new StoreError('EINVAL', `${envDir} is not a walkenfs store (bad format row)`)
-        if (parsed.version !== FORMAT_VERSION) throw new StoreError('EINVAL', `${envDir} has store format ${String(parsed.version)}, this build reads ${FORMAT_VERSION}`)
+        if (!READABLE_FORMATS.has(parsed.version as number)) {
+          throw new StoreError('EINVAL', `${envDir} has store format ${String(parsed.version)}, this build reads ${[...READABLE_FORMATS].join(' and ')}: ` +
+            'it was written by another walkenfs release; run the release that wrote it')
+        }
+        if (parsed.version !== FORMAT_VERSION) root.transactionSync(() => { meta.putSync('format', Buffer.from(JSON.stringify({ magic: MAGIC, version: FORMAT_VERSION }))) })
       }
     } catch (e) {
       void root.close()

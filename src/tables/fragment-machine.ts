@@ -42,6 +42,9 @@
  *   forgets ride on its next proposal to the record fragment instead of
  *   costing one each.
  * - `sweep {at, keepMs, limit}`: drops dedupe rows older than `at - keepMs`.
+ * A write is `[key, value]` (null deletes) or a patch `[key, bytes, at, len]`
+ * (RowPatch), valid only if the same command has a get check of that key;
+ * it is turned into the whole row before anything is written or kept.
  * Applying a commit1/prepare/resolve/commitDecide a second time (the router retries
  * proposals whose outcome was unknown) returns the first result and changes
  * nothing. A command that does not decode, or names keys outside this
@@ -92,7 +95,23 @@ export type Check =
   | { k: 'range', start: Buffer, end: Buffer, limit: number, keysOnly: boolean, hash: Buffer }
 
 /** A buffered write: store key and new value (`null` deletes). */
-export type WriteOp = [key: Buffer, value: Buffer | null]
+export type RowWrite = [key: Buffer, value: Buffer | null]
+/**
+ * A write of part of a row the same command checks with a `get`: the row
+ * becomes its current value cut or zero-extended to `len` bytes, with `bytes`
+ * copied at `at`. The check pins the current value, so every replica builds
+ * the same row; the command carries only the changed bytes (a 4 KiB write
+ * into a 64 KiB block ships 4 KiB, not the block).
+ */
+export type RowPatch = [key: Buffer, bytes: Buffer, at: number, len: number]
+export type WriteOp = RowWrite | RowPatch
+
+/** Largest row a patch may build (a malformed command must not allocate without bound). */
+export const PATCH_MAX_LEN = 64 * 1024 * 1024
+
+export function isPatch (w: WriteOp): w is RowPatch {
+  return w.length === 4
+}
 
 export type Command =
   | { op: 'commit1', txn: string, at: number, checks: Check[], writes: WriteOp[], forget?: string[] }
@@ -140,7 +159,7 @@ export interface LocalRead {
   intents: Blocker[]
 }
 
-interface Prepared { record: number, at: number, participants: number[], writes: WriteOp[], reads: Buffer[], ranges: Array<[Buffer, Buffer]> }
+interface Prepared { record: number, at: number, participants: number[], writes: RowWrite[], reads: Buffer[], ranges: Array<[Buffer, Buffer]> }
 interface Decision { commit: boolean, at: number, participants: number[] }
 
 export function fragmentBounds (fragment: number): [Buffer, Buffer] {
@@ -358,7 +377,7 @@ export class FragmentMachine implements GroupStateMachine {
   }
 
   /** Writes a transaction's rows, telling the feed what changed (old values read first). */
-  private writeRows (writes: WriteOp[], txn: string, at: number, participants: number[]): void {
+  private writeRows (writes: RowWrite[], txn: string, at: number, participants: number[]): void {
     const changes: RowChange[] = []
     for (const [k, v] of writes) {
       const kind = this.feed ? watchedTable(k[2]!) : null
@@ -440,7 +459,12 @@ export class FragmentMachine implements GroupStateMachine {
 
   private invalid (c: Command): string | null {
     if (typeof c !== 'object' || c === null) return 'command is not a map'
-    const keysOk = (ks: unknown): boolean => Array.isArray(ks) && ks.every((w) => Array.isArray(w) && isBuf(w[0]) && this.reader.ownsRowKey(w[0]) && (w[1] === null || isBuf(w[1])))
+    const checked = (cs: unknown, k: Buffer): boolean => Array.isArray(cs) && cs.some((x: Check) => x?.k === 'get' && isBuf(x.key) && x.key.equals(k))
+    const writeOk = (w: unknown, cs: unknown): boolean => Array.isArray(w) && isBuf(w[0]) && this.reader.ownsRowKey(w[0]) && (
+      (w.length === 2 && (w[1] === null || isBuf(w[1]))) ||
+      (w.length === 4 && isBuf(w[1]) && Number.isSafeInteger(w[2]) && Number.isSafeInteger(w[3]) && w[2] >= 0 &&
+        w[2] + w[1].length <= w[3] && w[3] <= PATCH_MAX_LEN && checked(cs, w[0])))
+    const keysOk = (ks: unknown, cs: unknown): boolean => Array.isArray(ks) && ks.every((w) => writeOk(w, cs))
     const checksOk = (cs: unknown): boolean => Array.isArray(cs) && cs.every((x: Check) =>
       x !== null && typeof x === 'object' && isBuf(x.hash) && (
         (x.k === 'get' && isBuf(x.key) && this.reader.ownsRowKey(x.key)) ||
@@ -448,13 +472,13 @@ export class FragmentMachine implements GroupStateMachine {
     if ('forget' in c && c.forget !== undefined && !(Array.isArray(c.forget) && c.forget.length <= FORGET_MAX && c.forget.every(isTxn))) return `malformed forget list of ${c.op}`
     switch (c.op) {
       case 'commit1':
-        return isTxn(c.txn) && isNum(c.at) && checksOk(c.checks) && keysOk(c.writes) ? null : 'malformed commit1'
+        return isTxn(c.txn) && isNum(c.at) && checksOk(c.checks) && keysOk(c.writes, c.checks) ? null : 'malformed commit1'
       case 'prepare':
-        return isTxn(c.txn) && isNum(c.at) && Number.isInteger(c.record) && isFragList(c.participants) && checksOk(c.checks) && keysOk(c.writes) ? null : 'malformed prepare'
+        return isTxn(c.txn) && isNum(c.at) && Number.isInteger(c.record) && isFragList(c.participants) && checksOk(c.checks) && keysOk(c.writes, c.checks) ? null : 'malformed prepare'
       case 'decide':
         return isTxn(c.txn) && typeof c.commit === 'boolean' && isNum(c.at) && isFragList(c.participants) ? null : 'malformed decide'
       case 'commitDecide':
-        return isTxn(c.txn) && isNum(c.at) && isFragList(c.participants) && checksOk(c.checks) && keysOk(c.writes) ? null : 'malformed commitDecide'
+        return isTxn(c.txn) && isNum(c.at) && isFragList(c.participants) && checksOk(c.checks) && keysOk(c.writes, c.checks) ? null : 'malformed commitDecide'
       case 'resolve':
         return isTxn(c.txn) && typeof c.commit === 'boolean' && isNum(c.at) ? null : 'malformed resolve'
       case 'forget':
@@ -509,10 +533,23 @@ export class FragmentMachine implements GroupStateMachine {
     return { ok: false, reason: 'conflict', blockers: [...blockers.values()] }
   }
 
+  /** Whole rows for the writes, patches built on the current values (which the command's checks pinned). */
+  private materialize (writes: WriteOp[]): RowWrite[] {
+    return writes.map((w): RowWrite => {
+      if (!isPatch(w)) return w
+      const [key, bytes, at, len] = w
+      const row = Buffer.alloc(len)
+      const cur = this.db.getBinary(key)
+      if (cur) cur.copy(row, 0, 0, Math.min(cur.length, len))
+      bytes.copy(row, at)
+      return [key, row]
+    })
+  }
+
   private commit1 (c: Extract<Command, { op: 'commit1' }>): Result {
     const no = this.validate(c.txn, c.checks, c.writes)
     if (no) return no
-    this.writeRows(c.writes, c.txn, c.at, [])
+    this.writeRows(this.materialize(c.writes), c.txn, c.at, [])
     return { ok: true }
   }
 
@@ -525,7 +562,8 @@ export class FragmentMachine implements GroupStateMachine {
       record: c.record,
       at: c.at,
       participants: c.participants,
-      writes: c.writes,
+      // Built now: the intents keep other writers off these rows until resolve, and the record stays in the old form.
+      writes: this.materialize(c.writes),
       reads: c.checks.flatMap((x) => x.k === 'get' ? [x.key] : []),
       ranges: c.checks.flatMap((x): Array<[Buffer, Buffer]> => x.k === 'range' ? [[x.start, x.end]] : [])
     }
@@ -546,7 +584,7 @@ export class FragmentMachine implements GroupStateMachine {
     if (prev) return { ok: true, commit: prev.commit }
     const no = this.validate(c.txn, c.checks, c.writes)
     if (no) return no
-    this.writeRows(c.writes, c.txn, c.at, c.participants)
+    this.writeRows(this.materialize(c.writes), c.txn, c.at, c.participants)
     this.recordDecision(c.txn, { commit: true, at: c.at, participants: c.participants })
     return { ok: true, commit: true }
   }

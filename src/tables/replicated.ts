@@ -85,7 +85,7 @@ import { randomBytes } from 'node:crypto'
 import { fragmentId } from '../cluster/placement.js'
 import { fragmentOfKey } from './fragments.js'
 import { MAX_RANGE, prefixOf } from './local.js'
-import { FORGET_MAX, hashGet, hashRange, rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type WriteOp } from './fragment-machine.js'
+import { FORGET_MAX, hashGet, hashRange, rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type RowPatch, type WriteOp } from './fragment-machine.js'
 import { RouterError, type FragmentRouter, type RoutedRead } from './router.js'
 import { TablesFullError, TxnConflictError, type RangeOptions, type Row, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
 
@@ -125,6 +125,36 @@ class StaleRead extends Error {
 }
 
 interface Pending { fragment: number, key: Buffer, value: Buffer | null }
+
+/** Rows shorter than this go whole: a patch would save little. */
+const PATCH_MIN_ROW = 1024
+/** Granularity of the search for the changed span (compared natively, a chunk at a time). */
+const PATCH_CHUNK = 256
+
+/**
+ * The write of `next` over the row a body read as `old`, as a patch of the
+ * one span that differs (at chunk granularity; bytes past `old`'s end all
+ * count as changed), or null when the span is more than half the row.
+ */
+export function patchOf (key: Buffer, old: Buffer, next: Buffer): RowPatch | null {
+  const common = Math.min(old.length, next.length)
+  let lo = 0
+  while (lo < common) {
+    const e = Math.min(lo + PATCH_CHUNK, common)
+    if (!old.subarray(lo, e).equals(next.subarray(lo, e))) break
+    lo = e
+  }
+  let hi = next.length
+  if (next.length <= old.length) {
+    while (hi > lo) {
+      const b = Math.max(hi - PATCH_CHUNK, lo)
+      if (!old.subarray(b, hi).equals(next.subarray(b, hi))) break
+      hi = b
+    }
+  }
+  if (hi - lo > next.length / 2) return null
+  return [key, Buffer.from(next.subarray(lo, hi)), lo, next.length]
+}
 
 type CheckedOp = Extract<ReadOp, { k: 'get' | 'range' }>
 
@@ -264,8 +294,26 @@ class ReplTx implements Tx {
 
   writesOf (fragment: number): WriteOp[] {
     const out: WriteOp[] = []
-    for (const w of this.writes.values()) if (w.fragment === fragment) out.push([w.key, w.value])
+    let read: Map<string, Buffer> | undefined
+    for (const w of this.writes.values()) {
+      if (w.fragment !== fragment) continue
+      if (w.value !== null && w.value.length >= PATCH_MIN_ROW) {
+        // A row the body read (and the commit checks) goes as the bytes that changed.
+        read ??= this.readValues(fragment)
+        const old = read.get(w.key.toString('latin1'))
+        const patch = old !== undefined ? patchOf(w.key, old, w.value) : null
+        if (patch !== null) { out.push(patch); continue }
+      }
+      out.push([w.key, w.value])
+    }
     return out
+  }
+
+  /** The values the body's gets of `fragment` returned (existing rows only), by store key. */
+  private readValues (fragment: number): Map<string, Buffer> {
+    const m = new Map<string, Buffer>()
+    for (const h of this.held.get(fragment) ?? []) if (h.op.k === 'get' && h.value !== null) m.set(h.op.key.toString('latin1'), h.value)
+    return m
   }
 }
 

@@ -126,7 +126,7 @@ function isBytes (x: unknown, n: number): x is Buffer {
 
 function parseHello (frame: Buffer, s: HandshakeSettings): Hello {
   const o = decodeObject(frame)
-  if (o.v !== WIRE_VERSION) throw new WireError('EPROTO', `peer speaks wire version ${String(o.v)}, this host ${WIRE_VERSION}`)
+  if (o.v !== WIRE_VERSION) throw new WireError('EPROTO', `peer speaks wire version ${String(o.v)}, this host ${WIRE_VERSION}: every host of a cluster must run the same walkenfs release (stop them all, upgrade, start them again)`)
   if (!isBytes(o.c, s.clusterHash.length)) throw new WireError('EPROTO', 'hello without cluster hash')
   if (!Buffer.from(o.c).equals(s.clusterHash)) throw new WireError('ECLUSTER', 'peer belongs to another cluster name')
   const a = o.a

@@ -7,7 +7,8 @@
 import { Packr } from 'msgpackr'
 import { WireError } from './errors.js'
 
-export const WIRE_VERSION = 1
+/** 2: fragment commands may carry row patches, which a host of version 1 would apply as whole rows. */
+export const WIRE_VERSION = 2
 
 export const enum Kind { Send = 0, Request = 1, Response = 2, Cancel = 3, Ping = 4, Pong = 5 }
 

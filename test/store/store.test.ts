@@ -115,3 +115,17 @@ t.test('flush covers every commit; the background flush catches up by itself', a
   for (let i = 0; i < 200 && s.unflushedCommits() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   t.equal(s.unflushedCommits(), 0, 'the background flush ran')
 })
+
+t.test('a store of the previous format is taken over and marked current; one of an unknown format is refused with the reason', async (t) => {
+  const dir = tempDir(t)
+  const s = Store.open(dir)
+  const meta = s.lmdbRoot.openDB<Buffer, string>('store', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never)
+  await s.lmdbRoot.transaction(() => { meta.put('format', Buffer.from(JSON.stringify({ magic: 'walkenfs-store', version: 1 }))) })
+  await s.close()
+  const s1 = Store.open(dir)
+  const m1 = s1.lmdbRoot.openDB<Buffer, string>('store', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never)
+  t.equal(JSON.parse(m1.getBinary('format')!.toString()).version, 2, 'format 1 is rewritten as 2')
+  await s1.lmdbRoot.transaction(() => { m1.put('format', Buffer.from(JSON.stringify({ magic: 'walkenfs-store', version: 3 }))) })
+  await s1.close()
+  t.throws(() => Store.open(dir), /has store format 3, this build reads 1 and 2: it was written by another walkenfs release/)
+})

@@ -5,6 +5,7 @@ import type { Tables } from '../../src/tables/types.js'
 import { pollUntil } from '../raft/poll.js'
 import { tablesContract } from './contract.js'
 import { ReplCluster, type ReplClusterOptions } from './repl-cluster.js'
+import { patchOf } from '../../src/tables/replicated.js'
 
 async function cluster (t: { teardown: (fn: () => unknown) => void }, opts: ReplClusterOptions = {}): Promise<ReplCluster> {
   const c = await ReplCluster.start({ hosts: 3, fragments: 4, ...opts })
@@ -412,4 +413,51 @@ t.test('a finished two-phase commit\'s decision record is forgotten on the coord
   await transfer(c.host('h2').tables, 0, 3, 10)
   await pollUntil(() => !records(0).some((txn) => txn.startsWith('h2.')), 'h2\'s record to be forgotten on its own', 2000)
   t.same(await balances(c.host('h3').tables), [START - 20, START, START, START + 20])
+})
+
+t.test('patchOf: the one span that changed, at chunk granularity; null when most of the row changed', async (t) => {
+  const k = Buffer.from('k')
+  const old = Buffer.alloc(65536, 1)
+  const next = Buffer.from(old)
+  next.fill(2, 5000, 9000)
+  const p = patchOf(k, old, next)
+  t.ok(p !== null)
+  const [, bytes, at, len] = p!
+  t.equal(len, 65536)
+  t.ok(at <= 5000 && at + bytes.length >= 9000 && bytes.length <= 4000 + 2 * 256, `span [${at}, ${at + bytes.length}) covers the change and little more`)
+  t.ok(bytes.equals(next.subarray(at, at + bytes.length)))
+  const appended = Buffer.concat([old, Buffer.alloc(100, 3)])
+  const pa = patchOf(k, old, appended)!
+  t.same([pa[2], pa[3]], [65536, 65636], 'an append ships the new bytes only')
+  t.equal(patchOf(k, old, Buffer.alloc(65536, 4)), null, 'a rewrite of the whole row goes whole')
+  const same = patchOf(k, old, Buffer.from(old))!
+  t.same([same[1].length, same[3]], [0, 65536], 'an unchanged row is an empty patch')
+})
+
+t.test('a transaction that changes a few bytes of a large row proposes those bytes; every replica holds the whole new row', async (t) => {
+  const c = await cluster(t)
+  const big = Buffer.alloc(65536, 'a')
+  const f = 3
+  const k = metaKey(f, 'big')
+  await c.host('h1').tables.txn(async (tx) => { tx.put('meta', k, big) })
+  const sizes: number[] = []
+  for (const h of c.hosts.values()) {
+    const sm = h.machines.get(f)!
+    const apply = sm.apply.bind(sm)
+    sm.apply = (e) => { if (h.name === 'h1') sizes.push(e.data?.length ?? 0); return apply(e) }
+  }
+  for (const name of ['h2', 'h3']) {
+    await c.host(name).tables.txn(async (tx) => {
+      const v = Buffer.from((await tx.get('meta', k))!)
+      v.write(name, 30000)
+      tx.put('meta', k, v)
+    })
+  }
+  const want = Buffer.from(big)
+  want.write('h3', 30000)
+  for (const h of c.hosts.values()) {
+    await pollUntil(() => h.store.get(rowKey(f, 'meta', k))?.equals(want) ?? false, `${h.name} holds the whole new row`, 500)
+  }
+  t.pass('every replica holds the row with both changes')
+  t.ok(sizes.length >= 2 && sizes.every((n) => n < 4096), `entries applied on h1 after the first write are small: ${sizes.join(', ')} bytes`)
 })

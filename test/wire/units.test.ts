@@ -7,7 +7,7 @@ import { FrameOpener, FrameSealer } from '../../src/wire/cipher.js'
 import { readCookieFile } from '../../src/wire/cookie.js'
 import { FrameDecoder, frameHeader } from '../../src/wire/framing.js'
 import { deriveClusterKeys, randomBytes } from '../../src/wire/keys.js'
-import { decodeMessage, encodeMessage, Kind } from '../../src/wire/messages.js'
+import { decodeMessage, encodeMessage, Kind, WIRE_VERSION } from '../../src/wire/messages.js'
 
 t.test('frame decoder: frames split anywhere come out whole', async (t) => {
   const frames = [Buffer.from('a'), randomBytes(5000), Buffer.from('xyz')]
@@ -54,8 +54,9 @@ t.test('messages: every kind round-trips; other versions and shapes are refused'
     { kind: Kind.Ping, stamp: 12345 },
   ] as const
   for (const m of ms) t.same(decodeMessage(encodeMessage(m)), m)
-  t.throws(() => decodeMessage(Buffer.from([0x93, 2, 0, 0])), { code: 'EPROTO', message: /version 2/ })
-  t.throws(() => decodeMessage(Buffer.from([0x93, 1, 1, 0])), { code: 'EPROTO', message: /malformed/ })
+  t.throws(() => decodeMessage(Buffer.from([0x93, WIRE_VERSION + 1, 0, 0])), { code: 'EPROTO', message: new RegExp(`version ${WIRE_VERSION + 1}`) })
+  t.throws(() => decodeMessage(Buffer.from([0x93, 1, 0, 0])), { code: 'EPROTO', message: /version 1/ }, 'a host of the release before is refused')
+  t.throws(() => decodeMessage(Buffer.from([0x93, WIRE_VERSION, 1, 0])), { code: 'EPROTO', message: /malformed/ })
   t.throws(() => decodeMessage(Buffer.from([0xc1])), { code: 'EPROTO' })
 })
 
