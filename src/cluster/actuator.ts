@@ -19,9 +19,16 @@
  * - an `addLearner` opens the empty replica on the target before the
  *   leader adds it, so the leader's first messages find it;
  * - failures are logged at most once a minute per group and retried by a
- *   later round (the planner recomputes everything from the reports).
+ *   later round (the planner recomputes everything from the reports);
+ * - a settled cluster (every host up, the last round planned no move,
+ *   none is running, and neither the catalog nor any host's up/down state
+ *   changed since)
+ *   is looked at every SETTLED_ROUND_MS instead of every round: each round
+ *   asks every host for a report of every group it leads, which was most
+ *   of an idle catalog leader's cost. Any change brings the next round
+ *   back at once.
  */
-import { plan, type Move, type Progress } from './placement.js'
+import { SCHEMA_GROUP, plan, type Move, type Progress } from './placement.js'
 import { findGroup, findHost, toPlacementInput, type ApplyResult, type Catalog, type CatalogCommand, type CatalogReplica, type Liveness } from './catalog.js'
 import type { ResolvedOptions } from './node-options.js'
 import type { Identity } from './identity.js'
@@ -61,6 +68,9 @@ export interface ActuatorNode {
 
 interface ChangeResult { index: number, configIndex: number, voters: number[], learners: number[] }
 
+/** How often a settled cluster is looked at (a host's death or a join is seen at once; replace_after may start up to this late). */
+export const SETTLED_ROUND_MS = 5000
+
 export class Actuator {
   private running = false
   private readonly inFlight = new Map<string, Promise<void>>()
@@ -68,6 +78,8 @@ export class Actuator {
   private progress: Progress | null = null
   /** Leaders by group from the last round's reports. */
   private leaders = new Map<string, string>()
+  /** What the last settled round saw (catalog position and host states), and until when nothing needs a round. */
+  private settled: { seen: string, until: number } | null = null
 
   constructor (private readonly node: ActuatorNode) {}
 
@@ -81,9 +93,19 @@ export class Actuator {
   /** One round; a round still running makes this a no-op. */
   round (): void {
     if (this.running) return
+    if (this.settled !== null && Date.now() < this.settled.until && this.settled.seen === this.seen()) return
+    this.settled = null
     this.running = true
     void this.roundAsync().catch((e: Error) => this.node.logOnce('actuator', `walkenfs: placement round failed: ${e.message}`))
       .finally(() => { this.running = false })
+  }
+
+  /** The catalog's position and every host's up/down state: what a settled cluster must keep for a round to be skipped. */
+  private seen (): string {
+    const n = this.node
+    let out = `${n.raft.hasGroup(SCHEMA_GROUP) ? n.raft.appliedIndex(SCHEMA_GROUP) : -1}`
+    for (const h of n.catalog().hosts) out += `|${h.id}:${n.isUp(h.id) ? 1 : 0}`
+    return out
   }
 
   private async roundAsync (): Promise<void> {
@@ -132,6 +154,9 @@ export class Actuator {
         await this.propose({ op: 'finishRetire', host: h.id }, `finishRetire ${h.id}`)
       }
     }
+    // A host that is down may come due for replacement (replace_after) without any other change: keep looking every round.
+    const allUp = Object.values(liveness.hosts).every((h) => h.up)
+    if (allUp && p.moves.length === 0 && this.inFlight.size === 0) this.settled = { seen: this.seen(), until: now + SETTLED_ROUND_MS }
     for (const m of p.moves) {
       if (this.inFlight.size >= o.maxConcurrentMoves) break
       if (this.inFlight.has(m.group)) continue
