@@ -67,6 +67,17 @@ export class NodeCluster {
     return p
   }
 
+  /** The first id inits a cluster, the others join it through it; resolves once every one is ready. Returns the peers= list naming the first. */
+  async form (ids: string[]): Promise<string[]> {
+    await this.reserve(ids)
+    await this.start(ids[0]!, { mode: 'init' })
+    await this.get(ids[0]!).ready()
+    const peers = await this.peersOf([ids[0]!])
+    for (const id of ids.slice(1)) await this.start(id, { peers })
+    await Promise.all(ids.map(async (id) => await this.get(id).ready()))
+    return peers
+  }
+
   /** Reserves ports for ids, so that peers= lists can name hosts not started yet. */
   async reserve (ids: string[]): Promise<void> { for (const id of ids) await this.port(id) }
 

@@ -11,12 +11,7 @@ t.test('a dead host is replaced after replace_after, then retired', async (t) =>
   const c = new NodeCluster({ settings: { fragments: 4, copies: 3, replaceAfterMs: 1500 } })
   t.teardown(() => c.cleanup())
   const ids = ['r1', 'r2', 'r3', 'r4']
-  await c.reserve(ids)
-  await c.start('r1', { mode: 'init' })
-  await c.get('r1').ready()
-  const peers = await c.peersOf(['r1'])
-  for (const id of ids.slice(1)) await c.start(id, { peers })
-  await Promise.all(ids.map(async (id) => await c.get(id).ready()))
+  const peers = await c.form(ids)
   const holds = (id: string): number => c.get('r1').catalog().groups.filter((g) => g.id.startsWith('fs/') && g.replicas.some((r) => r.host === id)).length
   await c.until(() => NodeCluster.fsSettled(c.get('r1').catalog(), 3) && ids.every((id) => holds(id) >= 2), 'replicas spread over the four hosts')
 

@@ -11,12 +11,7 @@ t.test('a settled cluster is looked at every SETTLED_ROUND_MS; a host going down
   const c = new NodeCluster({ settings: { fragments: 4, copies: 3, replaceAfterMs: 60_000 } })
   t.teardown(() => c.cleanup())
   const ids = ['s1', 's2', 's3']
-  await c.reserve(ids)
-  await c.start('s1', { mode: 'init' })
-  await c.get('s1').ready()
-  const peers = await c.peersOf(['s1'])
-  for (const id of ids.slice(1)) await c.start(id, { peers })
-  await Promise.all(ids.map(async (id) => await c.get(id).ready()))
+  await c.form(ids)
   await c.until(() => NodeCluster.fsSettled(c.get('s1').catalog(), 3), 'every fs group has 3 voters')
   // Count the report requests every host answers (the schema leader asks itself without the wire).
   const asked = new Map<string, number[]>(ids.map((id) => [id, []]))
