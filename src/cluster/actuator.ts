@@ -22,8 +22,8 @@
  *   later round (the planner recomputes everything from the reports);
  * - a settled cluster (every host up, every group led and not changing,
  *   nothing planned, deferred, catching up or running, and neither the
- *   catalog nor any host's up/down state changed since)
- *   is looked at every SETTLED_ROUND_MS instead of every round: each round
+ *   catalog nor any host's up/down state changed since) is looked at
+ *   every SETTLED_ROUND_MS instead of every round: each round
  *   asks every host for a report of every group it leads, which was most
  *   of an idle catalog leader's cost. Any change brings the next round
  *   back at once.
@@ -154,10 +154,10 @@ export class Actuator {
         await this.propose({ op: 'finishRetire', host: h.id }, `finishRetire ${h.id}`)
       }
     }
-    // A host that is down may come due for replacement (replace_after) without any other change: keep looking every round.
-    // Groups still being founded, electing or changing plan no move either: settled means the planner has nothing left to wait for.
+    // Settled needs every host up (a down host comes due for replace_after with no other change) and nothing for the
+    // planner to wait for: groups still being founded, electing or changing plan no move either. Not underReplicated:
+    // a group may want more copies than there are hosts (the schema group of a small cluster).
     const allUp = Object.values(liveness.hosts).every((h) => h.up)
-    // (Not underReplicated: a group may want more copies than there are hosts, e.g. the schema group of a small cluster.)
     const done = p.progress.settled && liveness.changing!.length === 0 && c.groups.every((g) => reports.has(g.id))
     if (allUp && done && p.moves.length === 0 && this.inFlight.size === 0) this.settled = { seen: this.seen(), until: now + SETTLED_ROUND_MS }
     for (const m of p.moves) {
