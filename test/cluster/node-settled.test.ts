@@ -27,7 +27,8 @@ t.test('a settled cluster is looked at every SETTLED_ROUND_MS; a host going down
   const others = ids.filter((id) => id !== leader())
   const inQuiet = others.map((id) => asked.get(id)!.filter((at) => at >= quietFrom).length)
   const wouldBe = Math.floor(2 * SETTLED_ROUND_MS / rounds)
-  t.ok(inQuiet.every((n) => n <= 4), `settled: ${others.join(', ')} were asked ${inQuiet.join(', ')} times in ${2 * SETTLED_ROUND_MS} ms (about ${wouldBe} each at one per round)`)
+  // Two asks per host when nothing happens; an election under load brings a round or two more, never one per round.
+  t.ok(inQuiet.every((n) => n <= wouldBe / 4), `settled: ${others.join(', ')} were asked ${inQuiet.join(', ')} times in ${2 * SETTLED_ROUND_MS} ms (about ${wouldBe} each at one per round)`)
 
   // Stop a host that does not lead the schema group now. Leadership may still move to the other survivor, so count the asks both get.
   const now = leader()
