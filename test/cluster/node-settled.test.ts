@@ -23,7 +23,7 @@ t.test('a settled cluster is looked at every SETTLED_ROUND_MS; a host going down
   await c.until(() => leader() !== undefined, 'a schema leader')
   const quietFrom = Date.now() + 2000 // placement settles (leader balancing) first
   await new Promise((r) => setTimeout(r, 2000 + 2 * SETTLED_ROUND_MS))
-  const rounds = actuatorMsOf(c) // every 150 ms in the harness
+  const rounds = c.get('s1').o.actuatorMs // 150 ms in the harness
   const others = ids.filter((id) => id !== leader())
   const inQuiet = others.map((id) => asked.get(id)!.filter((at) => at >= quietFrom).length)
   const wouldBe = Math.floor(2 * SETTLED_ROUND_MS / rounds)
@@ -40,7 +40,3 @@ t.test('a settled cluster is looked at every SETTLED_ROUND_MS; a host going down
   await c.until(() => askedSince() >= 5, `the survivors are asked every round again once ${victim} is down`, 1000)
   t.pass(`rounds resumed ${Date.now() - stoppedAt} ms after ${victim} stopped`)
 })
-
-function actuatorMsOf (c: NodeCluster): number {
-  return c.get('s1').o.actuatorMs
-}
