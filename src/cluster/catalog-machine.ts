@@ -20,6 +20,8 @@ import { applyCommand, decodeCatalog, emptyCatalog, encodeCatalog, type ApplyRes
 
 export class CatalogMachine implements GroupStateMachine {
   private readonly db: Database
+  /** Every row is in the host's store, written with the applied index: snapshots are read from it (host.ts). */
+  readonly liveSnapshots = true
   private state: Catalog
 
   constructor (root: RootDatabase, readonly group: string) {

@@ -51,6 +51,14 @@ export interface GroupStateMachine {
    * src/tables uses it to know which indexes it has seen).
    */
   position? (index: number): void
+  /**
+   * The machine keeps its whole state in the host's store, written in the
+   * same transaction as the applied index, so `snapshot()` can run at any
+   * time between cycles: the host then keeps no copy of the state in its
+   * snapshots (compaction writes only a position) and reads the state when
+   * a snapshot must be sent (Raft's "Live snapshots").
+   */
+  readonly liveSnapshots?: boolean
 }
 
 export interface HostOptions {
@@ -69,6 +77,11 @@ export interface HostOptions {
   idleHeartbeatTicks?: number
   /** Compact a group's log once this many entries are applied past its snapshot. */
   compactAfter?: number
+  /**
+   * Also compact a group with live snapshots once its log holds this many
+   * bytes of entries (the log lives in memory until compacted).
+   */
+  compactAfterBytes?: number
   maxPendingProposals?: number
   maxBatch?: number
   /** Ticks before a proposal or read gives up with an unknown outcome. */
@@ -135,6 +148,8 @@ interface Group {
   reads: Map<string, { index: number | undefined, deadline: number, waiters: Array<{ resolve: () => void, reject: (e: Error) => void }>, resolve: () => void, reject: (e: Error) => void }>
   /** applied index whose writes are committed to lmdb (raft.log.applied runs ahead during a cycle's transaction) */
   visible: number
+  /** the index the state machine's rows in lmdb reflect: set when the cycle's transaction commits, before its flush (a live snapshot reads them) */
+  stored: number
   /** the newest ReadIndex request no cycle has taken yet (later reads join it) */
   unsentRead?: string
   /** term and vote as last written (mustSync compares) */
@@ -226,6 +241,7 @@ export class RaftHost {
       electionTicks: 10,
       heartbeatTicks: 2,
       compactAfter: 10_000,
+      compactAfterBytes: 64 << 20,
       maxPendingProposals: 10_000,
       maxBatch: 1024,
       requestTimeoutTicks: 100,
@@ -325,9 +341,11 @@ export class RaftHost {
       leaseMs: this.leaseMs,
       followerLeases: this.leaseMs > 0,
       rng: seededRng(randomInt(2 ** 31)),
+      liveSnapshot: sm.liveSnapshots === true ? () => ({ index: grp.stored, data: sm.snapshot() }) : undefined,
       faults: this.o.faults
     }, init)
-    this.groups.set(g, { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, applyWaiters: [], durable: { term: init.hardState.term, vote: init.hardState.vote } })
+    const grp: Group = { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, stored: raft.log.applied, applyWaiters: [], durable: { term: init.hardState.term, vote: init.hardState.vote } }
+    this.groups.set(g, grp)
     sm.position?.(raft.log.applied)
   }
 
@@ -634,7 +652,7 @@ export class RaftHost {
         // Synchronous, like every write of the host (see writeSync).
         this.writeSync(() => {
           for (const [grp, rd] of work) {
-            this.storage.writeReady(grp.id, rd)
+            this.storage.writeReady(grp.id, rd, grp.sm.liveSnapshots === true)
             if (rd.snapshot) {
               grp.sm.restore(rd.snapshot.data)
               grp.sm.position?.(rd.snapshot.meta.index)
@@ -647,6 +665,10 @@ export class RaftHost {
             if (applied !== undefined) this.storage.setApplied(grp.id, applied)
           }
         })
+        for (const [grp, rd] of work) {
+          const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1].index : rd.snapshot?.meta.index
+          if (applied !== undefined) grp.stored = applied
+        }
         if (work.some(([grp, rd]) => mustSync(rd, grp))) {
           await this.o.sync()
           this.stats.transactions++
@@ -681,7 +703,7 @@ export class RaftHost {
         this.serveReads(grp)
         grp.raft.advance()
         const raft = grp.raft
-        if (raft.log.applied - raft.log.snapIndex >= this.o.compactAfter) raft.compact(raft.log.applied, grp.sm.snapshot())
+        this.maybeCompact(grp)
         if (raft.hasReady()) this.dirty.add(grp)
       }
     } catch (e) {
@@ -698,6 +720,28 @@ export class RaftHost {
         for (const w of this.idleWaiters.splice(0)) w()
       }
     }
+  }
+
+  /**
+   * Compacts a group's log once it is long enough. A machine without live
+   * snapshots is copied whole into the snapshot, so only the entry count
+   * triggers it. With live snapshots compaction costs a position, so the
+   * log's bytes trigger it too, and it stops short of what a follower that
+   * keeps up still needs (a snapshot would send it the whole state) unless
+   * the log has grown to four times the bound anyway.
+   */
+  private maybeCompact (grp: Group): void {
+    const log = grp.raft.log
+    const entries = log.applied - log.snapIndex
+    if (grp.sm.liveSnapshots !== true) {
+      if (entries >= this.o.compactAfter) grp.raft.compact(log.applied, grp.sm.snapshot())
+      return
+    }
+    const bytes = log.bytes()
+    if (entries < this.o.compactAfter && bytes < this.o.compactAfterBytes) return
+    const far = entries >= 4 * this.o.compactAfter || bytes >= 4 * this.o.compactAfterBytes
+    const at = far ? log.applied : grp.raft.compactionPoint()
+    if (at > log.snapIndex) grp.raft.compact(at)
   }
 
   /**

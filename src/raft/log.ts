@@ -20,6 +20,8 @@ export class RaftLog {
   applied: number
   /** First index not yet handed out for persisting. */
   unstableFrom: number
+  /** Bytes of entry data in memory (compaction by size reads it). */
+  private dataBytes = 0
   /** Configuration entries in the log, oldest first; [0] is the snapshot's. */
   private confs: Array<{ index: number, config: Config }>
 
@@ -74,8 +76,12 @@ export class RaftLog {
     return c
   }
 
+  /** Bytes of entry data held after the snapshot. */
+  bytes (): number { return this.dataBytes }
+
   private pushEntry (e: Entry): void {
     this.entries.push(e)
+    this.dataBytes += e.data?.length ?? 0
     if (e.kind === 'conf' && e.conf) this.confs.push({ index: e.index, config: applyChange(this.config(), e.conf) })
   }
 
@@ -103,6 +109,7 @@ export class RaftLog {
 
   private truncateFrom (from: number): void {
     if (from <= this.lastIndex()) {
+      for (let i = from - this.snapIndex - 1; i < this.entries.length; i++) this.dataBytes -= this.entries[i].data?.length ?? 0
       this.entries.length = from - this.snapIndex - 1
       while (this.confs.length > 1 && this.confs[this.confs.length - 1].index >= from) this.confs.pop()
       if (this.unstableFrom > from) this.unstableFrom = from
@@ -142,6 +149,7 @@ export class RaftLog {
     this.snapIndex = meta.index
     this.snapTerm = meta.term
     this.entries = []
+    this.dataBytes = 0
     this.confs = [{ index: meta.index, config: cloneConfig(meta.config) }]
     this.committed = meta.index
     this.applied = meta.index
@@ -153,6 +161,7 @@ export class RaftLog {
     if (index <= this.snapIndex) throw new Error(`compact ${index} is not beyond snapshot ${this.snapIndex}`)
     if (index > this.applied) throw new Error(`compact ${index} beyond applied ${this.applied}`)
     const meta: SnapshotMeta = { index, term: this.term(index)!, config: cloneConfig(this.configAt(index)) }
+    for (let i = 0; i < index - this.snapIndex; i++) this.dataBytes -= this.entries[i].data?.length ?? 0
     this.entries = this.entries.slice(index - this.snapIndex)
     const later = this.confs.filter((c) => c.index > index)
     this.confs = [{ index, config: meta.config }, ...later]

@@ -63,6 +63,13 @@
  * - Parallel append: a leader's appends may leave before its own copy of
  *   their entries is durable (Ready.early), so leader and followers write
  *   at the same time; see Ready.early for why that keeps every promise.
+ * - Live snapshots (`liveSnapshot`): a state machine whose state the driver
+ *   keeps durably with its applied index can be read whole at any time, so
+ *   the core keeps no copy of it. Compaction records only the position, a
+ *   leader reads the state when it must send a snapshot (at the index the
+ *   state reflects, between its last compaction and its applied index, so
+ *   the entries after it are still in the log), and an installed snapshot's
+ *   data is dropped once handed to the driver.
  * Bounds: inflight appends per follower, bytes per append, uncommitted bytes
  * at the leader, entries per proposal and pending read requests.
  */
@@ -126,8 +133,16 @@ export interface RaftOptions {
   idleHeartbeatTicks?: number
   /** Ticks without proposals, reads or lagging followers after which a leader's group counts as idle. */
   idleAfterTicks?: number
+  /**
+   * The state machine's state as of the log index it reflects, read when a
+   * snapshot must be sent (see "Live snapshots" in the module doc). With it
+   * `compact` takes no data.
+   */
+  liveSnapshot?: () => { index: number, data: Uint8Array }
   faults?: RaftFaults
 }
+
+const NO_DATA = new Uint8Array(0)
 
 /** What the driver recovered from disk. */
 export interface RaftInit {
@@ -157,7 +172,8 @@ export class Raft {
   /** Why this node last became a candidate; the simulator's disruption checker reads it. */
   lastCampaign: 'election' | 'transfer' | 'none' = 'none'
 
-  private readonly opts: Required<Omit<RaftOptions, 'faults'>> & { faults: RaftFaults }
+  private readonly opts: Required<Omit<RaftOptions, 'faults' | 'liveSnapshot'>> & { faults: RaftFaults }
+  private readonly liveSnapshot: RaftOptions['liveSnapshot']
   private progress = new Map<NodeId, Progress>()
   private votes = new Map<NodeId, boolean>()
   private electionElapsed = 0
@@ -226,6 +242,7 @@ export class Raft {
       throw new Error(`idleHeartbeatTicks ${idle}: expected heartbeatTicks (${this.opts.heartbeatTicks}) up to electionTicks - 4 (${longest})`)
     }
     this.id = options.id
+    this.liveSnapshot = options.liveSnapshot
     this.snapshot = init.snapshot
     this.log = new RaftLog(init.snapshot.meta, init.entries, init.hardState.commit, init.applied)
     this.term = init.hardState.term
@@ -318,12 +335,27 @@ export class Raft {
 
   /**
    * Records a snapshot of the state machine at `index` (<= applied) and drops
-   * the log up to it. The driver persists it from the next Ready.
+   * the log up to it. The driver persists it from the next Ready. With a
+   * live snapshot source the data is left out (the state is the snapshot).
    */
-  compact (index: number, data: Uint8Array): void {
+  compact (index: number, data?: Uint8Array): void {
+    if (data === undefined && this.liveSnapshot === undefined) throw new Error('compact without data needs a live snapshot source')
     const meta = this.log.compact(index)
-    this.snapshot = { meta, data }
+    this.snapshot = { meta, data: data ?? NO_DATA }
     this.pendingCompacted = this.snapshot
+  }
+
+  /**
+   * The highest index compaction can drop the log up to without sending a
+   * snapshot to a follower that keeps up: the applied index, and on a leader
+   * no further than what every follower heard from lately holds.
+   */
+  compactionPoint (): number {
+    let at = this.log.applied
+    if (this.role === 'leader') {
+      for (const [id, pr] of this.progress) if (id !== this.id && pr.recentActive) at = Math.min(at, pr.match)
+    }
+    return at
   }
 
   step (m: Message, now?: number): void {
@@ -424,7 +456,11 @@ export class Raft {
         rd.early = apps.length
       }
     }
-    if (this.pendingInstall) rd.snapshot = this.pendingInstall
+    if (this.pendingInstall) {
+      rd.snapshot = this.pendingInstall
+      // The driver writes it into the state machine; keeping it here too would hold the whole state in memory.
+      if (this.liveSnapshot) this.snapshot = { meta: this.pendingInstall.meta, data: NO_DATA }
+    }
     if (rd.entries.length > 0 || rd.snapshot) this.handedTo = this.log.lastIndex()
     if (this.pendingCompacted && !this.pendingInstall) rd.compacted = this.pendingCompacted
     this.pendingInstall = undefined
@@ -770,7 +806,14 @@ export class Raft {
   }
 
   private sendSnapshot (to: NodeId, pr: Progress): void {
-    const snap = this.snapshot
+    let snap = this.snapshot
+    if (this.liveSnapshot) {
+      const { index, data } = this.liveSnapshot()
+      const term = this.log.term(index)
+      // The state lags the log only while an install waits for the driver; the next heartbeat tries again.
+      if (term === undefined || index > this.log.applied) return
+      snap = { meta: { index, term, config: cloneConfig(this.log.configAt(index)) }, data }
+    }
     pr.becomeSnapshot(snap.meta.index)
     this.send({ type: 'snap', to, term: this.term, snapshot: snap })
   }

@@ -6,7 +6,8 @@
  * Layout, in one named database `raft` (ordered-binary array keys, msgpack
  * values), all keys prefixed by the group id:
  *   [g, 'h']        hard state
- *   [g, 's']        snapshot { meta, data }
+ *   [g, 's']        snapshot { meta, data } (data empty for a machine with
+ *                   live snapshots: its rows in the store are the state)
  *   [g, 'a']        applied index (written by the state machine's apply, in
  *                   the same transaction as the rows it covers)
  *   [g, 'e', i]     entry i
@@ -74,12 +75,17 @@ export class RaftStorage {
     return { hardState, snapshot, entries, applied: Math.max(applied, snapshot.meta.index) }
   }
 
-  /** Stages one Ready's durable part. Call inside a write transaction. */
-  writeReady (g: GroupId, rd: Ready): void {
+  /**
+   * Stages one Ready's durable part. Call inside a write transaction. With
+   * `live` (the group's state machine keeps its state in the same store,
+   * see GroupStateMachine.liveSnapshots) a snapshot is stored without its
+   * data: the machine's rows are the snapshot.
+   */
+  writeReady (g: GroupId, rd: Ready, live = false): void {
     let last = this.last.get(g) ?? 0
     const snap = rd.snapshot ?? rd.compacted
     if (snap) {
-      this.db.put([g, 's'], snap)
+      this.db.put([g, 's'], live ? { meta: snap.meta, data: new Uint8Array(0) } : snap)
       // Installing drops the whole log; compacting drops what the snapshot covers.
       const upTo = rd.snapshot ? Math.max(last, snap.meta.index) : snap.meta.index
       for (const { key } of this.db.getRange({ start: [g, 'e', 0], end: [g, 'e', upTo + 1] })) this.db.remove(key)

@@ -49,11 +49,20 @@ const MAGIC = 'walkenfs-store'
  * RowPatch), which a build of format 1 would apply as whole rows. A format 1
  * store holds none yet, so it is taken over as it is; a build of format 1
  * refuses a format 2 store, which is the point.
+ * 3: the Raft snapshot of a fragment or catalog group holds no data (its
+ * rows in the store are the state: GroupStateMachine.liveSnapshots), which a
+ * build of format 2 would send to a new replica as an empty state. Formats 1
+ * and 2 are taken over as they are (their snapshots with data stay valid);
+ * a build of format 2 refuses a format 3 store.
  */
-const FORMAT_VERSION = 2
-const READABLE_FORMATS = new Set([1, 2])
+const FORMAT_VERSION = 3
+const READABLE_FORMATS = new Set([1, 2, 3])
 
 export { StoreError }
+
+function listed (xs: number[]): string {
+  return xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`
+}
 
 export interface StoreOptions {
   /** Initial lmdb map size in bytes; the map grows by itself when full. */
@@ -187,7 +196,7 @@ export class Store {
         try { parsed = JSON.parse(format.toString()) } catch { parsed = {} }
         if (parsed.magic !== MAGIC) throw new StoreError('EINVAL', `${envDir} is not a walkenfs store (bad format row)`)
         if (!READABLE_FORMATS.has(parsed.version as number)) {
-          throw new StoreError('EINVAL', `${envDir} has store format ${String(parsed.version)}, this build reads ${[...READABLE_FORMATS].join(' and ')}: ` +
+          throw new StoreError('EINVAL', `${envDir} has store format ${String(parsed.version)}, this build reads ${listed([...READABLE_FORMATS])}: ` +
             'it was written by another walkenfs release; run the release that wrote it')
         }
         if (parsed.version !== FORMAT_VERSION) root.transactionSync(() => { meta.putSync('format', Buffer.from(JSON.stringify({ magic: MAGIC, version: FORMAT_VERSION }))) })

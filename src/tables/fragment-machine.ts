@@ -356,6 +356,8 @@ export class FragmentReader {
 export class FragmentMachine implements GroupStateMachine {
   readonly db: Database<Buffer, Buffer>
   readonly reader: FragmentReader
+  /** Every row is in the host's store, written with the applied index: snapshots are read from it (host.ts). */
+  readonly liveSnapshots = true
 
   /** index of the entry being applied (for the change feed) */
   private applying = 0

@@ -25,7 +25,8 @@ export class TestCluster {
   readonly hosts = new Map<number, TestHost>()
   readonly base = mkdtempSync(join(tmpdir(), 'walkenfs-raft-'))
 
-  constructor (readonly opts: Partial<HostOptions> = {}) {}
+  /** `live`: the groups' machines have live snapshots (GroupStateMachine.liveSnapshots) */
+  constructor (readonly opts: Partial<HostOptions> = {}, readonly live = false) {}
 
   openHost (id: number): TestHost {
     const dir = join(this.base, `host${id}`)
@@ -40,7 +41,7 @@ export class TestCluster {
   async createGroup (g: string, voters: number[]): Promise<void> {
     for (const id of voters) {
       const th = this.hosts.get(id)!
-      const sm = new KvMachine(th.root, g)
+      const sm = new KvMachine(th.root, g, this.live)
       th.machines.set(g, sm)
       await th.host.createGroup(g, { voters, learners: [] }, sm)
     }
@@ -49,7 +50,7 @@ export class TestCluster {
   /** Reopens a stopped host's groups from its lmdb files. */
   reopenGroups (th: TestHost): void {
     for (const g of th.host.storage.groups()) {
-      const sm = new KvMachine(th.root, g)
+      const sm = new KvMachine(th.root, g, this.live)
       th.machines.set(g, sm)
       th.host.openGroup(g, sm)
     }

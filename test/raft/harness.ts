@@ -31,7 +31,11 @@ export class Harness {
   /** every message delivered (tests that count them) */
   onDeliver: ((m: Message) => void) | undefined
 
-  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs' | 'followerLeases' | 'idleHeartbeatTicks' | 'idleAfterTicks'> = {}) {
+  /**
+   * `extra.live`: every node has a live snapshot source (RaftOptions.liveSnapshot)
+   * whose data names the index it was read at: `state@<index>`.
+   */
+  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs' | 'followerLeases' | 'idleHeartbeatTicks' | 'idleAfterTicks'> & { live?: boolean } = {}) {
     for (const id of ids) {
       const snapshot: Snapshot = { meta: { index: 0, term: 0, config: { voters, learners: [] } }, data: new Uint8Array() }
       const n: MemNode = { raft: undefined as unknown as Raft, hard: { term: 0, vote: 0, commit: 0 }, snapshot, entries: [], applied: [], reads: [], installed: [] }
@@ -41,7 +45,14 @@ export class Harness {
   }
 
   private make (id: number, n: MemNode, seed: number): Raft {
-    return new Raft({ id, electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, rng: seededRng(seed * 100 + id), faults: this.faults, ...this.extra },
+    const { live, ...extra } = this.extra
+    const liveSnapshot = live === true
+      ? () => {
+          const index = Math.max(n.snapshot.meta.index, n.applied[n.applied.length - 1]?.index ?? 0)
+          return { index, data: new TextEncoder().encode(`state@${index}`) }
+        }
+      : undefined
+    return new Raft({ id, electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, rng: seededRng(seed * 100 + id), faults: this.faults, liveSnapshot, ...extra },
       { hardState: { ...n.hard }, snapshot: n.snapshot, entries: [...n.entries], applied: n.snapshot.meta.index })
   }
 

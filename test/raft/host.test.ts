@@ -285,6 +285,46 @@ t.test('an empty replica added to a group whose leader compacted its log is fill
   t.same(h3.host.status('g').config, { voters: [1, 2], learners: [3] }, 'and the right configuration')
 })
 
+t.test('with live snapshots a compaction stores no copy of the rows, and a replica added afterwards gets every row from the leader\'s state', async (t) => {
+  const c = new TestCluster({ compactAfter: 4 }, true)
+  t.teardown(() => c.cleanup())
+  for (const id of [1, 2, 3]) c.openHost(id)
+  await c.createGroup('g', [1, 2])
+  c.startAll()
+  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
+  for (let i = 0; i < 12; i++) await c.propose('g', KvMachine.encode(`k${i}`, `${i}`))
+  const leader = c.leaderOf('g')!
+  await c.until(() => leader.host.storage.load('g').snapshot.meta.index > 0, 'the leader compacted its log')
+  t.equal(leader.host.storage.load('g').snapshot.data.length, 0, 'the stored snapshot holds no data')
+  const h3 = c.hosts.get(3)!
+  const sm3 = new KvMachine(h3.root, 'g', true)
+  h3.machines.set('g', sm3)
+  await h3.host.openEmptyGroup('g', sm3)
+  await leader.host.changeMembership('g', { type: 'addLearner', node: 3 })
+  await c.until(() => sm3.get('k11') === '11', 'the learner has every row')
+  for (let i = 0; i < 12; i++) t.equal(sm3.get(`k${i}`), `${i}`, `k${i} arrived`)
+  await c.until(() => h3.host.storage.load('g').snapshot.meta.index > 0, 'the learner stored the installed snapshot')
+  t.equal(h3.host.storage.load('g').snapshot.data.length, 0, 'without its data: the rows are the state')
+  await c.stopHost(3)
+  const back = c.openHost(3)
+  c.reopenGroups(back)
+  back.host.start()
+  t.equal(back.machines.get('g')!.get('k11'), '11', 'reopened, the learner still has its rows')
+  await c.propose('g', KvMachine.encode('after', 'restart'))
+  await c.until(() => back.machines.get('g')!.get('after') === 'restart', 'and follows the log from there')
+})
+
+t.test('with live snapshots the log\'s bytes bring a compaction', async (t) => {
+  const c = new TestCluster({ compactAfter: 1_000_000, compactAfterBytes: 8 << 10 }, true)
+  t.teardown(() => c.cleanup())
+  const leader = await c.startGroup('g', [1, 2, 3])
+  const big = 'x'.repeat(2048)
+  for (let i = 0; i < 20; i++) await c.propose('g', KvMachine.encode(`k${i}`, big))
+  await c.until(() => [...c.hosts.values()].every((h) => h.host.storage.load('g').snapshot.meta.index > 0), 'every host compacted')
+  for (const h of c.hosts.values()) t.ok(h.host.status('g').applied - h.host.storage.load('g').snapshot.meta.index < 20, `host ${h.id} keeps fewer than 20 entries`)
+  t.equal(leader.machines.get('g')!.get('k19'), big, 'the rows are all there')
+})
+
 t.test('with a sync option, a cycle sends nothing but a leader\'s appends before its sync finished', async (t) => {
   const c = new TestCluster()
   t.teardown(() => c.cleanup())

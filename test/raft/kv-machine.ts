@@ -10,7 +10,8 @@ import type { Entry } from '../../src/raft/types.js'
 
 export class KvMachine implements GroupStateMachine {
   readonly db: Database
-  constructor (root: RootDatabase, readonly group: string) {
+  /** `live`: the rows are the snapshot (GroupStateMachine.liveSnapshots), as for the fragment machine */
+  constructor (root: RootDatabase, readonly group: string, readonly liveSnapshots = false) {
     this.db = root.openDB({ name: 'kv' })
   }
 

@@ -342,3 +342,53 @@ t.test('with leases, a node that just started ignores votes for an election time
     }
   }
 })
+
+t.test('the compaction point stays at a follower that keeps up but lags, and passes one the leader no longer hears', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3])
+  const l = h.electLeader()
+  const [f, g] = [1, 2, 3].filter((id) => id !== l)
+  for (let i = 0; i < 5; i++) h.node(l).propose([enc(`a${i}`)])
+  h.settle()
+  const ln = h.node(l)
+  t.equal(ln.compactionPoint(), ln.log.applied, 'every follower holds everything: up to applied')
+  h.isolate(f)
+  for (let i = 0; i < 5; i++) ln.propose([enc(`b${i}`)])
+  h.settle()
+  const fMatch = ln.matchOf(f)!
+  t.ok(fMatch < ln.log.applied, 'f lags')
+  t.equal(ln.compactionPoint(), fMatch, 'f was heard from lately: no further than what it holds')
+  t.equal(h.node(g).compactionPoint(), h.node(g).log.applied, 'a follower compacts up to its own applied index')
+  h.tick(25, [l, g])
+  t.equal(h.leader(), l, 'l still leads with g')
+  t.equal(ln.compactionPoint(), ln.log.applied, 'f silent for check-quorum rounds: up to applied')
+})
+
+t.test('live snapshots: compaction keeps no data, a snapshot is read from the state when sent, and an installed one is not kept', async (t) => {
+  const h = new Harness([1, 2, 3, 4], [1, 2, 3], {}, 1, { live: true })
+  const l = h.electLeader()
+  h.isolate(4)
+  h.node(l).proposeConfChange({ type: 'addLearner', node: 4 })
+  h.settle()
+  for (let i = 0; i < 10; i++) h.node(l).propose([enc(`e${i}`)])
+  h.settle()
+  const ln = h.node(l)
+  const at = ln.log.applied - 3
+  ln.compact(at)
+  h.settle()
+  const stored = h.nodes.get(l)!.snapshot
+  t.equal(stored.meta.index, at, 'the compaction is persisted at its index')
+  t.equal(stored.data.length, 0, 'with no data')
+  for (let i = 0; i < 3; i++) ln.propose([enc(`f${i}`)])
+  h.settle()
+  h.healAll()
+  h.tick(5)
+  const n4 = h.nodes.get(4)!
+  t.equal(n4.installed.length, 1, 'host 4 installed a snapshot')
+  const sent = n4.installed[0]
+  t.ok(sent.meta.index > at, `it was read at the leader's applied index (${sent.meta.index}), not at the compaction (${at})`)
+  t.equal(new TextDecoder().decode(sent.data), `state@${sent.meta.index}`, 'its data is the state read at that index')
+  t.same(sent.meta.config, { voters: [1, 2, 3], learners: [4] }, 'with the configuration at that index')
+  t.equal(h.node(4).log.lastIndex(), ln.log.lastIndex(), 'the entries after it followed')
+  t.equal(h.node(4).currentSnapshot().data.length, 0, 'the installed data is not kept by the core')
+  t.throws(() => new Harness([1], [1]).node(1).compact(0), /live snapshot source/, 'compaction without data needs a live source')
+})

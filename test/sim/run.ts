@@ -23,6 +23,8 @@ export interface RunOptions {
   fault?: FaultName
   /** Lease reads on (the fault's own setting wins). */
   lease?: boolean
+  /** live snapshots (raft.ts): compaction keeps no data, a leader reads its state machine when it sends a snapshot */
+  live?: boolean
   /** Stop at the first violation (used to show a fault is caught). */
   stopAtFirst?: boolean
   onViolation?: (seed: number, violation: string) => void
@@ -43,7 +45,7 @@ export interface RunSummary {
 export function runSimulation (o: RunOptions): RunSummary {
   const s: RunSummary = { schedules: 0, violations: 0, events: 0, elections: 0, snapshotsSent: 0, crashes: 0, confChanges: 0, ops: 0 }
   for (let seed = o.from; seed < o.from + o.seeds; seed++) {
-    const r = runSchedule({ seed, ...(o.lease === true ? { lease: true } : {}), ...(o.fault ? FAULTS[o.fault] : {}) })
+    const r = runSchedule({ seed, ...(o.lease === true ? { lease: true } : {}), ...(o.live === true ? { live: true } : {}), ...(o.fault ? FAULTS[o.fault] : {}) })
     s.schedules++
     s.events += r.stats.events
     s.elections += r.stats.elections

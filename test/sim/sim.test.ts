@@ -21,6 +21,15 @@ t.test('1000 simulated schedules with lease reads keep every promise', async (t)
   t.ok(r.crashes > 500, `crashes: ${r.crashes}`)
 })
 
+// Live snapshots: compaction keeps no data and a leader sends its state machine as it is.
+t.test('1000 simulated schedules with live snapshots keep every promise', async (t) => {
+  const r = runSimulation({ seeds: 1000, from: 9001, live: true, onViolation: (seed, v) => t.comment(`seed ${seed} (--live): ${v}`) })
+  t.equal(r.schedules, 1000)
+  t.equal(r.violations, 0, 'violations')
+  t.ok(r.snapshotsSent > 50, `snapshots sent: ${r.snapshotsSent}`)
+  t.ok(r.crashes > 500, `crashes: ${r.crashes}`)
+})
+
 // Each test-only rule breaker must be caught, and by the checker meant for it.
 const expected: Record<FaultName, RegExp> = {
   // A follower that acknowledged entries it then lost in a crash can also

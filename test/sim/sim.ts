@@ -45,6 +45,13 @@ export interface SimConfig {
    * followers take read leases too, as on a RaftHost.
    */
   lease?: boolean
+  /**
+   * Live snapshots (raft.ts): the core reads a host's state machine when it
+   * sends a snapshot, compaction stores no data (at the compaction point or
+   * at the applied index, by the schedule's dice), and an installed
+   * snapshot is kept on disk without its data.
+   */
+  live?: boolean
   /** Length of the chaos phase, in simulated milliseconds. */
   chaosTime?: number
   /** Bound on reaching progress after the network heals. */
@@ -273,6 +280,7 @@ class Simulation {
       // Quiet groups beat slower, as on real hosts; idle after one election timeout so schedules reach it often.
       idleHeartbeatTicks: 2 * HEARTBEAT_TICKS,
       idleAfterTicks: ELECTION_TICKS,
+      liveSnapshot: this.cfg.live === true ? () => ({ index: h.disk.applied, data: enc.encode(JSON.stringify([...h.sm])) }) : undefined,
       faults: this.cfg.faults ?? {}
     }, { hardState: { ...d.hard }, snapshot: d.snapshot, entries: d.entries.slice(), applied: d.applied })
     h.sm = new Map(d.sm)
@@ -359,7 +367,7 @@ class Simulation {
     const d = h.disk
     // 1. persist (one atomic write)
     if (rd.snapshot) {
-      d.snapshot = rd.snapshot
+      d.snapshot = this.cfg.live === true ? { meta: rd.snapshot.meta, data: new Uint8Array(0) } : rd.snapshot
       d.entries = []
     }
     if (rd.compacted) {
@@ -389,7 +397,11 @@ class Simulation {
     // Compaction keeps the in-memory log bounded and makes snapshots travel.
     const raft = h.raft!
     if (raft.log.applied - raft.log.snapIndex > h.compactAfter) {
-      raft.compact(raft.log.applied, enc.encode(JSON.stringify([...h.sm])))
+      if (this.cfg.live !== true) raft.compact(raft.log.applied, enc.encode(JSON.stringify([...h.sm])))
+      else {
+        const at = this.rng.int(2) === 0 ? raft.compactionPoint() : raft.log.applied
+        if (at > raft.log.snapIndex) raft.compact(at)
+      }
     }
     this.afterStep(h)
   }
