@@ -385,7 +385,8 @@ export class FragmentMachine implements GroupStateMachine {
       const kind = this.feed ? watchedTable(k[2]!) : null
       if (kind === 'values') {
         const old = this.db.getBinary(k)
-        changes.push({ table: k[2]!, key: Buffer.from(k.subarray(3)), value: v, old: old ? Buffer.from(old) : null })
+        // Copies: a value decoded from a command is a view into the whole entry (or network frame), which the feed's ring would keep alive.
+        changes.push({ table: k[2]!, key: Buffer.from(k.subarray(3)), value: v === null ? null : Buffer.from(v), old: old ? Buffer.from(old) : null })
       } else if (kind === 'keys') {
         changes.push({ table: k[2]!, key: Buffer.from(k.subarray(3)), deleted: v === null })
       }

@@ -4,6 +4,7 @@ import { Store } from '../../src/store/store.js'
 import { FragmentMachine, hashGet, hashRange, rowKey, type Check, type Command, type Result } from '../../src/tables/fragment-machine.js'
 import { encodeOwner } from '../../src/tables/fragments.js'
 import { ChangeMarks } from '../../src/tables/change-marks.js'
+import { ChangeFeed } from '../../src/tables/change-feed.js'
 import { prefixOf } from '../../src/tables/local.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -285,4 +286,21 @@ t.test('a prepared patch is kept as the whole row it builds and written at resol
   const want = Buffer.alloc(4096, 'a')
   want.write('b', 10)
   t.ok(store.get(a)?.equals(want))
+})
+
+t.test('the change feed keeps its own copies of row values, not views into the applied entry', async (t) => {
+  const store = Store.open(tempDir(t), { autoFlushMs: 0 })
+  t.teardown(() => store.close())
+  const feed = new ChangeFeed()
+  const sm = new FragmentMachine(store, 1, F, feed)
+  sm.position(index)
+  const inodeKey = rowKey(1, 'inode', encodeOwner(1))
+  const blockKey = rowKey(1, 'block', Buffer.concat([encodeOwner(1), Buffer.alloc(8)]))
+  const data = FragmentMachine.encode({ op: 'commit1', txn: 'W', at: 1, checks: [], writes: [[inodeKey, Buffer.from('inode row')], [blockKey, Buffer.alloc(256 << 10, 7)]] })
+  t.same(await applyRaw(store, sm, data), { ok: true })
+  const batch = feed.read(index - 1).batches[0]
+  const inode = batch.changes.find((c) => c.table === 1)!
+  t.same(inode.value, Buffer.from('inode row'), 'the feed has the new inode row')
+  // A view would keep the whole 256 KiB entry alive for as long as the ring holds the batch.
+  t.ok(inode.value!.buffer.byteLength < 64 << 10, `the value's memory is its own (${inode.value!.buffer.byteLength} bytes behind it)`)
 })
