@@ -216,8 +216,10 @@ function cpuTicks (pid: number): number {
   return Number(f[11]) + Number(f[12]) // utime, stime (fields 14, 15)
 }
 
-function rssMiB (pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+function rssMiB (pid: number, field = 'VmRSS'): number {
+  let status: string
+  try { status = readFileSync(`/proc/${pid}/status`, 'utf8') } catch { return NaN } // stopped already (--scale)
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)
   return m ? Number(m[1]) / 1024 : NaN
 }
 
@@ -350,6 +352,9 @@ export async function run (args: string[]): Promise<void> {
     if (rounds > 0) {
       report(targets.map((t) => t.name).filter((n) => !failed.has(n)), results, w5, chart)
       steps.print()
+      // Anonymous memory is the daemon's own (heap, buffers, logs in memory); the rest of RSS is the store's mapped pages, which the kernel reclaims.
+      say(`\nwalkenfs memory per host after ${rounds} round(s) (RSS / of it anonymous, MiB): ` +
+        w3.pids.map((p, i) => `h${i + 1} ${fmt(rssMiB(p))} / ${fmt(rssMiB(p, 'RssAnon'))}`).join(', '))
     }
 
     const idle = args.find((a) => a === '--idle' || a.startsWith('--idle='))
