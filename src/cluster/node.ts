@@ -274,15 +274,17 @@ export class ClusterNode {
    * The router then reads from other replicas and refuses writes started
    * here with ENOSPC (router.ts). The router asks on every read and
    * transaction, so answers are kept: "no room" 200 ms, "room" 100 ms
-   * while more than 64 MiB are free (a write admitted on a stale "room"
-   * still meets the RaftHost's own check, asked afresh per cycle, and
-   * fails with ENOSPC there), so that the first read after the disk
+   * while more than 64 MiB are free, so that the first read after the disk
    * filled soon goes elsewhere instead of waiting for the paused replica.
+   * A write asks `fresh`: one admitted on a stale "room" would be
+   * committed by the fragment's leader and another replica without this
+   * host's disk, and answered ok although it was started on a full disk
+   * (the torture harness caught one 79 ms after the disk filled).
    */
-  noRoom (): string | null {
+  noRoom (fresh = false): string | null {
     const now = Date.now()
     if (this.noRoomAnswer !== null && now < this.noRoomUntil) return this.noRoomAnswer
-    if (this.noRoomAnswer === null && now < this.roomOkUntil) return null
+    if (this.noRoomAnswer === null && now < this.roomOkUntil && !fresh) return null
     let answer: string | null = null
     if (this.room()) {
       if (this.o.store.hasRoom(64 << 20, false)) this.roomOkUntil = now + 100

@@ -62,8 +62,13 @@ export interface RouterEnv {
   quorumWaitMs (): number
   /** Whether a link to `host` is up now; a host without one is skipped rather than waited for (optional). */
   linked? (host: string): boolean
-  /** Why this host's data disk takes no writes now (its RaftHost is paused for room), or null (optional). */
-  noRoom? (): string | null
+  /**
+   * Why this host's data disk takes no writes now (its RaftHost is paused
+   * for room), or null (optional). `fresh`: ask the disk now rather than
+   * take a recent answer (a write admitted on a stale "room" would be
+   * committed by replicas elsewhere, as if the disk were not full).
+   */
+  noRoom? (fresh?: boolean): string | null
 }
 
 export interface RouterOptions {
@@ -343,7 +348,7 @@ export class FragmentRouter {
 
   async propose (fragment: number, cmd: Command): Promise<Result> {
     const g = fragmentId('fs', fragment)
-    const full = this.env.noRoom?.() ?? null
+    const full = this.env.noRoom?.(cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'commitDecide') ?? null
     // Writes started here stop at once; steps of commits already under way finish elsewhere.
     if (full !== null && (cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'commitDecide')) throw new RouterError('ENOSPC', full)
     const data = Buffer.from(FragmentMachine.encode(cmd))
