@@ -662,13 +662,13 @@ export class RaftHost {
               grp.sm.position?.(e.index)
             }
             const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1].index : rd.snapshot?.meta.index
-            if (applied !== undefined) this.storage.setApplied(grp.id, applied)
+            if (applied !== undefined) {
+              this.storage.setApplied(grp.id, applied)
+              // Read only between cycles, so only once this transaction has committed (a failed one stops the host).
+              grp.stored = applied
+            }
           }
         })
-        for (const [grp, rd] of work) {
-          const applied = rd.committed.length > 0 ? rd.committed[rd.committed.length - 1].index : rd.snapshot?.meta.index
-          if (applied !== undefined) grp.stored = applied
-        }
         if (work.some(([grp, rd]) => mustSync(rd, grp))) {
           await this.o.sync()
           this.stats.transactions++

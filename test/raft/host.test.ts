@@ -1,6 +1,6 @@
 import t from 'tap'
-import { RaftError } from '../../src/raft/types.js'
-import { TestCluster } from './cluster.js'
+import { RaftError, type Snapshot } from '../../src/raft/types.js'
+import { TestCluster, type TestHost } from './cluster.js'
 import { KvMachine } from './kv-machine.js'
 
 t.test('three hosts on real lmdb replicate, apply and read linearizably', async (t) => {
@@ -266,8 +266,12 @@ t.test('a closed host refuses requests at once instead of leaving them waiting f
   t.equal(h.host.readNow('g'), false, 'no lease read either')
 })
 
-t.test('an empty replica added to a group whose leader compacted its log is filled by the snapshot', async (t) => {
-  const c = new TestCluster({ compactAfter: 4 })
+/**
+ * Group g on hosts 1 and 2 (compacting every 4 entries) with rows k0..k11
+ * and a compacted log; host 3 then joins as an empty learner and is filled.
+ */
+async function compactedThenLearner (t: { teardown: (fn: () => unknown) => void }, live: boolean): Promise<{ c: TestCluster, h3: TestHost, sm3: KvMachine, compactedAt: Snapshot }> {
+  const c = new TestCluster({ compactAfter: 4 }, live)
   t.teardown(() => c.cleanup())
   for (const id of [1, 2, 3]) c.openHost(id)
   await c.createGroup('g', [1, 2])
@@ -276,32 +280,24 @@ t.test('an empty replica added to a group whose leader compacted its log is fill
   for (let i = 0; i < 12; i++) await c.propose('g', KvMachine.encode(`k${i}`, `${i}`))
   const leader = c.leaderOf('g')!
   await c.until(() => leader.host.storage.load('g').snapshot.meta.index > 0, 'the leader compacted its log')
+  const compactedAt = leader.host.storage.load('g').snapshot
   const h3 = c.hosts.get(3)!
-  const sm3 = new KvMachine(h3.root, 'g')
+  const sm3 = new KvMachine(h3.root, 'g', live)
   h3.machines.set('g', sm3)
   await h3.host.openEmptyGroup('g', sm3)
   await leader.host.changeMembership('g', { type: 'addLearner', node: 3 })
   await c.until(() => sm3.get('k11') === '11', 'the learner has every row')
+  return { c, h3, sm3, compactedAt }
+}
+
+t.test('an empty replica added to a group whose leader compacted its log is filled by the snapshot', async (t) => {
+  const { h3 } = await compactedThenLearner(t, false)
   t.same(h3.host.status('g').config, { voters: [1, 2], learners: [3] }, 'and the right configuration')
 })
 
 t.test('with live snapshots a compaction stores no copy of the rows, and a replica added afterwards gets every row from the leader\'s state', async (t) => {
-  const c = new TestCluster({ compactAfter: 4 }, true)
-  t.teardown(() => c.cleanup())
-  for (const id of [1, 2, 3]) c.openHost(id)
-  await c.createGroup('g', [1, 2])
-  c.startAll()
-  await c.until(() => c.leaderOf('g') !== undefined, 'a leader')
-  for (let i = 0; i < 12; i++) await c.propose('g', KvMachine.encode(`k${i}`, `${i}`))
-  const leader = c.leaderOf('g')!
-  await c.until(() => leader.host.storage.load('g').snapshot.meta.index > 0, 'the leader compacted its log')
-  t.equal(leader.host.storage.load('g').snapshot.data.length, 0, 'the stored snapshot holds no data')
-  const h3 = c.hosts.get(3)!
-  const sm3 = new KvMachine(h3.root, 'g', true)
-  h3.machines.set('g', sm3)
-  await h3.host.openEmptyGroup('g', sm3)
-  await leader.host.changeMembership('g', { type: 'addLearner', node: 3 })
-  await c.until(() => sm3.get('k11') === '11', 'the learner has every row')
+  const { c, h3, sm3, compactedAt } = await compactedThenLearner(t, true)
+  t.equal(compactedAt.data.length, 0, 'the stored snapshot holds no data')
   for (let i = 0; i < 12; i++) t.equal(sm3.get(`k${i}`), `${i}`, `k${i} arrived`)
   await c.until(() => h3.host.storage.load('g').snapshot.meta.index > 0, 'the learner stored the installed snapshot')
   t.equal(h3.host.storage.load('g').snapshot.data.length, 0, 'without its data: the rows are the state')
