@@ -348,9 +348,10 @@ export class FragmentRouter {
 
   async propose (fragment: number, cmd: Command): Promise<Result> {
     const g = fragmentId('fs', fragment)
-    const full = this.env.noRoom?.(cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'commitDecide') ?? null
+    const startsWrite = cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'commitDecide'
+    const full = this.env.noRoom?.(startsWrite) ?? null
     // Writes started here stop at once; steps of commits already under way finish elsewhere.
-    if (full !== null && (cmd.op === 'commit1' || cmd.op === 'prepare' || cmd.op === 'commitDecide')) throw new RouterError('ENOSPC', full)
+    if (full !== null && startsWrite) throw new RouterError('ENOSPC', full)
     const data = Buffer.from(FragmentMachine.encode(cmd))
     const wait = this.env.quorumWaitMs()
     const deadline = Date.now() + wait
