@@ -36,6 +36,33 @@ const tap = join(root, 'node_modules', '.bin', 'tap')
 const child = spawn(tap, ['--reporter=tap', '--disable-coverage', '--jobs=1', ...files.map((f) => relative(root, f))],
   { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
 
+// Collects every failing line with the parts of the YAML block tap prints
+// under it that say why (not the echoed source, not the command line), so the
+// end of the output (all that a CI summary may show) names what failed.
+const NOISE = new Set(['source', 'at', 'args', 'stdio', 'cwd', 'command', 'externalID'])
+function failures (text) {
+  const out = []
+  let file = ''
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const sub = /^# Subtest: (.*)$/.exec(lines[i])
+    if (sub) file = sub[1]
+    if (!/^\s*not ok \d+ - /.test(lines[i])) continue
+    out.push(`${file}: ${lines[i].trim()}`)
+    if (lines[i + 1]?.trim() !== '---') continue
+    const base = lines[i + 1].indexOf('---')
+    let skipping = false
+    for (let j = i + 2; j < lines.length && j < i + 200; j++) {
+      const line = lines[j]
+      if (line.trim() === '...') break
+      const key = new RegExp(`^ {${base}}([A-Za-z]+):`).exec(line)
+      if (key) skipping = NOISE.has(key[1])
+      if (!skipping) out.push('    ' + line.slice(base).trimEnd())
+    }
+  }
+  return out
+}
+
 // Counts the tests one level under each file (each top-level t.test of a
 // file, or each assertion of a file that has no subtests). A file that fails
 // without a failing test inside (it crashed, timed out) counts as one failure.
@@ -62,6 +89,8 @@ child.on('close', (code) => {
     }
   }
   if (code !== 0 && failed === 0) failed = 1
+  const why = failures(buf)
+  if (why.length > 0) console.log('\nfailures:\n' + why.join('\n'))
   console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
   process.exit(code === 0 && failed === 0 ? 0 : 1)
 })
