@@ -20,6 +20,18 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { join, resolve } from 'node:path'
 
+/**
+ * V8 flags of every daemon. A daemon's live heap is small (12–16 MiB) but it
+ * allocates fast, and V8 sizes the old generation's limit from the live heap:
+ * about 23 MiB, less headroom than its young generation may promote, so it
+ * started a full (mark-compact) collection every 70–100 ms under a 4 KiB
+ * write+fsync loop, each costing 5–10 ms of the JavaScript thread. A 64 MiB
+ * floor for that limit (about 20 MiB more RSS per host) made them a few per
+ * second and cut the loop's p99 from 14–17 ms to 7–9 ms (docs/performance.md,
+ * finding 22). bin/walkenfs passes the same flag for a foreground mount.
+ */
+export const DAEMON_NODE_FLAGS = ['--initial-old-space-size=64']
+
 export const RUN_DIR = process.env.WALKENFS_RUN_DIR ?? '/run/walkenfs'
 
 export interface MountRecord {
@@ -88,7 +100,7 @@ export async function spawnDaemon (serveArgs: string[], logFile: string, timeout
   // Diagnostics: WALKENFS_PROFILE_DIR=DIR makes the daemon write a V8 CPU profile there when it exits
   // (Node refuses --cpu-prof in NODE_OPTIONS; `npm run bench -- --cluster --profile=DIR` sets it).
   const prof = process.env.WALKENFS_PROFILE_DIR
-  const nodeArgs = prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []
+  const nodeArgs = [...DAEMON_NODE_FLAGS, ...(prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])]
   const child = spawn(process.execPath, [...nodeArgs, main, '__serve', ...serveArgs], {
     detached: true,
     stdio: ['ignore', log, log, 'pipe']
