@@ -23,7 +23,7 @@
  * --tree=N (10: an N×N×N tree; smaller for a quick look) --fragments=N
  * (cluster default) --no-gluster --no-ceiling --no-rrdtool (skip the
  * rrdtool step rather than build the no-mmap rrdtool it needs on first use,
- * examples/rrdtool/build-rrdtool.sh: a few minutes, apt) --path-api (a second walkenfs
+ * examples/rrdtool/build-rrdtool.sh: about a minute, apt) --path-api (a second walkenfs
  * cluster mounted through fuse-native's path API, fuse_api=path, as its own
  * column) --scale (the same workload on
  * a 5-host cluster too) --idle[=16,64,256] (idle CPU and RSS per host at
@@ -248,7 +248,7 @@ function fmt (v: number): string {
 function noMmapRrdtool (): boolean {
   if (existsSync(NO_MMAP_RRDTOOL)) return true
   const script = join(fileURLToPath(new URL('../..', import.meta.url)), 'examples', 'rrdtool', 'build-rrdtool.sh')
-  say(`rrdtool step: building rrdtool without mmap once (${script}; a few minutes; --no-rrdtool skips the step)`)
+  say(`rrdtool step: building rrdtool without mmap once (${script}; about a minute; --no-rrdtool skips the step)`)
   try {
     execFileSync('bash', [script], { stdio: ['ignore', 'inherit', 'inherit'] })
   } catch (e) {
