@@ -26,7 +26,7 @@ import { join, resolve } from 'node:path'
  * about 23 MiB, less headroom than its young generation may promote, so it
  * started a full (mark-compact) collection every 70–100 ms under a 4 KiB
  * write+fsync loop, each costing 5–10 ms of the JavaScript thread. A 64 MiB
- * floor for that limit (about 20 MiB more RSS per host) made them a few per
+ * floor for that limit (about 20 MiB more RSS per host) made them about one per
  * second and cut the loop's p99 from 14–17 ms to 7–9 ms (docs/performance.md,
  * finding 22). bin/walkenfs passes the same flag for a foreground mount.
  */
