@@ -35,6 +35,9 @@
  *   replyXattrSize(req, size)
  *   replyDir(req, size, first, names[], inos[], modes[]) -> entries packed
  *   invalInode(handle, ino, off, len), invalEntry(handle, parent, name)
+ *   barrier(handle, n)  once every invalidation queued before it is done,
+ *                  dispatch(OP_NOTICED, 0, 0, 0, 0, 0, n) (never when the
+ *                  session closed first: no kernel cache is left then)
  *   unref(handle)  the session no longer keeps Node's event loop alive
  *                  (unmounted, but open files still hold the connection)
  *   fd(handle) -> the /dev/fuse descriptor (tests)
@@ -59,7 +62,9 @@ enum {
   OP_ENDED = 0, OP_LOOKUP, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD, OP_MKDIR, OP_UNLINK,
   OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_READ, OP_WRITE, OP_FLUSH, OP_RELEASE,
   OP_FSYNC, OP_OPENDIR, OP_READDIR, OP_RELEASEDIR, OP_FSYNCDIR, OP_STATFS, OP_SETXATTR,
-  OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR, OP_CREATE, OP_ACCESS
+  OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR, OP_CREATE, OP_ACCESS,
+  /* not a request: the notice thread reached a barrier (n[0]: its number) */
+  OP_NOTICED
 };
 
 /* One request on its way to JS. Strings and data live in `tail`. */
@@ -78,7 +83,7 @@ typedef struct {
 
 typedef struct notice {
   struct notice *next;
-  int entry; /* 1: entry (parent, name), 0: inode (ino, off, len) */
+  int entry; /* 1: entry (parent, name), 0: inode (ino, off, len), 2: barrier (number in ino) */
   uint64_t ino;
   int64_t off, len;
   char name[];
@@ -268,12 +273,22 @@ static void *notice_main(void *arg) {
     if (!s->head) s->tail_notice = NULL;
     pthread_mutex_unlock(&s->lock);
     /* ENOENT: the kernel does not hold that inode or name; nothing to drop */
-    if (n->entry) fuse_lowlevel_notify_inval_entry(s->ch, n->ino, n->name, strlen(n->name));
-    else fuse_lowlevel_notify_inval_inode(s->ch, n->ino, n->off, n->len);
+    if (n->entry == 1) fuse_lowlevel_notify_inval_entry(s->ch, n->ino, n->name, strlen(n->name));
+    else if (n->entry == 0) fuse_lowlevel_notify_inval_inode(s->ch, n->ino, n->off, n->len);
+    else {
+      /* every notice queued before this one is done: tell JS */
+      call_t *c = calloc(1, sizeof(call_t));
+      if (c) {
+        c->op = OP_NOTICED;
+        c->n[0] = (double)n->ino;
+        if (napi_call_threadsafe_function(s->tsfn, c, napi_tsfn_blocking) != napi_ok) free(c);
+      }
+    }
     free(n);
     pthread_mutex_lock(&s->lock);
   }
   pthread_mutex_unlock(&s->lock);
+  napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
   return NULL;
 }
 
@@ -318,7 +333,7 @@ static void call_js(napi_env env, napi_value dispatch, void *context, void *data
   call_t *c = data;
   if (env == NULL) {
     /* the environment is going away: no one can answer any more */
-    if (c->op != OP_ENDED) fuse_reply_err(c->req, EIO);
+    if (c->op != OP_ENDED && c->op != OP_NOTICED) fuse_reply_err(c->req, EIO);
     free(c);
     return;
   }
@@ -332,6 +347,9 @@ static void call_js(napi_env env, napi_value dispatch, void *context, void *data
   argv[4] = num(env, c->gid);
   argv[5] = num(env, c->pid);
   switch (c->op) {
+    case OP_NOTICED:
+      argv[6] = num(env, c->n[0]);
+      break;
     case OP_LOOKUP: case OP_UNLINK: case OP_RMDIR: case OP_READLINK: case OP_STATFS: case OP_REMOVEXATTR:
       argv[6] = str(env, c->s[0]);
       break;
@@ -456,7 +474,11 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return NULL;
   }
   fuse_session_add_chan(s->se, s->ch);
-  if (pthread_create(&s->notice_thread, NULL, notice_main, s) == 0) s->notice_started = 1;
+  /* the notice thread calls JS too (barriers): it holds its own reference, released when it ends */
+  if (napi_acquire_threadsafe_function(s->tsfn) == napi_ok) {
+    if (pthread_create(&s->notice_thread, NULL, notice_main, s) == 0) s->notice_started = 1;
+    else napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
+  }
   if (pthread_create(&s->loop_thread, NULL, loop_main, s) == 0) s->loop_started = 1;
   if (!s->loop_started || !s->notice_started) {
     pthread_mutex_lock(&s->lock);
@@ -780,6 +802,20 @@ static napi_value js_inval_entry(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_barrier(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  if (!get_args(env, info, 2, a)) return NULL;
+  session_t *s = get_session(env, a[0]);
+  if (!s || s->closed) return NULL;
+  notice_t *n = malloc(sizeof(notice_t));
+  if (!n) return NULL;
+  n->entry = 2;
+  n->ino = (uint64_t)get_num(env, a[1]);
+  n->off = n->len = 0;
+  push_notice(s, n);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   const struct { const char *name; napi_callback fn; } fns[] = {
     { "mount", js_mount }, { "close", js_close }, { "exit", js_exit }, { "unref", js_unref }, { "fd", js_fd },
@@ -787,7 +823,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "replyAttr", js_reply_attr }, { "replyOpen", js_reply_open }, { "replyWrite", js_reply_write },
     { "replyBuf", js_reply_buf }, { "replyReadlink", js_reply_readlink }, { "replyStatfs", js_reply_statfs },
     { "replyXattrSize", js_reply_xattr_size }, { "replyDir", js_reply_dir },
-    { "invalInode", js_inval_inode }, { "invalEntry", js_inval_entry },
+    { "invalInode", js_inval_inode }, { "invalEntry", js_inval_entry }, { "barrier", js_barrier },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -35,6 +35,7 @@ import { repairFragment } from '../tables/replica-repair.js'
 import { readCookieFile } from '../wire/cookie.js'
 import { clusterView, exitCodeOf } from './cluster-status.js'
 import { fuseCalls } from '../fuse/fuse-ops.js'
+import { KernelCache } from '../fuse/kernel-cache.js'
 import type { ClusterMountSettings } from './cluster-options.js'
 import { progressToParent } from './daemon.js'
 import type { MountSettings } from './mount-options.js'
@@ -90,7 +91,7 @@ export async function startCluster (store: Store, c: ClusterMountSettings, fragm
       if (f === null) throw new Error(`no state machine for group ${g}`)
       // The fragment count is only a range check in the machine; a joining host may be asked to hold
       // a replica before its copy of the catalog has the fs table, so it must not depend on it.
-      return new FragmentMachine(store, f, MAX_FRAGMENTS, feeds.of(f), marks)
+      return new FragmentMachine(store, f, MAX_FRAGMENTS, feeds.of(f), marks, () => node!.self)
     },
     listenHost: h.listen,
     port: h.port,
@@ -194,7 +195,18 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
   const leading = (): number[] => Array.from({ length: running.tables.fragments }, (_, f) => f)
     .filter((f) => node.hasGroup(`${FS_TABLE}/${f}`) && node.raft.status(`${FS_TABLE}/${f}`).role === 'leader')
   const stopSharedOpens = serveSharedOpens(node, fs, leading, log)
+  const fragments = running.tables.fragments
+  let kernelCache: KernelCache | undefined
   return await serveFuse(mountPoint, settings, daemon, fs, {
+    kernelCache: (kernel) => {
+      // a directory's names live in its own inode's fragment, as its attributes do (fragments.ts)
+      kernelCache = new KernelCache({
+        stamp: () => node.raft.cacheStamp(),
+        until: (owner, stamp) => node.raft.cacheUntil(`${FS_TABLE}/${owner % fragments}`, stamp)
+      }, kernel)
+      node.raft.setCacheGate(kernelCache)
+      return kernelCache
+    },
     close: async () => {
       await stopSharedOpens()
       await running.close()
@@ -205,7 +217,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
         // staleReads: reads served stale by this host since it started (the torture harness tells stale reads from lost writes with it)
         let staleReads = 0
         for (const n of router.staleReads().values()) staleReads += n
-        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats(), tables: { unchangedChecks: router.unchangedChecks }, fuse: { ...fuseCalls } } }
+        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats(), tables: { unchangedChecks: router.unchangedChecks }, fuse: { ...fuseCalls }, kernelCache: kernelCache?.stats ?? null } }
       },
       retire: async (args) => {
         if (typeof args.host !== 'string') throw new Error('retire needs a host id')

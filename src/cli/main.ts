@@ -56,9 +56,12 @@ cluster (lists inside one option are joined by +):
   replace_after=DUR   rebuild the replicas of a host down this long (default 10m)
   quorum_wait=DUR     how long a write waits for a majority before EROFS (default 10s)
   heartbeat_ms=N      link heartbeat (default 1000; failure detection scales with it)
-  attr_timeout=S      kernel attribute cache, seconds (default 1; 0 on a cluster and with fuse_api=path)
+  cache=lease|off     a cluster mount's kernel caches: under fragment leases, dropped on every host
+                      before another host's change commits (default lease), or none
+  attr_timeout=S      fixed kernel attribute cache, seconds (default 1; 0 with fuse_api=path;
+                      on a cluster it replaces cache=lease and is not kept coherent)
   fuse_api=lowlevel|path   walkenfs's own low-level FUSE binding (default) or fuse-native's path API
-  entry_timeout=S     kernel name cache, seconds (default 1)
+  entry_timeout=S     fixed kernel name cache, seconds (default 1; on a cluster as attr_timeout)
   log=FILE            daemon log (default DATA/walkenfs.log)
   foreground          stay in the foreground (same as -f)
   ro, rw, dev, nodev, suid, nosuid, exec, noexec, noatime, ...   kernel mount flags

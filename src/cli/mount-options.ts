@@ -41,6 +41,13 @@ export interface MountSettings {
    * (the patched fuse-native).
    */
   fuseApi: 'lowlevel' | 'path'
+  /**
+   * A cluster mount's kernel caches (`cache=`): 'lease' keeps names
+   * and attributes in the kernel under fragment leases, dropped on every
+   * host before a change commits (src/fuse/kernel-cache.ts); 'off' asks on
+   * every call. Explicit attr_timeout/entry_timeout replace it.
+   */
+  kernelCache: 'lease' | 'off'
 }
 
 export class MountOptionError extends Error {
@@ -101,7 +108,8 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
     readOnly: base.readOnly ?? false,
     fuseOptions: [],
     cluster: null,
-    fuseApi: base.fuseApi ?? 'lowlevel'
+    fuseApi: base.fuseApi ?? 'lowlevel',
+    kernelCache: base.kernelCache ?? 'lease'
   }
   const passed = new Map<string, string>()
   const clusterItems = new Map<string, string | null>()
@@ -134,6 +142,10 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
         continue
       case 'foreground':
         s.foreground = true
+        continue
+      case 'cache':
+        if (value !== 'lease' && value !== 'off') throw new MountOptionError(`option cache=${value ?? ''}: expected lease or off`)
+        s.kernelCache = value
         continue
       case 'fuse_api':
         if (value !== 'lowlevel' && value !== 'path') throw new MountOptionError(`option fuse_api=${value ?? ''}: expected lowlevel or path`)
@@ -181,6 +193,9 @@ export function parseMountOptions (items: string[], base: Partial<MountSettings>
   // PLATFORM.md), and not on a cluster, where other hosts change
   // attributes without telling this kernel.
   if (!attrSet) s.attrTimeout = s.cluster === null && s.fuseApi === 'lowlevel' ? 1 : 0
+  // A cluster mount's leases (cache=lease) need the low-level binding's
+  // invalidations; fixed timeouts asked for replace them.
+  if (s.cluster === null || s.fuseApi === 'path' || entrySet || attrSet) s.kernelCache = 'off'
   // walkenfs' own defaults for libfuse; a user value above wins.
   const defaults: Array<[string, string]> = [
     ['allow_other', 'allow_other'],

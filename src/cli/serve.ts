@@ -12,6 +12,7 @@ import { FuseMount } from '../fuse/binding.js'
 import { Adapter } from '../fuse/adapter.js'
 import { fuseOps } from '../fuse/fuse-ops.js'
 import { inodeOps } from '../fuse/inode-ops.js'
+import { fixedCache, type CachePolicy, type Invalidator } from '../fuse/kernel-cache.js'
 import { LowLevelMount } from '../fuse/ll-binding.js'
 import { ModelFs } from '../fs/model.js'
 import type { FileSystem } from '../fs/types.js'
@@ -89,6 +90,8 @@ export interface Backend {
   control?: Record<string, ControlHandler>
   /** Streaming commands of the control socket (`watch`). */
   streams?: Record<string, ControlStream>
+  /** The kernel cache policy of a cluster mount with cache=lease, given the mount's invalidations (null until mounted). */
+  kernelCache?: (kernel: () => Invalidator | null) => CachePolicy
 }
 
 /**
@@ -107,9 +110,14 @@ export async function serveFuse (mountPoint: string, settings: MountSettings & {
   try {
     const onInternalError = (op: string, err: unknown): void => log(`internal error in ${op} (answered EIO): ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
     if (settings.fuseApi === 'lowlevel') {
-      const ll = new LowLevelMount(mountPoint, inodeOps(adapter, fs, { entry: settings.entryTimeout, attr: settings.attrTimeout }), {
+      let mounted: LowLevelMount | null = null
+      const cache = settings.kernelCache === 'lease' && backend.kernelCache !== undefined
+        ? backend.kernelCache(() => mounted)
+        : fixedCache({ entry: settings.entryTimeout, attr: settings.attrTimeout })
+      const ll = new LowLevelMount(mountPoint, inodeOps(adapter, fs, cache), {
         options: settings.fuseOptions, timeoutMs: FUSE_OP_TIMEOUT_MS, onInternalError
       })
+      mounted = ll
       dropped = (ino) => { ll.invalInode(ino) }
       fm = ll
     } else {

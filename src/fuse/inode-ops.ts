@@ -8,9 +8,11 @@
  * the cache timeouts every answer carries.
  *
  * Promises:
- * - The kernel keeps a name for `entry` seconds and attributes for `attr`
- *   seconds (both 0 on a cluster mount unless its caches are invalidated by
- *   the hosts' changes): what it caches, it learned from this mount.
+ * - The kernel keeps names and attributes as long as the CachePolicy says
+ *   (kernel-cache.ts): fixed on one host; on a cluster, only under a lease
+ *   whose fragment drops them here before any change of them commits. The
+ *   timeouts are worked out when the answer is written (getters read by
+ *   ll-binding then), so no drop can fall between the two.
  * - Answers carry this host's buffered bytes: a lookup or getattr of a file
  *   with unwritten bytes commits them first (size and mtime are current).
  * - An unlinked file that is still open keeps working (the model keeps its
@@ -23,13 +25,9 @@
 import { FsError, ROOT_INO, type Attr, type FileSystem, type SetAttr } from '../fs/types.js'
 import type { Adapter } from './adapter.js'
 import { caller, counted, listing, stat, timeChange } from './fuse-ops.js'
+import type { CachePolicy } from './kernel-cache.js'
+import type { OpenResult } from './binding.js'
 import type { AttrAnswer, AttrChange, Entry, LowLevelOps } from './ll-binding.js'
-
-/** How long the kernel may keep names and attributes (seconds). */
-export interface CacheTimes {
-  entry: number
-  attr: number
-}
 
 /** `fn` on an inode the kernel named: its absence means the kernel's name was stale. */
 async function onInode<T> (fn: () => Promise<T>): Promise<T> {
@@ -41,25 +39,54 @@ async function onInode<T> (fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function inodeOps (a: Adapter, fs: FileSystem, times: CacheTimes): LowLevelOps {
-  const entry = (attr: Attr): Entry => ({ stat: stat(attr), attrTimeout: times.attr, entryTimeout: times.entry })
-  const answer = (attr: Attr): AttrAnswer => ({ stat: stat(attr), attrTimeout: times.attr })
+export function inodeOps (a: Adapter, fs: FileSystem, cache: CachePolicy): LowLevelOps {
+  // getters: read when the answer is written (see the module doc)
+  const entry = (s: number, parent: number, name: string, attr: Attr): Entry => ({
+    stat: stat(attr),
+    get attrTimeout () { return cache.attr(s, attr.ino) },
+    get entryTimeout () { return cache.entry(s, parent, name) }
+  })
+  const answer = (s: number, attr: Attr): AttrAnswer => ({ stat: stat(attr), get attrTimeout () { return cache.attr(s, attr.ino) } })
   return counted<LowLevelOps>({
-    lookup: async (_ctx, parent, name) => entry(await a.current(await fs.lookup(parent, name))),
-    getattr: async (_ctx, ino) => answer(await onInode(async () => await a.getattrIno(ino))),
-    setattr: async (ctx, ino, change) => answer(await onInode(async () => await a.setattrIno(ino, setAttr(change), caller(ctx)))),
+    lookup: async (_ctx, parent, name) => {
+      const s = cache.start()
+      return entry(s, parent, name, await a.current(await fs.lookup(parent, name)))
+    },
+    getattr: async (_ctx, ino) => {
+      const s = cache.start()
+      return answer(s, await onInode(async () => await a.getattrIno(ino)))
+    },
+    setattr: async (ctx, ino, change) => {
+      const s = cache.start()
+      return answer(s, await onInode(async () => await a.setattrIno(ino, setAttr(change), caller(ctx))))
+    },
     readlink: async (_ctx, ino) => await onInode(async () => await fs.readlink(ino)),
-    mknod: async (ctx, parent, name, mode, rdev) => entry(await fs.mknod(parent, name, mode, rdev, caller(ctx))),
-    mkdir: async (ctx, parent, name, mode) => entry(await fs.mkdir(parent, name, mode, caller(ctx))),
-    symlink: async (ctx, parent, name, target) => entry(await fs.symlink(parent, name, target, caller(ctx))),
-    link: async (_ctx, ino, newParent, newName) => entry(await onInode(async () => await fs.link(ino, newParent, newName))),
+    mknod: async (ctx, parent, name, mode, rdev) => {
+      const s = cache.start()
+      return entry(s, parent, name, await fs.mknod(parent, name, mode, rdev, caller(ctx)))
+    },
+    mkdir: async (ctx, parent, name, mode) => {
+      const s = cache.start()
+      return entry(s, parent, name, await fs.mkdir(parent, name, mode, caller(ctx)))
+    },
+    symlink: async (ctx, parent, name, target) => {
+      const s = cache.start()
+      return entry(s, parent, name, await fs.symlink(parent, name, target, caller(ctx)))
+    },
+    link: async (_ctx, ino, newParent, newName) => {
+      const s = cache.start()
+      return entry(s, newParent, newName, await onInode(async () => await fs.link(ino, newParent, newName)))
+    },
     unlink: async (_ctx, parent, name) => { await fs.unlink(parent, name) },
     rmdir: async (_ctx, parent, name) => { await fs.rmdir(parent, name) },
     rename: async (_ctx, parent, name, newParent, newName) => { await fs.rename(parent, name, newParent, newName) },
     open: async (_ctx, ino, flags) => await onInode(async () => await a.openIno(ino, flags)),
     create: async (ctx, parent, name, mode, flags) => {
+      const s = cache.start()
       const attr = await fs.mknod(parent, name, mode, 0, caller(ctx))
-      return { ...entry(attr), ...await a.openIno(attr.ino, flags) }
+      const opened: OpenResult = await a.openIno(attr.ino, flags)
+      // not spread: that would read the timeouts now
+      return Object.assign(entry(s, parent, name, attr), opened)
     },
     read: async (_ctx, _ino, fh, size, offset) => await a.read(fh, offset, size),
     write: async (_ctx, _ino, fh, data, offset) => await a.write(fh, offset, data),

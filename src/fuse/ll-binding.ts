@@ -134,6 +134,7 @@ interface Addon {
   replyDir (req: Req, size: number, first: number, names: string[], inos: number[], modes: number[]): number
   invalInode (h: object, ino: number, off: number, len: number): void
   invalEntry (h: object, parent: number, name: string): void
+  barrier (h: object, n: number): void
 }
 
 let addon: Addon | undefined
@@ -150,11 +151,11 @@ function loadAddon (): Addon {
 const enum Op {
   ENDED = 0, LOOKUP, GETATTR, SETATTR, READLINK, MKNOD, MKDIR, UNLINK, RMDIR, SYMLINK, RENAME, LINK, OPEN, READ, WRITE,
   FLUSH, RELEASE, FSYNC, OPENDIR, READDIR, RELEASEDIR, FSYNCDIR, STATFS, SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR,
-  CREATE, ACCESS
+  CREATE, ACCESS, NOTICED
 }
 const OP_NAMES = ['ended', 'lookup', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink', 'rmdir', 'symlink',
   'rename', 'link', 'open', 'read', 'write', 'flush', 'release', 'fsync', 'opendir', 'readdir', 'releasedir', 'fsyncdir',
-  'statfs', 'setxattr', 'getxattr', 'listxattr', 'removexattr', 'create', 'access']
+  'statfs', 'setxattr', 'getxattr', 'listxattr', 'removexattr', 'create', 'access', 'noticed']
 
 // FUSE_SET_ATTR_* (fuse_lowlevel.h)
 const SET_MODE = 1 << 0
@@ -223,6 +224,9 @@ export class LowLevelMount {
   }
 
   private readonly timeoutMs: number | undefined
+  /** barrier numbers asked for, and who waits for them (invalidated()) */
+  private barriers = 0
+  private barrierWaiters: Array<{ n: number, resolve: () => void }> = []
 
   private readonly report: (op: string, err: unknown) => void
 
@@ -246,6 +250,26 @@ export class LowLevelMount {
   /** Drops the kernel's cached attributes of `ino` and its cached pages in [off, off+len) (len 0: all; off -1: attributes only). */
   invalInode (ino: number, off = 0, len = 0): void {
     if (this.handle !== null) loadAddon().invalInode(this.handle, ino, off, len)
+  }
+
+  /**
+   * Resolves once every invalidation asked for before this call is done in
+   * the kernel (the notice thread handles them in order); at once when the
+   * mount is gone.
+   */
+  async invalidated (): Promise<void> {
+    if (this.handle === null) return
+    const n = ++this.barriers
+    const done = new Promise<void>((resolve) => { this.barrierWaiters.push({ n, resolve }) })
+    loadAddon().barrier(this.handle, n)
+    await done
+  }
+
+  private noticed (upTo: number): void {
+    const ready = this.barrierWaiters.filter((w) => w.n <= upTo)
+    if (ready.length === 0) return
+    this.barrierWaiters = this.barrierWaiters.filter((w) => w.n > upTo)
+    for (const w of ready) w.resolve()
   }
 
   /** The /dev/fuse descriptor (tests: no child may inherit it). */
@@ -285,11 +309,17 @@ export class LowLevelMount {
   private dispatch (a: Addon, args: unknown[]): void {
     const op = args[0] as Op
     const req = args[1] as Req
+    if (op === Op.NOTICED) {
+      this.noticed(args[6] as number)
+      return
+    }
     if (op === Op.ENDED) {
       const h = this.handle
       if (h !== null) a.close(h)
       this.handle = null
       this.listings.clear()
+      // The kernel connection is gone, and every cache with it.
+      this.noticed(Infinity)
       this.endedResolve?.()
       return
     }

@@ -59,6 +59,28 @@ export interface GroupStateMachine {
    * a snapshot must be sent (Raft's "Live snapshots").
    */
   readonly liveSnapshots?: boolean
+  /**
+   * What an entry's data may change, for the host's CacheGate: opaque rows,
+   * and whether this host proposed it; undefined when it changes nothing a
+   * cache could hold. Optional: without it the machine's rows are never
+   * cached.
+   */
+  cacheKeys? (data: Uint8Array): { local: boolean, rows: unknown } | undefined
+}
+
+/**
+ * Caches outside Raft that keep rows of this host's groups (a cluster
+ * mount's kernel names and attributes): the host drops what they hold of
+ * an entry's rows before it acknowledges the entry (follower) or proposes
+ * it (leader), and tells them for how long they may keep what they read
+ * (cacheUntil). Each method returns a promise when something was held,
+ * resolved once it is dropped or can no longer be shown (its time ran out);
+ * undefined when nothing was held.
+ */
+export interface CacheGate {
+  drop (rows: unknown): Promise<void> | undefined
+  /** Drops everything (a snapshot replaced a group's state). */
+  dropAll (): Promise<void> | undefined
 }
 
 export interface HostOptions {
@@ -133,6 +155,8 @@ interface Waiter {
 interface Queued {
   data: Uint8Array
   deadline: number
+  /** the entry changes rows a cache may hold: the group is not cacheable until it is applied */
+  touches?: boolean
   /** called with the state machine's result and the entry's log index */
   resolve: (v: unknown, index: number) => void
   reject: (e: Error) => void
@@ -156,6 +180,17 @@ interface Group {
   durable: { term: number, vote: NodeId }
   /** whenApplied() callers (bounded by maxPendingProposals) */
   applyWaiters: Array<{ index: number, done: (ok: boolean) => void }>
+  /** Cache gate (CacheGate): the newest entry index whose rows a cache may hold */
+  touchedUpTo: number
+  /** proposals waiting for their rows to be dropped before they are queued */
+  preGate: number
+  /** something made the group uncacheable since cleanAt was stamped */
+  wasDirty: boolean
+  /** cache stamp at which the group was last seen cacheable again */
+  cleanAt: number
+  /** messages held until the caches dropped the rows of entries they acknowledge, and what they wait for */
+  held?: Envelope[]
+  holdWait?: Promise<unknown>
 }
 
 export interface HostStats {
@@ -234,6 +269,9 @@ export class RaftHost {
   private idleWaiters: Array<() => void> = []
   /** The first storage failure; the host stops rather than run on with a state it cannot persist. */
   failure: Error | undefined
+  private cacheGate: CacheGate | undefined
+  /** counts the groups' cacheability changes (cacheStamp / cacheUntil) */
+  private cacheStampN = 0
 
   constructor (options: HostOptions) {
     const o = {
@@ -344,7 +382,7 @@ export class RaftHost {
       liveSnapshot: sm.liveSnapshots === true ? () => ({ index: grp.stored, data: sm.snapshot() }) : undefined,
       faults: this.o.faults
     }, init)
-    const grp: Group = { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, stored: raft.log.applied, applyWaiters: [], durable: { term: init.hardState.term, vote: init.hardState.vote } }
+    const grp: Group = { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, stored: raft.log.applied, applyWaiters: [], durable: { term: init.hardState.term, vote: init.hardState.vote }, touchedUpTo: 0, preGate: 0, wasDirty: false, cleanAt: 0 }
     this.groups.set(g, grp)
     sm.position?.(raft.log.applied)
   }
@@ -364,11 +402,67 @@ export class RaftHost {
       return Promise.reject(new RaftError('BUSY', `${this.o.maxPendingProposals} proposals pending in group ${g}`))
     }
     this.stats.proposals++
-    return new Promise((resolve, reject) => {
-      grp.queue.push({ data, deadline: this.ticks + this.o.requestTimeoutTicks, resolve: (result, index) => resolve({ result, index }), reject })
+    const deadline = this.ticks + this.o.requestTimeoutTicks
+    const keys = this.cacheGate !== undefined ? grp.sm.cacheKeys?.(data) : undefined
+    const enqueue = (resolve: (v: { result: unknown, index: number }) => void, reject: (e: Error) => void): void => {
+      grp.queue.push({ data, deadline, touches: keys !== undefined, resolve: (result, index) => resolve({ result, index }), reject })
       if (!this.o.batching) this.flushQueue(grp)
       this.markDirty(grp)
+    }
+    if (keys === undefined) return new Promise(enqueue)
+    grp.wasDirty = true
+    // Another host's change: this host's caches drop its rows before it can commit (the
+    // proposer's own kernel updates itself from its answer). Only this proposal waits:
+    // one queued behind it could be what holds the lock a kernel drop needs.
+    const dropped = !keys.local ? this.cacheGate?.drop(keys.rows) : undefined
+    if (dropped === undefined) return new Promise(enqueue)
+    grp.preGate++
+    return new Promise((resolve, reject) => {
+      void dropped.then(() => {
+        grp.preGate--
+        if (this.closed || this.failure) reject(new RaftError('NOT_LEADER', `host ${this.id} closed`))
+        else enqueue(resolve, reject)
+      })
     })
+  }
+
+  /**
+   * Installs (or removes) the caches of this host's rows (CacheGate). With
+   * none, entries are not looked at and cacheUntil says 0.
+   */
+  setCacheGate (gate: CacheGate | undefined): void {
+    this.cacheGate = gate
+    for (const grp of this.groups.values()) grp.wasDirty = true
+  }
+
+  /** A stamp an operation takes before it reads rows it may let a cache keep (cacheUntil). */
+  cacheStamp (): number {
+    return this.cacheStampN
+  }
+
+  /**
+   * Until when (performance.now() ms) a cache may keep rows of g that an
+   * operation which took `stamp` (cacheStamp) before reading them read; 0:
+   * not at all. Nonzero only while this host holds a lease of g that makes
+   * every later commit of g wait for this host (raft.ts cacheLeaseUntil),
+   * and only if g had nothing in flight that changes rows from before the
+   * stamp until now: every entry that does was appended or proposed here
+   * after its rows were dropped, and is applied here already, so the read
+   * cannot predate it.
+   */
+  cacheUntil (g: GroupId, stamp: number): number {
+    const grp = this.groups.get(g)
+    if (grp === undefined || this.cacheGate === undefined || this.failure || this.closed || this.leaseMs <= 0) return 0
+    if (grp.preGate > 0 || grp.visible < grp.touchedUpTo || grp.queue.some((q) => q.touches === true)) {
+      grp.wasDirty = true
+      return 0
+    }
+    if (grp.wasDirty) {
+      grp.wasDirty = false
+      grp.cleanAt = ++this.cacheStampN
+    }
+    if (grp.cleanAt > stamp) return 0
+    return grp.raft.cacheLeaseUntil(performance.now()) ?? 0
   }
 
   /**
@@ -607,7 +701,10 @@ export class RaftHost {
         continue
       }
       const first = last - batch.length + 1
-      batch.forEach((q, k) => this.wait(grp, first + k, { term: grp.raft.term, deadline: q.deadline, resolve: q.resolve, reject: q.reject }))
+      batch.forEach((q, k) => {
+        if (q.touches === true && first + k > grp.touchedUpTo) grp.touchedUpTo = first + k
+        this.wait(grp, first + k, { term: grp.raft.term, deadline: q.deadline, resolve: q.resolve, reject: q.reject })
+      })
     }
   }
 
@@ -640,6 +737,7 @@ export class RaftHost {
       this.dirty.clear()
       if (work.length === 0) return
       this.stats.cycles++
+      if (this.cacheGate !== undefined) this.gateEntries(work, this.cacheGate)
       const results: Array<[Group, Entry, unknown]> = []
       // A cycle of only messages and read states (heartbeats and their
       // answers, ReadIndex rounds: the bulk of an idle or read-mostly host)
@@ -745,6 +843,65 @@ export class RaftHost {
   }
 
   /**
+   * Entries appended here (by a leader's append, or a snapshot installed)
+   * change rows a cache may hold: the group is uncacheable until they are
+   * applied, and its messages (the acknowledgements among them, and all
+   * later ones, in order) wait until the caches dropped the rows of other
+   * hosts' entries. A leader's entries of its own term were dropped before
+   * they were proposed, so nothing is held for them.
+   */
+  private gateEntries (work: Array<[Group, Ready]>, gate: CacheGate): void {
+    for (const [grp, rd] of work) {
+      const waits: Array<Promise<void>> = []
+      if (rd.snapshot !== undefined) {
+        grp.touchedUpTo = Math.max(grp.touchedUpTo, rd.snapshot.meta.index)
+        grp.wasDirty = true
+        const p = gate.dropAll()
+        if (p !== undefined) waits.push(p)
+      }
+      if (grp.sm.cacheKeys !== undefined) {
+        for (const e of rd.entries) {
+          if (e.kind !== 'normal' || e.data === undefined) continue
+          const keys = grp.sm.cacheKeys(e.data)
+          if (keys === undefined) continue
+          if (e.index > grp.touchedUpTo) grp.touchedUpTo = e.index
+          grp.wasDirty = true
+          // A leader's entries of its own term are its proposals, dropped before they were proposed.
+          if (keys.local || (grp.raft.role === 'leader' && e.term === grp.raft.term)) continue
+          const p = gate.drop(keys.rows)
+          if (p !== undefined) waits.push(p)
+        }
+      }
+      if (waits.length > 0) this.hold(grp, Promise.all(waits))
+    }
+  }
+
+  /** Holds grp's messages, from now on, until `until` and every earlier hold have settled. */
+  private hold (grp: Group, until: Promise<unknown>): void {
+    grp.held ??= []
+    const wait = grp.holdWait !== undefined ? Promise.all([grp.holdWait, until]) : until
+    grp.holdWait = wait
+    void wait.then(() => {
+      if (grp.holdWait !== wait) return
+      const held = grp.held ?? []
+      grp.held = undefined
+      grp.holdWait = undefined
+      if (this.closed || this.failure || this.groups.get(grp.id) !== grp) return
+      const byHost = new Map<NodeId, Envelope[]>()
+      for (const env of held) {
+        let b = byHost.get(env.msg.to)
+        if (!b) byHost.set(env.msg.to, b = [])
+        b.push(env)
+      }
+      for (const [to, batch] of byHost) {
+        this.stats.batchesSent++
+        this.stats.messagesSent += batch.length
+        this.o.transport.send(to, batch)
+      }
+    })
+  }
+
+  /**
    * Sends a cycle's messages, one batch per destination host: the early
    * ones (Ready.early) when `early`, else all those not sent yet (a cycle
    * with nothing to persist has no early pass).
@@ -755,6 +912,10 @@ export class RaftHost {
       const to = early ? rd.early : rd.messages.length
       for (let i = 0; i < to; i++) {
         const m = rd.messages[i]
+        if (grp.held !== undefined) {
+          grp.held.push({ group: grp.id, msg: m })
+          continue
+        }
         let b = byHost.get(m.to)
         if (!b) byHost.set(m.to, b = [])
         b.push({ group: grp.id, msg: m })

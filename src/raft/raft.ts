@@ -202,6 +202,10 @@ export class Raft {
   private readTick = -Infinity
   /** leader: bootTicks of the last proposal, read or lease request (idle groups beat slower) */
   private busyTick = 0
+  /** leader: until when its own host may keep rows it read under this leadership cached (cacheLeaseUntil) */
+  private selfCacheUntil = -Infinity
+  /** leader: a transfer waits for selfCacheUntil (tick() starts it then) */
+  private selfCacheWait = false
   /** follower: the read lease held, see the module doc */
   private heldLease: { until: number, commit: number, lead: NodeId, term: number } | undefined
   private snapshot: Snapshot
@@ -658,6 +662,10 @@ export class Raft {
       }
       if (this.transferee !== NONE && this.progress.get(this.transferee)?.match === this.log.lastIndex()) this.maybeTimeoutNow()
     }
+    if (this.selfCacheWait && this.selfCacheUntil <= this.clock) {
+      this.selfCacheWait = false
+      if (this.transferee !== NONE && this.progress.get(this.transferee)?.match === this.log.lastIndex()) this.maybeTimeoutNow()
+    }
     const every = this.idle() ? this.opts.idleHeartbeatTicks : this.opts.heartbeatTicks
     if (phase !== undefined ? phase % every === 0 : this.heartbeatElapsed >= every) {
       this.heartbeatElapsed = 0
@@ -680,9 +688,13 @@ export class Raft {
     return true
   }
 
-  /** Starts the transferee's election once no follower lease can outlive this leadership. */
+  /** Starts the transferee's election once no follower lease, and no cache this host's kernel keeps under this leadership, can outlive it. */
   private maybeTimeoutNow (): void {
     if (this.transferee === NONE || this.promised()) return
+    if (this.selfCacheUntil > this.clock) {
+      this.selfCacheWait = true
+      return
+    }
     this.send({ type: 'timeoutNow', to: this.transferee, term: this.term })
   }
 
@@ -920,6 +932,29 @@ export class Raft {
     }
     this.busyTick = this.bootTicks
     return this.leaseValid() ? this.log.committed : undefined
+  }
+
+  /**
+   * Until when (the driver's clock) this node's host may keep rows of this
+   * group cached without asking, or undefined: a leader's lease end, or a
+   * follower's read lease. No other node commits an entry this node has
+   * not acknowledged before then (the lease rules in the module doc), so a
+   * host that drops its cached rows of every entry before acknowledging it
+   * (or, as leader, before proposing it) never shows a stale row. A leader
+   * that hands out its lease this way starts no transfer before it ends.
+   */
+  cacheLeaseUntil (now: number): number | undefined {
+    this.observe(now)
+    if (this.role === 'leader') {
+      if (!this.leaseValid()) return undefined
+      const end = this.leaseEnd() as number
+      if (end > this.selfCacheUntil) this.selfCacheUntil = end
+      return end
+    }
+    const l = this.heldLease
+    if (l === undefined || this.role !== 'follower' || l.term !== this.term || l.lead !== this.lead) return undefined
+    if (this.clock >= l.until || !isVoter(this.log.config(), this.id)) return undefined
+    return l.until
   }
 
   private leaseValid (): boolean {

@@ -106,6 +106,12 @@ export type RowWrite = [key: Buffer, value: Buffer | null]
 export type RowPatch = [key: Buffer, bytes: Buffer, at: number, len: number]
 export type WriteOp = RowWrite | RowPatch
 
+/** What an entry may change, for kernel caches: its rows (table id, key without the store prefix), and whether this host proposed it. */
+export interface CacheRows {
+  local: boolean
+  rows: Array<{ table: number, key: Buffer }>
+}
+
 /** Largest row a patch may build (a malformed command must not allocate without bound). */
 export const PATCH_MAX_LEN = 64 * 1024 * 1024
 
@@ -365,9 +371,11 @@ export class FragmentMachine implements GroupStateMachine {
   /**
    * `feed`, when given, receives the row changes of every committed
    * transaction (change-feed.ts); `marks`, when given, learns which entries
-   * may change rows or intents (change-marks.ts).
+   * may change rows or intents (change-marks.ts); `self`, when given, names
+   * this host as transaction ids do (cacheKeys tells its own entries).
    */
-  constructor (private readonly store: Store, readonly fragment: number, readonly fragments: number, private readonly feed?: ChangeFeed, private readonly marks?: ChangeMarks) {
+  constructor (private readonly store: Store, readonly fragment: number, readonly fragments: number, private readonly feed?: ChangeFeed, private readonly marks?: ChangeMarks,
+    private readonly self?: () => string) {
     if (!Number.isInteger(fragment) || fragment < 0 || fragment >= fragments) throw new RangeError(`fragment ${fragment} is not in 0..${fragments - 1}`)
     this.db = store.rowsDb
     this.reader = new FragmentReader(this.db, fragment)
@@ -404,6 +412,32 @@ export class FragmentMachine implements GroupStateMachine {
 
   static encode (cmd: Command): Uint8Array {
     return pack(cmd)
+  }
+
+  /**
+   * The rows an entry may change and whether this host proposed it, for
+   * the host's kernel caches (RaftHost's CacheGate): the written keys of a
+   * commit1, prepare or commitDecide. A resolve applies what its prepare
+   * wrote, and a reader meets that prepare's intents until then, so the
+   * prepare names them. Undefined: the entry changes no table row.
+   */
+  cacheKeys (data: Uint8Array): CacheRows | undefined {
+    let cmd: Command
+    try {
+      cmd = unpack(data) as Command
+    } catch {
+      return undefined
+    }
+    if (cmd === null || typeof cmd !== 'object' || (cmd.op !== 'commit1' && cmd.op !== 'prepare' && cmd.op !== 'commitDecide')) return undefined
+    if (!Array.isArray(cmd.writes) || cmd.writes.length === 0 || typeof cmd.txn !== 'string') return undefined
+    const rows: CacheRows['rows'] = []
+    for (const w of cmd.writes) {
+      const k = w[0]
+      if (k instanceof Uint8Array && k.length > 3) rows.push({ table: k[2]!, key: Buffer.from(k.buffer, k.byteOffset + 3, k.length - 3) })
+    }
+    // txn ids start with the proposing host's id (replicated.ts)
+    const self = this.self?.()
+    return { local: self !== undefined && cmd.txn.startsWith(`${self}.`), rows }
   }
 
   apply (entry: Entry): unknown {

@@ -4,6 +4,7 @@
 import t from 'tap'
 import { Adapter } from '../../src/fuse/adapter.js'
 import { inodeOps } from '../../src/fuse/inode-ops.js'
+import { fixedCache } from '../../src/fuse/kernel-cache.js'
 import { ROOT_INO } from '../../src/fs/types.js'
 import { caller, openFs } from '../helpers/fs.js'
 
@@ -11,7 +12,7 @@ const ctx = { ...caller, umask: 0 }
 
 t.test('a gone inode is ESTALE (the kernel walks the path again), a missing name ENOENT', async (t) => {
   const { fs } = await openFs(t)
-  const ops = inodeOps(new Adapter(fs, { nameTtlMs: 0 }), fs, { entry: 0, attr: 0 })
+  const ops = inodeOps(new Adapter(fs, { nameTtlMs: 0 }), fs, fixedCache({ entry: 0, attr: 0 }))
   const a = await fs.mknod(ROOT_INO, 'a', 0o100644, 0, caller)
   t.equal((await ops.getattr(ctx, a.ino, undefined)).stat.ino, a.ino)
   // behind the kernel's back, as another host would

@@ -122,15 +122,15 @@ t.test('the kernel keeps what the answers allow, and invalidation drops exactly 
   fs.data.set(a, Buffer.from('longer'))
   t.equal((await stat(join(mnt, 'a'))).size, 3, 'stale until invalidated')
   m.invalInode(a)
-  // the invalidation travels on its own thread: wait for it to land
-  for (let i = 0; i < 100 && (await stat(join(mnt, 'a'))).size !== 6; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  // the invalidation travels on its own thread; invalidated() resolves once it is done
+  await m.invalidated()
   t.equal((await stat(join(mnt, 'a'))).size, 6, 'invalInode drops the cached attributes')
 
   const b = fs.add(1, 'other', 'xy')
   fs.dirs.get(1)!.set('a', b)
   t.equal((await stat(join(mnt, 'a'))).ino, a, 'the cached name still leads to the old inode')
   m.invalEntry(1, 'a')
-  for (let i = 0; i < 100 && (await stat(join(mnt, 'a'))).ino !== b; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  await m.invalidated()
   t.equal((await stat(join(mnt, 'a'))).ino, b, 'invalEntry drops the cached name')
 })
 

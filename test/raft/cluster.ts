@@ -41,7 +41,7 @@ export class TestCluster {
   async createGroup (g: string, voters: number[]): Promise<void> {
     for (const id of voters) {
       const th = this.hosts.get(id)!
-      const sm = new KvMachine(th.root, g, this.live)
+      const sm = new KvMachine(th.root, g, this.live, id)
       th.machines.set(g, sm)
       await th.host.createGroup(g, { voters, learners: [] }, sm)
     }
@@ -50,7 +50,7 @@ export class TestCluster {
   /** Reopens a stopped host's groups from its lmdb files. */
   reopenGroups (th: TestHost): void {
     for (const g of th.host.storage.groups()) {
-      const sm = new KvMachine(th.root, g, this.live)
+      const sm = new KvMachine(th.root, g, this.live, th.id)
       th.machines.set(g, sm)
       th.host.openGroup(g, sm)
     }

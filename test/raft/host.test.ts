@@ -387,3 +387,68 @@ t.test('a host whose disk has no room pauses instead of failing, refuses proposa
   await c.propose('g', KvMachine.encode('after', 'freed'))
   await c.until(() => [...c.hosts.values()].every((h) => h.machines.get('g')!.get('b9') === '9' && h.machines.get('g')!.get('after') === 'freed'), 'every host applied everything')
 })
+
+t.test('a cache gate: a follower acknowledges another host\'s entry only once its caches dropped the rows; a leader proposes one only then; cacheUntil is 0 while a change is in flight', async (t) => {
+  // 50 ms ticks: the leases (about 1.1 s) outlast every step below on a loaded machine
+  const c = new TestCluster({ leaseReads: true, tickMs: 50 })
+  t.teardown(() => c.cleanup())
+  const leader = await c.startGroup('g', [1, 2, 3])
+  const [f, o] = [...c.hosts.values()].filter((h) => h !== leader)
+  await c.until(() => f.host.status('g').lead === leader.id && o.host.status('g').lead === leader.id, 'followers know the leader')
+  await leader.host.propose('g', KvMachine.encode('k', 'v0'))
+
+  /** A gate whose drops the test settles by hand. */
+  const gate = (): { dropped: unknown[], release: () => void, drop: (rows: unknown) => Promise<void>, dropAll: () => undefined } => {
+    const waiting: Array<() => void> = []
+    const g = {
+      dropped: [] as unknown[],
+      release: () => { for (const r of waiting.splice(0)) r() },
+      drop: async (rows: unknown) => {
+        g.dropped.push(rows)
+        await new Promise<void>((resolve) => { waiting.push(resolve) })
+      },
+      dropAll: () => undefined
+    }
+    return g
+  }
+  const fg = gate()
+  f.host.setCacheGate(fg)
+  t.equal(f.host.cacheUntil('g', f.host.cacheStamp()), 0, 'a follower without a read lease may cache nothing')
+  await f.host.read('g')
+  await c.until(() => f.host.cacheUntil('g', f.host.cacheStamp()) > performance.now(), 'f holds a read lease')
+  const before = f.host.cacheStamp()
+
+  // Another host's change: f's acknowledgement waits for its gate, and the leader's commit for f (f holds a lease).
+  let committed = false
+  const p = leader.host.propose('g', KvMachine.encode('k', 'v1', leader.id)).then(() => { committed = true })
+  await c.until(() => fg.dropped.length === 1, 'f was asked to drop the row')
+  t.same(fg.dropped, [['k']], 'the rows of the entry')
+  t.equal(f.host.cacheUntil('g', f.host.cacheStamp()), 0, 'while the change is in flight, nothing read on f may be cached')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(committed, 'not committed while f, a lease holder, has not acknowledged')
+  fg.release()
+  await p
+  await c.until(() => f.machines.get('g')!.get('k') === 'v1', 'f applied the change')
+  t.equal(f.host.cacheUntil('g', before), 0, 'a read that began before the change may not be cached')
+  await f.host.read('g')
+  t.ok(f.host.cacheUntil('g', f.host.cacheStamp()) > performance.now(), 'one that begins after it may')
+
+  // f's own change: no drop (its kernel learns it from its own answer), only the in-flight rule.
+  await leader.host.propose('g', KvMachine.encode('k', 'v2', f.id))
+  t.equal(fg.dropped.length, 1, 'no drop for the host\'s own entries')
+
+  // The leader drops before it proposes another host's change; its log does not grow meanwhile.
+  const lg = gate()
+  leader.host.setCacheGate(lg)
+  const last = leader.host.status('g').commit
+  const q = leader.host.propose('g', KvMachine.encode('k', 'v3', o.id))
+  await c.until(() => lg.dropped.length === 1, 'the leader was asked to drop the row')
+  t.equal(leader.host.cacheUntil('g', leader.host.cacheStamp()), 0, 'the leader caches nothing of g meanwhile')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(leader.host.status('g').commit, last, 'nothing proposed before the drop')
+  lg.release()
+  await c.until(() => fg.dropped.length === 2, 'then f is asked to drop it too')
+  fg.release()
+  await q
+  t.equal(leader.machines.get('g')!.get('k'), 'v3')
+})

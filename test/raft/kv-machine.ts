@@ -11,7 +11,7 @@ import type { Entry } from '../../src/raft/types.js'
 export class KvMachine implements GroupStateMachine {
   readonly db: Database
   /** `live`: the rows are the snapshot (GroupStateMachine.liveSnapshots), as for the fragment machine */
-  constructor (root: RootDatabase, readonly group: string, readonly liveSnapshots = false) {
+  constructor (root: RootDatabase, readonly group: string, readonly liveSnapshots = false, readonly self?: number) {
     this.db = root.openDB({ name: 'kv' })
   }
 
@@ -37,7 +37,13 @@ export class KvMachine implements GroupStateMachine {
     return this.db.get([this.group, k]) as string | undefined
   }
 
-  static encode (k: string, v: string): Uint8Array {
-    return pack({ k, v })
+  /** For a host's CacheGate: the key an entry writes, if it names the host that proposed it (encode's `origin`). */
+  cacheKeys (data: Uint8Array): { local: boolean, rows: string[] } | undefined {
+    const { k, o } = unpack(data) as { k: string, o?: number }
+    return o === undefined ? undefined : { local: o === this.self, rows: [k] }
+  }
+
+  static encode (k: string, v: string, origin?: number): Uint8Array {
+    return pack(origin === undefined ? { k, v } : { k, v, o: origin })
   }
 }

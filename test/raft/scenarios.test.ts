@@ -324,6 +324,44 @@ t.test('follower leases: a leader hands its leadership over only once no followe
   t.ok(ticks >= 2, 'the transfer waited for the promises')
 })
 
+t.test('cache leases: a leader\'s lease or a follower\'s read lease bounds what its host may cache; a transfer waits for the leader\'s', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], {}, 2, { leaseMs: 700, followerLeases: true })
+  const l = h.electLeader()
+  const [f, g] = [1, 2, 3].filter((id) => id !== l)
+  h.node(l).propose([enc('a')])
+  h.tick(2)
+  const end = h.node(l).cacheLeaseUntil(h.now)
+  t.ok(end !== undefined && end > h.now && end <= h.now + 700, 'a leader within its lease: until its lease ends')
+  t.equal(h.node(g).cacheLeaseUntil(h.now), undefined, 'a follower without a read lease: nothing')
+  h.node(f).leaseRead(h.now)
+  h.tick(3)
+  const fl = h.node(f).cacheLeaseUntil(h.now)
+  t.ok(fl !== undefined && fl > h.now, 'a follower holding a read lease: until it ends')
+  h.isolate(f)
+  h.tick(8)
+  t.equal(h.node(f).cacheLeaseUntil(h.now), undefined, 'cut off, its lease runs out')
+  t.equal(h.node(l).cacheLeaseUntil(h.now + 10_000), undefined, 'as does the leader\'s without acknowledgements')
+
+  // No follower reads here, so no promise: only what the leader's own host may cache holds a transfer back.
+  const h2 = new Harness([1, 2, 3], [1, 2, 3], {}, 3, { leaseMs: 700, followerLeases: true })
+  const l2 = h2.electLeader()
+  const g2 = [1, 2, 3].find((id) => id !== l2)!
+  h2.node(l2).propose([enc('a')])
+  h2.tick(2)
+  const own = h2.node(l2).cacheLeaseUntil(h2.now)!
+  h2.node(l2).transferLeadership(g2)
+  h2.settle()
+  t.equal(h2.leader(), l2, 'no timeoutNow while the leader\'s host may still cache')
+  let ticks = 0
+  while (h2.leader() !== g2 && ticks < 20) {
+    h2.tick(1)
+    ticks++
+  }
+  t.equal(h2.leader(), g2, `g leads after ${ticks} ticks`)
+  t.ok(h2.now >= own, 'only once the leader\'s cache lease is over')
+  t.equal(h2.node(l2).cacheLeaseUntil(h2.now), undefined, 'the old leader may cache nothing more')
+})
+
 t.test('with leases, a node that just started ignores votes for an election timeout (it may have acknowledged a lease)', async (t) => {
   for (const leaseMs of [700, 0]) {
     const h = new Harness([1, 2, 3], [1, 2, 3], {}, 3, { leaseMs })
