@@ -27,7 +27,8 @@
  * rrdtool step rather than build the no-mmap rrdtool it needs on first use,
  * examples/rrdtool/build-rrdtool.sh: about a minute, apt) --path-api (a second walkenfs
  * cluster mounted through fuse-native's path API, fuse_api=path, as its own
- * column) --scale (the same workload on
+ * column) --cache-off (a second walkenfs cluster mounted with cache=off, no
+ * kernel caches, as its own column) --scale (the same workload on
  * a 5-host cluster too) --idle[=16,64,256] (idle CPU and RSS per host at
  * those fragment counts) --profile=DIR (CPU profiles of every daemon, written when they
  * exit) --chart=FILE (default bench-cluster.png) --verbose (each figure as it is
@@ -315,6 +316,14 @@ export async function run (args: string[]): Promise<void> {
       targets.push({ name: 'walkenfs-path', dir: mountOf(wp.layout, 1), ...(haveNoMmap ? { rrdtool: NO_MMAP_RRDTOOL } : {}) })
     }
 
+    if (args.includes('--cache-off')) {
+      // the same cluster again with no kernel caches (cache=off): what the leases of finding 23 bring, side by side
+      say('starting walkenfs without kernel caches (3 hosts, copies=3, cache=off) …')
+      const wn = await startWalken(join(base, 'wn'), 3, 96, [...options, 'cache=off'], env, true)
+      cleanup.add('stop walkenfs (cache=off)', wn.stop)
+      targets.push({ name: 'walkenfs-nocache', dir: mountOf(wn.layout, 1), ...(haveNoMmap ? { rrdtool: NO_MMAP_RRDTOOL } : {}) })
+    }
+
     if (!args.includes('--no-gluster')) {
       say('starting GlusterFS (replica 3, 3 bricks, loopback) …')
       const g = await GlusterVolume.start(join(base, 'gluster'), say)
@@ -386,7 +395,7 @@ export async function run (args: string[]): Promise<void> {
       const counts = idle === '--idle' ? [16, 64, 256] : idle.slice(7).split(',').map(Number)
       for (const [i, n] of counts.entries()) {
         say(`idle: 3 hosts with ${n} fragments …`)
-        const c = await startWalken(join(base, `idle${n}`), 3, 93 + i, ['copies=3', `fragments=${n}`], env, true)
+        const c = await startWalken(join(base, `idle${n}`), 3, 100 + i, ['copies=3', `fragments=${n}`], env, true)
         cleanup.add(`stop idle cluster ${n}`, c.stop)
         await sleep(10_000) // let elections, placement and start-up garbage collection quiet down
         const f = await idleFigures(c.pids, 20)
