@@ -30,14 +30,18 @@ import { errno, toErrno, type FuseContext, type FuseDirEntry, type OpenResult, t
 import { checkMountOptions, isPathApiOption } from './mount-options.js'
 import { isMountPoint, watchUnmounted } from './mount-table.js'
 
-/** A name's answer: its attributes, and how long the kernel may keep the name and the attributes (s). */
+/**
+ * A name's answer: its attributes, and how long the kernel may keep the name
+ * and the attributes (s). The timeouts are read when the answer is written,
+ * so they may be getters (a cluster mount's leases, kernel-cache.ts).
+ */
 export interface Entry {
   stat: Stat
   attrTimeout: number
   entryTimeout: number
 }
 
-/** An inode's attributes and how long the kernel may keep them (s). */
+/** An inode's attributes and how long the kernel may keep them (s; read when the answer is written, as for Entry). */
 export interface AttrAnswer {
   stat: Stat
   attrTimeout: number

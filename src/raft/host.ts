@@ -453,7 +453,9 @@ export class RaftHost {
   cacheUntil (g: GroupId, stamp: number): number {
     const grp = this.groups.get(g)
     if (grp === undefined || this.cacheGate === undefined || this.failure || this.closed || this.leaseMs <= 0) return 0
-    if (grp.preGate > 0 || grp.visible < grp.touchedUpTo || grp.queue.some((q) => q.touches === true)) {
+    // Entries a new leader cut from this log were never committed; the ones that replace them are looked at anew.
+    const touched = Math.min(grp.touchedUpTo, grp.raft.log.lastIndex())
+    if (grp.preGate > 0 || grp.visible < touched || grp.queue.some((q) => q.touches === true)) {
       grp.wasDirty = true
       return 0
     }
