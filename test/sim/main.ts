@@ -1,11 +1,13 @@
 /**
- * `npm run sim -- --seeds N [--from S] [--lease] [--live] [--fault NAME]`: runs N simulator
+ * `npm run sim -- --seeds N [--from S] [--lease] [--live] [--cache] [--fault NAME]`: runs N simulator
  * schedules starting at seed S, prints every violation with the seed that
  * reproduces it, and ends with `schedules: N, violations: V`. Exit code 1
  * when any schedule failed. `--fault` turns on one test-only rule breaker
  * (reply-before-flush, double-vote, vote-ignoring-term, apply-uncommitted,
  * skip-prevote, local-reads, unsafe-lease, unsafe-follower-lease) to show the checkers catch it;
- * `--lease` turns lease reads on, `--live` live snapshots.
+ * `--lease` turns lease reads on, `--live` live snapshots, `--cache` cache
+ * leases (hosts answer reads from a cache kept under their leases; implies
+ * --lease).
  */
 import { runSimulation, FAULTS, type FaultName } from './run.js'
 
@@ -19,8 +21,9 @@ const from = Number(opt('--from', '1'))
 const fault = opt('--fault', '')
 const lease = args.includes('--lease')
 const live = args.includes('--live')
+const cache = args.includes('--cache')
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from)) {
-  console.error('usage: npm run sim -- --seeds N [--from S] [--lease] [--live] [--fault ' + Object.keys(FAULTS).join('|') + ']')
+  console.error('usage: npm run sim -- --seeds N [--from S] [--lease] [--live] [--cache] [--fault ' + Object.keys(FAULTS).join('|') + ']')
   process.exit(2)
 }
 if (fault !== '' && !(fault in FAULTS)) {
@@ -28,7 +31,7 @@ if (fault !== '' && !(fault in FAULTS)) {
   process.exit(2)
 }
 const t0 = Date.now()
-const r = runSimulation({ seeds, from, lease, live, fault: fault === '' ? undefined : fault as FaultName, onViolation: (seed, v) => console.log(`seed ${seed}: ${v}  (repro: npm run sim -- --seeds 1 --from ${seed}${lease ? ' --lease' : ''}${live ? ' --live' : ''}${fault ? ' --fault ' + fault : ''})`) })
-console.log(`elapsed: ${((Date.now() - t0) / 1000).toFixed(1)} s, events: ${r.events}, elections: ${r.elections}, snapshots sent: ${r.snapshotsSent}, crashes: ${r.crashes}, membership steps: ${r.confChanges}, client ops: ${r.ops}`)
+const r = runSimulation({ seeds, from, lease, live, cache, fault: fault === '' ? undefined : fault as FaultName, onViolation: (seed, v) => console.log(`seed ${seed}: ${v}  (repro: npm run sim -- --seeds 1 --from ${seed}${lease ? ' --lease' : ''}${live ? ' --live' : ''}${cache ? ' --cache' : ''}${fault ? ' --fault ' + fault : ''})`) })
+console.log(`elapsed: ${((Date.now() - t0) / 1000).toFixed(1)} s, events: ${r.events}, elections: ${r.elections}, snapshots sent: ${r.snapshotsSent}, crashes: ${r.crashes}, membership steps: ${r.confChanges}, client ops: ${r.ops}${cache ? `, answered from a cache: ${r.cacheReads}` : ''}`)
 console.log(`schedules: ${r.schedules}, violations: ${r.violations}`)
 process.exit(r.violations === 0 ? 0 : 1)

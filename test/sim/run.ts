@@ -13,7 +13,9 @@ export const FAULTS = {
   'skip-prevote': { faults: { skipPreVote: true } },
   'local-reads': { localReads: true },
   'unsafe-lease': { lease: true, faults: { unsafeLease: true } },
-  'unsafe-follower-lease': { lease: true, faults: { unsafeFollowerLease: true } }
+  'unsafe-follower-lease': { lease: true, faults: { unsafeFollowerLease: true } },
+  'cache-no-drop': { cache: true, lease: true, cacheNoDrop: true },
+  'cache-in-flight': { cache: true, lease: true, cacheInFlight: true }
 } satisfies Record<string, Partial<SimConfig> & { faults?: RaftFaults }>
 export type FaultName = keyof typeof FAULTS
 
@@ -25,6 +27,8 @@ export interface RunOptions {
   lease?: boolean
   /** live snapshots (raft.ts): compaction keeps no data, a leader reads its state machine when it sends a snapshot */
   live?: boolean
+  /** cache leases (sim.ts SimConfig.cache; with lease reads) */
+  cache?: boolean
   /** Stop at the first violation (used to show a fault is caught). */
   stopAtFirst?: boolean
   onViolation?: (seed: number, violation: string) => void
@@ -40,12 +44,14 @@ export interface RunSummary {
   crashes: number
   confChanges: number
   ops: number
+  /** reads answered from a host's cache alone (SimConfig.cache) */
+  cacheReads: number
 }
 
 export function runSimulation (o: RunOptions): RunSummary {
-  const s: RunSummary = { schedules: 0, violations: 0, events: 0, elections: 0, snapshotsSent: 0, crashes: 0, confChanges: 0, ops: 0 }
+  const s: RunSummary = { schedules: 0, violations: 0, events: 0, elections: 0, snapshotsSent: 0, crashes: 0, confChanges: 0, ops: 0, cacheReads: 0 }
   for (let seed = o.from; seed < o.from + o.seeds; seed++) {
-    const r = runSchedule({ seed, ...(o.lease === true ? { lease: true } : {}), ...(o.live === true ? { live: true } : {}), ...(o.fault ? FAULTS[o.fault] : {}) })
+    const r = runSchedule({ seed, ...(o.lease === true ? { lease: true } : {}), ...(o.live === true ? { live: true } : {}), ...(o.cache === true ? { cache: true, lease: true } : {}), ...(o.fault ? FAULTS[o.fault] : {}) })
     s.schedules++
     s.events += r.stats.events
     s.elections += r.stats.elections
@@ -53,6 +59,7 @@ export function runSimulation (o: RunOptions): RunSummary {
     s.crashes += r.stats.crashes
     s.confChanges += r.stats.confChanges
     s.ops += r.stats.ops
+    s.cacheReads += r.stats.cacheReads
     if (r.violation !== undefined) {
       s.violations++
       s.firstViolation ??= { seed, violation: r.violation }

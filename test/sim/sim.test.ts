@@ -30,6 +30,15 @@ t.test('1000 simulated schedules with live snapshots keep every promise', async 
   t.ok(r.crashes > 500, `crashes: ${r.crashes}`)
 })
 
+// Cache leases: hosts answer reads from what they keep under their leases (the model of a cluster mount's kernel caches).
+t.test('1000 simulated schedules with cache leases keep every promise', async (t) => {
+  const r = runSimulation({ seeds: 1000, from: 13001, cache: true, onViolation: (seed, v) => t.comment(`seed ${seed} (--cache): ${v}`) })
+  t.equal(r.schedules, 1000)
+  t.equal(r.violations, 0, 'violations')
+  t.ok(r.cacheReads > 2000, `reads answered from a cache alone: ${r.cacheReads}`)
+  t.ok(r.crashes > 500, `crashes: ${r.crashes}`)
+})
+
 // Each test-only rule breaker must be caught, and by the checker meant for it.
 const expected: Record<FaultName, RegExp> = {
   // A follower that acknowledged entries it then lost in a crash can also
@@ -42,7 +51,9 @@ const expected: Record<FaultName, RegExp> = {
   'skip-prevote': /cut off from a quorum/,
   'local-reads': /not linearizable/,
   'unsafe-lease': /not linearizable/,
-  'unsafe-follower-lease': /not linearizable/
+  'unsafe-follower-lease': /not linearizable/,
+  'cache-no-drop': /not linearizable/,
+  'cache-in-flight': /not linearizable/
 }
 for (const fault of Object.keys(FAULTS) as FaultName[]) {
   t.test(`the simulator catches the ${fault} fault`, async (t) => {

@@ -52,6 +52,21 @@ export interface SimConfig {
    * snapshot is kept on disk without its data.
    */
   live?: boolean
+  /**
+   * Cache leases (raft.ts cacheLeaseUntil, host.ts CacheGate; needs
+   * lease): a host keeps the value a read answered until its lease ends,
+   * if nothing that writes was in flight on it from the read's start to
+   * its answer, and clients are sometimes answered from that cache alone.
+   * A host drops the keys of an entry before it acknowledges it (a
+   * follower, before the messages of that flush) or proposes it (a
+   * leader), and everything on a snapshot or a restart: the model of a
+   * cluster mount's kernel caches.
+   */
+  cache?: boolean
+  /** Test-only fault (cache): hosts acknowledge entries without dropping what their caches keep of them. */
+  cacheNoDrop?: boolean
+  /** Test-only fault (cache): a read is cached even when a write was in flight on its host meanwhile. */
+  cacheInFlight?: boolean
   /** Length of the chaos phase, in simulated milliseconds. */
   chaosTime?: number
   /** Bound on reaching progress after the network heals. */
@@ -61,7 +76,7 @@ export interface SimConfig {
 export interface SimResult {
   seed: number
   violation?: string
-  stats: { events: number, ops: number, elections: number, snapshotsSent: number, crashes: number, confChanges: number, endTime: number }
+  stats: { events: number, ops: number, elections: number, snapshotsSent: number, crashes: number, confChanges: number, endTime: number, cacheReads: number }
 }
 
 interface Disk {
@@ -73,7 +88,7 @@ interface Disk {
 }
 
 interface PendingWrite { op: RegisterOp, client: number, tag: string }
-interface PendingRead { op: RegisterOp, client: number, index: number | undefined }
+interface PendingRead { op: RegisterOp, client: number, index: number | undefined, stamp: number }
 
 interface Host {
   id: number
@@ -94,6 +109,12 @@ interface Host {
   touched: Set<number>
   writes: Map<number, PendingWrite>
   reads: Map<string, PendingRead>
+  /** cache model (SimConfig.cache): key → value and until when it may be shown */
+  cache: Map<string, { value: string | null, until: number }>
+  /** newest index whose entry writes, appended or proposed here */
+  touchedUpTo: number
+  wasDirty: boolean
+  cleanAt: number
 }
 
 interface Client { id: number, target: number, seq: number, opSeq: number, busy: boolean }
@@ -119,6 +140,14 @@ type EventBody = Event extends infer E ? E extends Event ? Omit<E, 'time' | 'seq
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
+
+/** The key an entry writes (a client write), or undefined (noise, markers, noops, configuration). */
+function writtenKey (e: Entry): string | undefined {
+  if (e.kind !== 'normal' || e.data === undefined) return undefined
+  const txt = dec.decode(e.data)
+  if (!txt.startsWith('{')) return undefined
+  return (JSON.parse(txt) as { k: string }).k
+}
 const ELECTION_TICKS = 10
 const HEARTBEAT_TICKS = 2
 /** the shortest tick of any host, in simulated milliseconds */
@@ -140,7 +169,9 @@ class Simulation {
   private links: boolean[][] = []
   private checkers = new Checkers()
   private history: RegisterOp[] = []
-  private stats = { events: 0, ops: 0, elections: 0, snapshotsSent: 0, crashes: 0, confChanges: 0, endTime: 0 }
+  private stats = { events: 0, ops: 0, elections: 0, snapshotsSent: 0, crashes: 0, confChanges: 0, endTime: 0, cacheReads: 0 }
+  /** cache model: counts the hosts' cacheability changes (as RaftHost.cacheStamp) */
+  private cacheStampN = 0
 
   // schedule parameters
   private readonly n: number
@@ -191,7 +222,11 @@ class Simulation {
         checkedCommit: 0,
         touched: new Set(),
         writes: new Map(),
-        reads: new Map()
+        reads: new Map(),
+        cache: new Map(),
+        touchedUpTo: 0,
+        wasDirty: false,
+        cleanAt: 0
       })
     }
     this.links = Array.from({ length: this.n + 1 }, () => Array<boolean>(this.n + 1).fill(true))
@@ -290,6 +325,8 @@ class Simulation {
     h.checkedCommit = d.snapshot.meta.index
     h.writes.clear()
     h.reads.clear()
+    h.cache.clear()
+    h.wasDirty = true
   }
 
   private handle (ev: Event): void {
@@ -354,6 +391,10 @@ class Simulation {
     if (!h.flushing && h.raft!.hasReady()) {
       const rd = h.raft!.ready()
       h.flushing = rd
+      if (this.cfg.cache === true) {
+        for (const e of rd.entries) if (writtenKey(e) !== undefined) this.touch(h, e.index)
+        if (rd.snapshot) this.touch(h, rd.snapshot.meta.index)
+      }
       const early = this.cfg.replyBeforeFlush ? rd.messages.length : rd.early
       this.sendAll(rd.messages.slice(0, early))
       rd.messages = rd.messages.slice(early)
@@ -379,7 +420,14 @@ class Simulation {
       d.entries = d.entries.filter((e) => e.index < from).concat(rd.entries)
     }
     if (rd.hardState) d.hard = { ...rd.hardState }
-    // 2. send
+    // 2. send, having dropped what the cache keeps of the entries they acknowledge
+    if (this.cfg.cache === true && this.cfg.cacheNoDrop !== true) {
+      if (rd.snapshot) h.cache.clear()
+      for (const e of rd.entries) {
+        const k = writtenKey(e)
+        if (k !== undefined) h.cache.delete(k)
+      }
+    }
     this.sendAll(rd.messages)
     // 3. apply (state machine and applied index move together)
     if (rd.snapshot) {
@@ -442,9 +490,35 @@ class Simulation {
         r.op.value = h.sm.get(r.op.key) ?? null
         r.op.response = this.now
         this.history.push(r.op)
+        if (this.cfg.cache === true) {
+          const until = this.cacheUntil(h, r.stamp)
+          if (until !== undefined && until > this.now) h.cache.set(r.op.key, { value: r.op.value, until })
+        }
         this.finishOp(this.clients[r.client], r.op)
       }
     }
+  }
+
+  /** An entry that writes (or a snapshot) at `index` is appended or proposed on h: no caching until h applied it. */
+  private touch (h: Host, index: number): void {
+    if (index > h.touchedUpTo) h.touchedUpTo = index
+    h.wasDirty = true
+  }
+
+  /** As RaftHost.cacheUntil: until when h may keep what a read that began at `stamp` answered. */
+  private cacheUntil (h: Host, stamp: number): number | undefined {
+    const raft = h.raft!
+    if (this.cfg.cacheInFlight === true) return raft.cacheLeaseUntil(this.now)
+    if (h.disk.applied < Math.min(h.touchedUpTo, raft.log.lastIndex())) {
+      h.wasDirty = true
+      return undefined
+    }
+    if (h.wasDirty) {
+      h.wasDirty = false
+      h.cleanAt = ++this.cacheStampN
+    }
+    if (h.cleanAt > stamp) return undefined
+    return raft.cacheLeaseUntil(this.now)
   }
 
   private sendAll (ms: Message[]): void {
@@ -590,6 +664,7 @@ class Simulation {
     h.epoch++
     h.flushing = undefined
     h.raft = undefined
+    h.cache.clear()
     for (const w of h.writes.values()) this.giveUp(this.clients[w.client], w.op)
     for (const rd of h.reads.values()) this.finishOp(this.clients[rd.client], rd.op)
     h.writes.clear()
@@ -706,11 +781,14 @@ class Simulation {
       return
     }
     const opSeq = ++cl.opSeq
-    if (this.rng.next() < 0.5) {
+    // with caches, more reads: a cache is only worth testing where values stay put a while
+    if (this.rng.next() < (this.cfg.cache === true ? 0.25 : 0.5)) {
       const tag = `${cl.id}.${++cl.seq}`
       const op: RegisterOp = { client: cl.id, kind: 'write', key, value: tag, invoke: this.now, response: Infinity }
       try {
+        if (this.cfg.cache === true && this.cfg.cacheNoDrop !== true) h.cache.delete(key)
         const index = h.raft!.propose([enc.encode(JSON.stringify({ t: tag, k: key, v: tag }))])
+        if (this.cfg.cache === true) this.touch(h, index)
         // An older write waiting at the same index was truncated here, but another
         // node may still hold it and commit it later: its outcome is unknown.
         if (process.env.SIM_TRACE === tag) console.log(`t=${this.now} propose ${tag} at host ${h.id} index ${index} term ${h.raft!.term}`)
@@ -725,6 +803,17 @@ class Simulation {
     } else {
       const op: RegisterOp = { client: cl.id, kind: 'read', key, value: null, invoke: this.now, response: Infinity }
       const ctx = `${cl.id}.${opSeq}`
+      const cached = this.cfg.cache === true && this.rng.next() < 0.8 ? h.cache.get(key) : undefined
+      if (cached !== undefined && cached.until > this.now) {
+        // the kernel's answer: no Raft at all
+        op.value = cached.value
+        op.response = this.now
+        this.history.push(op)
+        this.stats.ops++
+        this.stats.cacheReads++
+        this.at(5 + this.rng.int(40), { kind: 'client', client: cl.id })
+        return
+      }
       if (this.cfg.localReads) {
         op.value = h.sm.get(key) ?? null
         op.response = this.now
@@ -735,7 +824,7 @@ class Simulation {
       }
       try {
         h.raft!.readIndex(ctx, this.now)
-        h.reads.set(ctx, { op, client: cl.id, index: undefined })
+        h.reads.set(ctx, { op, client: cl.id, index: undefined, stamp: this.cacheStampN })
       } catch (e) {
         if (!(e instanceof RaftError)) throw e
         retry(e.leader)
