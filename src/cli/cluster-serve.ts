@@ -192,7 +192,8 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
   }
   const { node, router, store: st, local } = running
   const copies = (): number | null => node.catalog().tables.find((t) => t.name === FS_TABLE)?.copies ?? null
-  const leading = (): number[] => Array.from({ length: running.tables.fragments }, (_, f) => f)
+  // After a storage failure the host answers every request with that failure; a timer that asks must not end the daemon.
+  const leading = (): number[] => node.raft.failure !== undefined ? [] : Array.from({ length: running.tables.fragments }, (_, f) => f)
     .filter((f) => node.hasGroup(`${FS_TABLE}/${f}`) && node.raft.status(`${FS_TABLE}/${f}`).role === 'leader')
   const stopSharedOpens = serveSharedOpens(node, fs, leading, log)
   const fragments = running.tables.fragments

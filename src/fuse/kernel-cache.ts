@@ -15,11 +15,17 @@
  *   (Leases.until: this host holds a lease that makes every commit of the
  *   fragment wait for this host, and nothing changing it was in flight
  *   since the operation began), and ends `marginMs` before that lease does;
- * - drop(rows) asks the kernel to forget each recorded name and inode of
- *   those rows whose timeout has not ended, and resolves once the kernel
- *   did, or once the last of those timeouts ended, whichever comes first
- *   (an invalidation can wait for a directory lock that a request holds
- *   while it waits for this very fragment); undefined if nothing was held;
+ *   a name's timeout is at most `maxEntrySeconds`;
+ * - drop(rows) resolves once no recorded name or attributes of those rows
+ *   can be shown any more, undefined if none was recorded: attributes are
+ *   invalidated in the kernel (attributes only: that never blocks), and the
+ *   wait ends when the kernel did so or when their timeout ends; names are
+ *   never invalidated, the wait lasts until their timeout ends. The kernel
+ *   drops a name under the parent directory's lock, uninterruptibly, and a
+ *   request holding that lock may be waiting for this daemon: killed then,
+ *   the daemon's notice thread could never leave the kernel, its /dev/fuse
+ *   would never close, and the mount would hang for good (seen: a torture
+ *   run's kill -9; dropping cached pages waits on page locks the same way);
  * - the record is bounded (`maxItems`): past it, answers get timeout 0;
  *   expired records are forgotten every 10 s.
  */
@@ -51,7 +57,6 @@ export interface Leases {
 
 /** The kernel side (LowLevelMount). */
 export interface Invalidator {
-  invalEntry (parent: number, name: string): void
   invalInode (ino: number, off?: number, len?: number): void
   invalidated (): Promise<void>
 }
@@ -59,6 +64,8 @@ export interface Invalidator {
 export interface KernelCacheOptions {
   /** the longest timeout given (s) */
   maxSeconds?: number
+  /** the longest timeout given to a name (s): a change of a name another host keeps waits until it ends */
+  maxEntrySeconds?: number
   /** how long before the lease ends every timeout ends (ms): covers the kernel's own rounding and its late start */
   marginMs?: number
   /** timeouts shorter than this are not worth recording (ms) */
@@ -85,7 +92,7 @@ export class KernelCache implements CachePolicy, CacheGate {
   readonly stats = { kept: 0, dropped: 0, waits: 0 }
 
   constructor (private readonly leases: Leases, private readonly kernel: () => Invalidator | null, opts: KernelCacheOptions = {}) {
-    this.o = { maxSeconds: 1, marginMs: 100, minMs: 20, maxItems: 1 << 17, ...opts }
+    this.o = { maxSeconds: 1, maxEntrySeconds: 0.25, marginMs: 100, minMs: 20, maxItems: 1 << 17, ...opts }
   }
 
   start (): number {
@@ -93,17 +100,17 @@ export class KernelCache implements CachePolicy, CacheGate {
   }
 
   entry (stamp: number, parent: number, name: string): number {
-    return this.keep(this.entries, `${parent}/${name}`, this.leases.until(parent, stamp))
+    return this.keep(this.entries, `${parent}/${name}`, this.leases.until(parent, stamp), this.o.maxEntrySeconds)
   }
 
   attr (stamp: number, ino: number): number {
-    return this.keep(this.attrs, ino, this.leases.until(ino, stamp))
+    return this.keep(this.attrs, ino, this.leases.until(ino, stamp), this.o.maxSeconds)
   }
 
-  private keep<K> (map: Map<K, number>, key: K, until: number): number {
+  private keep<K> (map: Map<K, number>, key: K, until: number, maxSeconds: number): number {
     if (until <= 0) return 0
     const now = performance.now()
-    const ms = Math.min(until - this.o.marginMs - now, this.o.maxSeconds * 1000)
+    const ms = Math.min(until - this.o.marginMs - now, maxSeconds * 1000)
     if (ms < this.o.minMs) return 0
     if ((this.entries.size + this.attrs.size >= this.o.maxItems || now - this.lastSweep > SWEEP_EVERY_MS) && !this.sweep(now)) return 0
     // The kernel starts the timeout when it takes the answer, a little later than now: the margin covers that.
@@ -126,56 +133,53 @@ export class KernelCache implements CachePolicy, CacheGate {
   drop (rows: unknown): Promise<void> | undefined {
     const now = performance.now()
     const kernel = this.kernel()
-    let last = 0
+    let names = 0
+    let attrs = 0
     for (const { table, key } of rows as Array<{ table: number, key: Buffer }>) {
       if (key.length < OWNER_BYTES) continue
       const owner = decodeOwner(key)
       if (table === TABLE_ID.dirent) {
-        const name = key.subarray(OWNER_BYTES).toString('utf8')
-        const k = `${owner}/${name}`
+        const k = `${owner}/${key.subarray(OWNER_BYTES).toString('utf8')}`
         const end = this.entries.get(k)
         if (end === undefined) continue
         this.entries.delete(k)
-        if (end <= now) continue
-        kernel?.invalEntry(owner, name)
-        last = Math.max(last, end)
+        if (end > now) names = Math.max(names, end)
       } else if (INODE_ROWS.has(table)) {
         const end = this.attrs.get(owner)
         if (end === undefined) continue
         this.attrs.delete(owner)
         if (end <= now) continue
-        // attributes and cached pages: another host changed the file
-        kernel?.invalInode(owner, 0, 0)
-        last = Math.max(last, end)
+        kernel?.invalInode(owner, -1, 0)
+        attrs = Math.max(attrs, end)
       }
     }
-    return this.wait(kernel, last, now)
+    return this.wait(kernel, names, attrs, now)
   }
 
   dropAll (): Promise<void> | undefined {
     const now = performance.now()
     const kernel = this.kernel()
-    let last = 0
-    for (const [k, end] of this.entries) {
-      if (end <= now) continue
-      const slash = k.indexOf('/')
-      kernel?.invalEntry(Number(k.slice(0, slash)), k.slice(slash + 1))
-      last = Math.max(last, end)
-    }
+    let names = 0
+    let attrs = 0
+    for (const end of this.entries.values()) names = Math.max(names, end)
     for (const [ino, end] of this.attrs) {
       if (end <= now) continue
-      kernel?.invalInode(ino, 0, 0)
-      last = Math.max(last, end)
+      kernel?.invalInode(ino, -1, 0)
+      attrs = Math.max(attrs, end)
     }
     this.entries.clear()
     this.attrs.clear()
-    return this.wait(kernel, last, now)
+    return this.wait(kernel, names > now ? names : 0, attrs, now)
   }
 
-  private wait (kernel: Invalidator | null, last: number, now: number): Promise<void> | undefined {
-    if (last === 0) return undefined
+  /** Until the names' timeouts end, and the attributes are invalidated (or their timeouts end). */
+  private wait (kernel: Invalidator | null, names: number, attrs: number, now: number): Promise<void> | undefined {
+    if (names === 0 && attrs === 0) return undefined
     this.stats.dropped++
     this.stats.waits++
-    return Promise.race([kernel?.invalidated() ?? sleep(last - now), sleep(last - now)]).finally(() => { this.stats.waits-- })
+    const waits: Array<Promise<void>> = []
+    if (names > 0) waits.push(sleep(names - now))
+    if (attrs > 0) waits.push(Promise.race([kernel?.invalidated() ?? sleep(attrs - now), sleep(attrs - now)]))
+    return Promise.all(waits).then(() => {}).finally(() => { this.stats.waits-- })
   }
 }

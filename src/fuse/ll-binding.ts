@@ -251,8 +251,13 @@ export class LowLevelMount {
     if (this.handle !== null) loadAddon().invalEntry(this.handle, parent, name)
   }
 
-  /** Drops the kernel's cached attributes of `ino` and its cached pages in [off, off+len) (len 0: all; off -1: attributes only). */
-  invalInode (ino: number, off = 0, len = 0): void {
+  /**
+   * Drops the kernel's cached attributes of `ino` and, for off >= 0, its
+   * cached pages in [off, off+len) (len 0: all). By default attributes only:
+   * dropping pages waits, uninterruptibly, for page locks that a read
+   * waiting for this daemon may hold (see kernel-cache.ts).
+   */
+  invalInode (ino: number, off = -1, len = 0): void {
     if (this.handle !== null) loadAddon().invalInode(this.handle, ino, off, len)
   }
 
