@@ -161,7 +161,7 @@ export class KernelCache implements CachePolicy, CacheGate {
     const kernel = this.kernel()
     let names = 0
     let attrs = 0
-    for (const end of this.entries.values()) names = Math.max(names, end)
+    for (const end of this.entries.values()) if (end > now) names = Math.max(names, end)
     for (const [ino, end] of this.attrs) {
       if (end <= now) continue
       kernel?.invalInode(ino, -1, 0)
@@ -169,7 +169,7 @@ export class KernelCache implements CachePolicy, CacheGate {
     }
     this.entries.clear()
     this.attrs.clear()
-    return this.wait(kernel, names > now ? names : 0, attrs, now)
+    return this.wait(kernel, names, attrs, now)
   }
 
   /** Until the names' timeouts end, and the attributes are invalidated (or their timeouts end). */
@@ -179,7 +179,10 @@ export class KernelCache implements CachePolicy, CacheGate {
     this.stats.waits++
     const waits: Array<Promise<void>> = []
     if (names > 0) waits.push(sleep(names - now))
-    if (attrs > 0) waits.push(Promise.race([kernel?.invalidated() ?? sleep(attrs - now), sleep(attrs - now)]))
+    if (attrs > 0) {
+      const expired = sleep(attrs - now)
+      waits.push(kernel !== null ? Promise.race([kernel.invalidated(), expired]) : expired)
+    }
     return Promise.all(waits).then(() => {}).finally(() => { this.stats.waits-- })
   }
 }
