@@ -30,7 +30,11 @@
  *   - checks are hashes of what the body read (fragment-machine.ts),
  *     computed only when a commit sends them.
  *   - one fragment touched: one `commit1 {txn, checks, writes}` proposal.
- *   - several: two-phase commit. Record fragment = the lowest participant.
+ *   - several: two-phase commit. Record fragment = the participant the
+ *     body wrote most rows to (ties: the one it read first, then the
+ *     lowest): it never holds intents, so the rows a next operation most
+ *     likely touches again (a directory's entry and its inode, for a mkdir
+ *     or rmdir) are settled when the caller has its answer.
  *     `prepare` to every other participant in parallel; if all prepared,
  *     `commitDecide` on the record fragment: it validates and applies its
  *     own part and records the decision commit in one entry (the commit
@@ -39,11 +43,19 @@
  *     may have applied; then `forget` the record: the txn id rides on this
  *     host's next proposal to the record fragment (any commit1, prepare,
  *     commitDecide, resolve or forget carries a `forget` list), or goes
- *     alone, batched, after `forgetDelayMs`. The
- *     caller's promise settles after the resolves, so its next transaction
- *     sees its writes. The record fragment never holds intents of the
- *     transaction: it takes one proposal instead of three (prepare, decide,
- *     resolve).
+ *     alone, batched, after `forgetDelayMs`. The record fragment never
+ *     holds intents of the transaction: it takes one proposal instead of
+ *     three (prepare, decide, resolve).
+ *   - a commit's resolves run after the caller has its answer: the decision
+ *     is the commit point and is on disk on a majority, so a reader that
+ *     meets an intent before its resolve lands learns the decision from
+ *     the record fragment, as it would after a coordinator crash. A body of
+ *     this host that meets an intent of its own commit still settling
+ *     waits for that resolve instead (no recovery, no backoff), so its next
+ *     transaction sees its writes. An abort resolves before the caller
+ *     learns of it: the re-run touches the same rows. Closing waits a
+ *     bounded time for resolves under way; what is left is recovered by
+ *     readers and the sweeper, as after a crash.
  * - Conflicts re-run the body after a jittered backoff, at most
  *   `maxAttempts` times (then TxnConflictError, EAGAIN). Each attempt has
  *   its own txn id; retries of one proposal reuse it (the machine dedupes).
@@ -108,6 +120,8 @@ export interface ReplicatedOptions {
   forgetDelayMs?: number
   /** tests only: runs after every prepare round, before the decision */
   afterPrepare?: (txn: string) => Promise<void>
+  /** tests only: runs after a commit's caller has its answer, before the resolves */
+  beforeSettle?: (txn: string) => Promise<void>
 }
 
 export interface SweepReport { recovered: number, forgotten: number, removed: number }
@@ -321,9 +335,20 @@ type Outcome = { done: true } | { done: false, blockers: Blocker[] }
 
 /** How long a `current` transaction waits before reading a leaderless fragment again. */
 const STALE_RETRY_MS = 250
+/** How long close() waits for the resolves of commits already answered. */
+const SETTLE_ON_CLOSE_MS = 2000
 
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** The record fragment of a two-phase commit: where the body wrote most rows; ties: the one it read first, then the lowest. */
+function recordOf (tx: ReplTx, participants: number[]): number {
+  const writes = new Map<number, number>()
+  for (const w of tx.writes.values()) writes.set(w.fragment, (writes.get(w.fragment) ?? 0) + 1)
+  const readOrder = [...tx.held.keys()]
+  const rank = (f: number): number => { const i = readOrder.indexOf(f); return i < 0 ? readOrder.length : i }
+  return [...participants].sort((a, b) => (writes.get(b) ?? 0) - (writes.get(a) ?? 0) || rank(a) - rank(b) || a - b)[0]
 }
 
 function mapError (e: unknown): unknown {
@@ -332,7 +357,7 @@ function mapError (e: unknown): unknown {
 }
 
 export class ReplicatedTables implements Tables {
-  private readonly o: Required<Omit<ReplicatedOptions, 'afterPrepare'>> & Pick<ReplicatedOptions, 'afterPrepare'>
+  private readonly o: Required<Omit<ReplicatedOptions, 'afterPrepare' | 'beforeSettle'>> & Pick<ReplicatedOptions, 'afterPrepare' | 'beforeSettle'>
   private readonly idPrefix: string
   private seq = 0
   private active = 0
@@ -340,6 +365,8 @@ export class ReplicatedTables implements Tables {
   /** per record fragment, decision records to forget (every participant is resolved) */
   private readonly toForget = new Map<number, string[]>()
   private forgetTimer: NodeJS.Timeout | undefined
+  /** committed two-phase transactions of this host whose resolves are under way, by txn id */
+  private readonly settling = new Map<string, Promise<void>>()
 
   constructor (readonly router: FragmentRouter, readonly fragments: number, opts: ReplicatedOptions = {}) {
     const txnTimeoutMs = opts.txnTimeoutMs ?? 5000
@@ -427,11 +454,16 @@ export class ReplicatedTables implements Tables {
       fresh = true
       const blockers = tx.met.length > 0 ? tx.met : outcome.blockers
       if (blockers.length > 0) {
+        // Intents of this host's own commits are being resolved already: wait for that, then re-run at once.
+        const own = [...new Set(blockers.map((b) => this.settling.get(b.txn)).filter((p) => p !== undefined))]
+        const foreign = blockers.filter((b) => !this.settling.has(b.txn))
+        await Promise.all(own)
         // Waiting for other transactions to settle is bounded by time, not by attempts.
-        await this.recoverAll(blockers)
+        if (foreign.length > 0) await this.recoverAll(foreign)
         if (Date.now() > intentDeadline) {
           throw Object.assign(new Error(`EAGAIN: rows this transaction needs stayed locked by an unfinished transaction for ${this.o.intentWaitMs} ms`), { code: 'EAGAIN' })
         }
+        if (foreign.length === 0) continue
       } else {
         conflicts++
         if (conflicts >= maxAttempts) throw new TxnConflictError(conflicts)
@@ -530,8 +562,8 @@ export class ReplicatedTables implements Tables {
 
   private async twoPhase (tx: ReplTx, participants: number[], at: number): Promise<Outcome> {
     const txn = this.newTxnId()
-    const record = participants[0]
-    const others = participants.slice(1)
+    const record = recordOf(tx, participants)
+    const others = participants.filter((f) => f !== record)
     const prepares = await Promise.allSettled(others.map(async (f) =>
       await this.proposeCarrying(f, { op: 'prepare', txn, record, participants, at, checks: tx.checksOf(f), writes: tx.writesOf(f) })))
     if (this.o.afterPrepare) await this.o.afterPrepare(txn)
@@ -545,15 +577,29 @@ export class ReplicatedTables implements Tables {
       mine = await this.proposeCarrying(record, { op: 'commitDecide', txn, at: Date.now(), participants, checks: tx.checksOf(record), writes: tx.writesOf(record) })
       commit = mine.ok && mine.commit === true
     }
+    if (commit) {
+      this.settleLater(txn, record, others)
+      return { done: true }
+    }
     // A participant whose prepare was refused holds nothing of this txn.
     const holding = others.filter((_, i) => { const p = prepares[i]; return p.status === 'rejected' || p.value.ok })
-    const resolves = await Promise.allSettled(holding.map(async (f) => await this.proposeCarrying(f, { op: 'resolve', txn, commit, at: Date.now() })))
-    if (commit && resolves.every((r) => r.status === 'fulfilled')) this.forgetLater(record, txn)
-    if (commit) return { done: true }
+    await Promise.allSettled(holding.map(async (f) => await this.proposeCarrying(f, { op: 'resolve', txn, commit, at: Date.now() })))
     const failed = prepares.find((p): p is PromiseRejectedResult => p.status === 'rejected')
     if (failed) throw mapError(failed.reason)
     const refused = [...prepares.map((p) => p.status === 'fulfilled' ? p.value : undefined), mine]
     return { done: false, blockers: refused.flatMap((r) => r !== undefined && !r.ok && r.reason === 'conflict' ? r.blockers : []) }
+  }
+
+  /** Resolves a committed txn's intents on `others` after its caller has the answer, then forgets its record. */
+  private settleLater (txn: string, record: number, others: number[]): void {
+    const hold = this.o.beforeSettle?.(txn) ?? Promise.resolve()
+    const done = hold.then(async () => await Promise.allSettled(others.map(async (f) => await this.proposeCarrying(f, { op: 'resolve', txn, commit: true, at: Date.now() }))))
+      .then((resolves) => {
+        // A resolve that failed leaves its intents to whoever meets them, and the record to the sweeper.
+        if (resolves.every((r) => r.status === 'fulfilled')) this.forgetLater(record, txn)
+      })
+      .finally(() => this.settling.delete(txn))
+    this.settling.set(txn, done)
   }
 
   private async recoverAll (blockers: Blocker[]): Promise<void> {
@@ -635,8 +681,18 @@ export class ReplicatedTables implements Tables {
   }
 
   /** Stops new transactions; the router and the store belong to the node, which closes them. */
+  /** Resolves once the resolves of every commit answered so far have landed or failed (module doc). */
+  async settled (): Promise<void> {
+    await Promise.all([...this.settling.values()])
+  }
+
   async close (): Promise<void> {
     this.closed = true
+    if (this.settling.size > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([this.settled(), new Promise<void>((resolve) => { timer = setTimeout(resolve, SETTLE_ON_CLOSE_MS) })])
+      clearTimeout(timer)
+    }
     // Records not yet forgotten are left to the sweeper of their fragment.
     clearTimeout(this.forgetTimer)
     this.toForget.clear()

@@ -146,6 +146,55 @@ t.test('a transaction decided commit but left unresolved is completed by a reade
   t.same(await balances(c.host('h3').tables), [START, 50, 150, START], 'a reader applies the committed decision on the other fragment')
 })
 
+t.test('a two-phase commit answers at its decision: its record is where it wrote most, its resolves follow, and its rows read right at once', async (t) => {
+  let holdBack = false
+  let letGo!: () => void
+  const gate = new Promise<void>((resolve) => { letGo = resolve })
+  const held: string[] = []
+  const c = await cluster(t, {
+    tablesFor: (name) => name === 'h1' ? { beforeSettle: async (txn) => { if (!holdBack) return; held.push(txn); await gate } } : {}
+  })
+  const h1 = c.host('h1')
+  await openAccounts(h1.tables)
+  await h1.tables.settled()
+  holdBack = true
+  // Three rows written on fragment 3, one on fragment 0: fragment 3 takes the decision, fragment 0 the intent.
+  await h1.tables.txn(async (tx) => {
+    const a = (await tx.get('meta', metaKey(0, 'acct')))!.readUInt32BE(0)
+    tx.put('meta', metaKey(0, 'acct'), u32(a - 10))
+    tx.put('meta', metaKey(3, 'acct'), u32(START + 10))
+    tx.put('meta', metaKey(3, 'note1'), u32(1))
+    tx.put('meta', metaKey(3, 'note2'), u32(2))
+  })
+  t.equal(held.length, 1, 'the caller had its answer while the resolve was still held back')
+  const txn = held[0]!
+  const decision = c.leaderOf(3)!.machines.get(3)!.readLocal([{ k: 'decision', txn }]).results[0]
+  t.same(decision, { k: 'decision', commit: true, participants: [0, 3] }, 'the fragment written most holds the decision')
+  const intentsOf = (f: number): string[] => c.leaderOf(f)!.machines.get(f)!.readLocal([{ k: 'get', key: rowKey(f, 'meta', metaKey(f, 'acct')) }]).intents.map((i) => i.txn)
+  t.same(intentsOf(0), [txn], 'the other participant still holds its intent')
+  // The coordinator's own next transaction meets that intent and waits for the resolve, let go a little later.
+  const own = balances(h1.tables)
+  setTimeout(letGo, 200)
+  t.same(await own, [START - 10, START, START, START + 10], 'the coordinator reads its own commit')
+  await h1.tables.settled()
+  t.same(intentsOf(0), [], 'its resolve landed')
+  t.same(await balances(c.host('h3').tables), [START - 10, START, START, START + 10], 'and another host reads it too')
+})
+
+t.test('a reader on another host completes a commit whose resolves have not landed yet', async (t) => {
+  let holdBack = false
+  const c = await cluster(t, {
+    tablesFor: (name) => name === 'h1' ? { beforeSettle: async () => { if (holdBack) await new Promise(() => {}) } } : {}
+  })
+  const h1 = c.host('h1')
+  await openAccounts(h1.tables)
+  await h1.tables.settled()
+  holdBack = true
+  await transfer(h1.tables, 0, 3, 25) // answered at its decision; its resolve never runs
+  holdBack = false
+  t.same(await balances(c.host('h2').tables), [START - 25, START, START, START + 25], 'h2 learns the decision from the record fragment and resolves')
+})
+
 t.test('a partitioned minority host serves stale reads and refuses writes with EROFS', async (t) => {
   const c = await cluster(t, { quorumWaitMs: 1500 })
   const h3 = c.host('h3')
@@ -296,6 +345,8 @@ t.test('a partitioned host reads past intents it cannot settle (stale reads show
   })
   const h3 = c.host('h3')
   await openAccounts(h3.tables)
+  // The accounts' resolves land after openAccounts has its answer; a stale read would skip their intents.
+  await h3.tables.settled()
   hang = true
   void transfer(c.host('h1').tables, 0, 2, 10)
   const intentsOf = (f: number): number => h3.machines.get(f)!.readLocal([{ k: 'get', key: rowKey(f, 'meta', metaKey(f, 'acct')) }]).intents.length
@@ -406,6 +457,8 @@ t.test('a finished two-phase commit\'s decision record is forgotten on the coord
   const mine = records(0).filter((txn) => txn.startsWith('h1.'))
   t.equal(mine.length, 1, 'h1\'s transfer left its decision record on the record fragment 0 (h1 forgets only by riding)')
   const leader = c.leaderOf(0)!
+  // The record is forgotten once every participant is resolved, which runs after the caller has its answer.
+  await h1.tables.settled()
   const before = leader.raft.status('fs/0').commit
   await h1.tables.txn(async (tx) => { tx.put('meta', metaKey(0, 'other'), u32(1)) })
   t.notOk(records(0).includes(mine[0]!), 'h1\'s next commit to fragment 0 forgot it')
