@@ -68,8 +68,12 @@ export const XATTR_SIZE_MAX = 65536
 const SYMLINK_MAX = 4096
 /** orphans freed together: one question to the other hosts, one transaction per fragment */
 const FREE_BATCH = 32
-/** how long a batch of kicked orphans that is not full waits for others to join */
+/** most orphans one background round frees (over all fragments: one transaction per fragment) */
+const FREE_ROUND_MAX = 256
+/** a round of kicked orphans starts once no kick came for this long (or a fragment has a full batch) ... */
 const FREE_GATHER_MS = 100
+/** ... or once its first kick waited this long */
+const FREE_GATHER_MAX_MS = 1000
 const DIR_SIZE = 4096
 const XATTR_NAMESPACES = ['user.', 'trusted.']
 
@@ -169,6 +173,8 @@ export class ModelFs implements FileSystem {
   /** orphans kicked and waiting for the next batch (kickFree) */
   private readonly toFree = new Set<number>()
   private freeRun: Promise<void> | null = null
+  /** Date.now() of the last kickFree (the gathering waits for a quiet moment) */
+  private lastKick = 0
 
   constructor (tables: Tables, settings: FsSettings, dataDir: string | null, clock?: () => bigint,
     shared: { openElsewhere?: (inos: number[]) => Promise<boolean[]> } = {}) {
@@ -749,20 +755,30 @@ export class ModelFs implements FileSystem {
 
   /**
    * Frees `ino` in the background if it is an orphan nobody holds open; a
-   * failure is left to the sweep. Kicks gather for FREE_GATHER_MS (or
-   * while a batch is under way) and go together: one question to the other hosts and one transaction
-   * per fragment for the lot (an `rm` of many files costs about one
-   * proposal each, not two).
+   * failure is left to the sweep. Kicks gather while they keep coming
+   * (until none came for FREE_GATHER_MS, at most FREE_GATHER_MAX_MS, or
+   * until one fragment has FREE_BATCH) and go together: one question to
+   * the other hosts and one transaction per fragment for the lot. A
+   * file's inode is in its directory's fragment, so an `rm` of many files
+   * costs about one proposal each, not two; directories are spread over
+   * every fragment, so an `rm -rf` of a tree needs the longer gathering to
+   * put more than one directory in a fragment's transaction.
    */
   private kickFree (ino: number): void {
     if (this.freeing.has(ino) || this.toFree.has(ino) || this.freeing.size + this.toFree.size >= 1024) return
     this.toFree.add(ino)
+    this.lastKick = Date.now()
     if (this.freeRun !== null) return
     this.freeRun = (async () => {
       while (this.toFree.size > 0 && !this.closed) {
         // Unlinks one at a time come every few ms: wait for more to join (the space comes back a little later).
-        if (this.toFree.size < FREE_BATCH) await new Promise((resolve) => setTimeout(resolve, FREE_GATHER_MS))
-        const batch = [...this.toFree].slice(0, FREE_BATCH)
+        const started = Date.now()
+        while (!this.closed && !this.freeBatchFull() && Date.now() - started < FREE_GATHER_MAX_MS) {
+          const quiet = Date.now() - this.lastKick
+          if (quiet >= FREE_GATHER_MS) break
+          await new Promise((resolve) => setTimeout(resolve, FREE_GATHER_MS - quiet))
+        }
+        const batch = this.freeBatch()
         for (const i of batch) { this.toFree.delete(i); this.freeing.add(i) }
         try {
           await this.tryFreeMany(batch)
@@ -773,6 +789,34 @@ export class ModelFs implements FileSystem {
         }
       }
     })().finally(() => { this.freeRun = null })
+  }
+
+  /** Whether some fragment has a full batch of kicked orphans waiting, or the round is full. */
+  private freeBatchFull (): boolean {
+    if (this.toFree.size >= FREE_ROUND_MAX) return true
+    const per = new Map<number, number>()
+    for (const ino of this.toFree) {
+      const f = ino % this.tables.fragments
+      const n = (per.get(f) ?? 0) + 1
+      if (n >= FREE_BATCH) return true
+      per.set(f, n)
+    }
+    return false
+  }
+
+  /** The next round: at most FREE_BATCH orphans of each fragment, FREE_ROUND_MAX in all, oldest kicks first. */
+  private freeBatch (): number[] {
+    const per = new Map<number, number>()
+    const out: number[] = []
+    for (const ino of this.toFree) {
+      if (out.length >= FREE_ROUND_MAX) break
+      const f = ino % this.tables.fragments
+      const n = per.get(f) ?? 0
+      if (n >= FREE_BATCH) continue
+      per.set(f, n + 1)
+      out.push(ino)
+    }
+    return out
   }
 
   /** Frees orphan `ino` unless some host holds it open. Returns whether it is gone. */
