@@ -2,7 +2,7 @@
  * One torture client, run as its own process so that a client blocked in a
  * call into a paused or dead mount never stalls the harness. It runs a
  * seeded mix of register writes/reads, appends/read-alls and
- * create/rename/unlink of its own entries in a shared directory until its
+ * create/rename/unlink of its own entries in shared directories until its
  * deadline, and logs every operation (history.ts) to a file outside the
  * mount. Failed writes are logged as 'unknown': after kill -9 or ENOSPC
  * the client cannot know whether they took effect.
@@ -37,6 +37,14 @@ export interface ClientArgs {
 export function registerName (i: number): string { return `reg${i}` }
 export function appendName (i: number): string { return `app${i}` }
 export const SHARED_DIR = 'shared'
+/**
+ * Renames move an entry from SHARED_DIR into this directory. Directories go
+ * to the fragments in turn, so the two are on different fragments and a
+ * rename between them is a two-phase commit (docs/replication.md).
+ */
+export const RENAMED_DIR = 'renamed'
+/** The shared directories, created by the harness before the clients start. */
+export const SHARED_DIRS = [SHARED_DIR, RENAMED_DIR]
 /**
  * Everything the run touches lives under this directory of the mount, and
  * no call creates it: while the mount is down (between kill -9 and the
@@ -147,9 +155,9 @@ function main (a: ClientArgs): void {
           } finally { closeSync(fd) }
         })
       } else if (step === 1) {
-        ok = run('rename', id, `${id}.b`, true, () => { renameSync(join(dir, `${id}.a`), join(dir, `${id}.b`)) })
+        ok = run('rename', id, `${id}.b`, true, () => { renameSync(join(dir, `${id}.a`), join(root, RENAMED_DIR, `${id}.b`)) })
       } else {
-        ok = run('unlink', id, `${id}.b`, true, () => { unlinkSync(join(dir, `${id}.b`)) })
+        ok = run('unlink', id, `${id}.b`, true, () => { unlinkSync(join(root, RENAMED_DIR, `${id}.b`)) })
       }
       // after an unknown outcome the entry's state is uncertain: leave it and start a new one
       if (!ok || step === 2) { entity++; step = 0 } else step++

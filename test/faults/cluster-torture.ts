@@ -38,7 +38,7 @@ import { askControl } from '../../src/cli/control.js'
 import { findMount } from '../../src/fuse/mount-table.js'
 import { MountLab, type ClusterHost } from '../net/mount-lab.js'
 import type { LabOwner } from '../net/netns.js'
-import { appendName, registerName, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
+import { appendName, registerName, ROOT, SHARED_DIRS, type ClientArgs } from './client.js'
 import { checkHistory, type Anomaly, type FinalState } from './checkers.js'
 import { fillDataDir, probeWrite, readFinal, syncedCreate } from './final-state.js'
 import { now, readClientLogs, type Op } from './history.js'
@@ -172,7 +172,7 @@ export function clusterTorture (opts: ClusterTortureOptions): ClusterTorture {
     mkdirSync(root)
     for (let i = 0; i < registers; i++) syncedCreate(join(root, registerName(i)))
     for (let i = 0; i < appendFiles; i++) syncedCreate(join(root, appendName(i)))
-    mkdirSync(join(root, SHARED_DIR))
+    for (const dir of SHARED_DIRS) mkdirSync(join(root, dir))
 
     // ---- stale-read windows: any host's count of stale reads grew between two polls -------
     const windows: Array<[number, number]> = []

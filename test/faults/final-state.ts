@@ -6,7 +6,7 @@
 import { closeSync, fsyncSync, openSync, readdirSync, writeSync } from 'node:fs'
 import { open as openAsync } from 'node:fs/promises'
 import { join } from 'node:path'
-import { appendName, readAll, registerName, registerValue, SHARED_DIR } from './client.js'
+import { appendName, readAll, registerName, registerValue, SHARED_DIRS } from './client.js'
 import type { FinalState } from './checkers.js'
 import { now } from './history.js'
 
@@ -15,7 +15,10 @@ export function readFinal (root: string, registers: number, appendFiles: number)
   const final: FinalState = { registers: new Map(), appends: new Map(), directory: new Map(), at: now() }
   for (let i = 0; i < registers; i++) final.registers.set(registerName(i), registerValue(readAll(join(root, registerName(i)))))
   for (let i = 0; i < appendFiles; i++) final.appends.set(appendName(i), readAll(join(root, appendName(i))).toString())
-  for (const name of readdirSync(join(root, SHARED_DIR)).sort()) final.directory.set(name, readAll(join(root, SHARED_DIR, name)).toString())
+  // Entries are named .a in the first directory and .b in the second (client.ts), so one map holds both.
+  for (const dir of SHARED_DIRS) {
+    for (const name of readdirSync(join(root, dir)).sort()) final.directory.set(name, readAll(join(root, dir, name)).toString())
+  }
   final.at = now()
   return final
 }

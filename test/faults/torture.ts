@@ -23,7 +23,7 @@ import { seededRng, type Rng } from '../../src/raft/rng.js'
 import { isAlive, readRecord, removeRecord } from '../../src/cli/daemon.js'
 import { findMount } from '../../src/fuse/mount-table.js'
 import { forceUnmount, walkenfs } from '../helpers/mount.js'
-import { appendName, registerName, ROOT, SHARED_DIR, type ClientArgs } from './client.js'
+import { appendName, registerName, ROOT, SHARED_DIRS, type ClientArgs } from './client.js'
 import { checkHistory, type Anomaly } from './checkers.js'
 import { fillDataDir, probeUntilOk, probeWrite, readFinal, syncedCreate } from './final-state.js'
 import { readClientLogs, type Op } from './history.js'
@@ -116,7 +116,7 @@ export function torture (opts: TortureOptions): Torture {
     mkdirSync(root)
     for (let i = 0; i < registers; i++) syncedCreate(join(root, registerName(i)))
     for (let i = 0; i < appendFiles; i++) syncedCreate(join(root, appendName(i)))
-    mkdirSync(join(root, SHARED_DIR))
+    for (const dir of SHARED_DIRS) mkdirSync(join(root, dir))
 
     const until = Date.now() + opts.durationMs
     const exits: Array<Promise<void>> = []
