@@ -680,12 +680,12 @@ export class ReplicatedTables implements Tables {
     return (r.results[0] as Extract<ReadResult, { k: 'count' }>).n
   }
 
-  /** Stops new transactions; the router and the store belong to the node, which closes them. */
   /** Resolves once the resolves of every commit answered so far have landed or failed (module doc). */
   async settled (): Promise<void> {
     await Promise.all([...this.settling.values()])
   }
 
+  /** Stops new transactions; the router and the store belong to the node, which closes them. */
   async close (): Promise<void> {
     this.closed = true
     if (this.settling.size > 0) {
