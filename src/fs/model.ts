@@ -773,12 +773,12 @@ export class ModelFs implements FileSystem {
       while (this.toFree.size > 0 && !this.closed) {
         // Unlinks one at a time come every few ms: wait for more to join (the space comes back a little later).
         const started = Date.now()
-        while (!this.closed && !this.freeBatchFull() && Date.now() - started < FREE_GATHER_MAX_MS) {
+        while (!this.closed && !this.nextFreeRound().full && Date.now() - started < FREE_GATHER_MAX_MS) {
           const quiet = Date.now() - this.lastKick
           if (quiet >= FREE_GATHER_MS) break
           await new Promise((resolve) => setTimeout(resolve, FREE_GATHER_MS - quiet))
         }
-        const batch = this.freeBatch()
+        const batch = this.nextFreeRound().inos
         for (const i of batch) { this.toFree.delete(i); this.freeing.add(i) }
         try {
           await this.tryFreeMany(batch)
@@ -791,32 +791,26 @@ export class ModelFs implements FileSystem {
     })().finally(() => { this.freeRun = null })
   }
 
-  /** Whether some fragment has a full batch of kicked orphans waiting, or the round is full. */
-  private freeBatchFull (): boolean {
-    if (this.toFree.size >= FREE_ROUND_MAX) return true
+  /**
+   * The next round of kicked orphans: at most FREE_BATCH of each fragment,
+   * FREE_ROUND_MAX in all, oldest kicks first; `full` once some fragment
+   * has a whole batch or the round has its most (waiting longer would add
+   * nothing to it).
+   */
+  private nextFreeRound (): { inos: number[], full: boolean } {
     const per = new Map<number, number>()
+    const inos: number[] = []
+    let full = false
     for (const ino of this.toFree) {
+      if (inos.length >= FREE_ROUND_MAX) break
       const f = ino % this.tables.fragments
       const n = (per.get(f) ?? 0) + 1
-      if (n >= FREE_BATCH) return true
+      if (n > FREE_BATCH) continue
       per.set(f, n)
+      inos.push(ino)
+      if (n === FREE_BATCH) full = true
     }
-    return false
-  }
-
-  /** The next round: at most FREE_BATCH orphans of each fragment, FREE_ROUND_MAX in all, oldest kicks first. */
-  private freeBatch (): number[] {
-    const per = new Map<number, number>()
-    const out: number[] = []
-    for (const ino of this.toFree) {
-      if (out.length >= FREE_ROUND_MAX) break
-      const f = ino % this.tables.fragments
-      const n = per.get(f) ?? 0
-      if (n >= FREE_BATCH) continue
-      per.set(f, n + 1)
-      out.push(ino)
-    }
-    return out
+    return { inos, full: full || inos.length >= FREE_ROUND_MAX }
   }
 
   /** Frees orphan `ino` unless some host holds it open. Returns whether it is gone. */
