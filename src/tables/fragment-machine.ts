@@ -192,6 +192,21 @@ function u64 (n: number): Buffer {
   return b
 }
 
+/**
+ * The row at `key` without a copy: a view of lmdb's reused read buffer,
+ * valid only until the next read of this environment. A 4 KiB write into a
+ * 64 KiB block checks and patches that block on every replica; copying it
+ * twice there made most of the memory a replica allocated per write, and
+ * that churn drove full collections every few hundred milliseconds
+ * (docs/performance.md, finding 26). lmdb sets the buffer's `length`
+ * property to the value's size but not its byte length, which hashing and
+ * copying use, hence the subarray.
+ */
+function peek (db: Database<Buffer, Buffer>, key: Buffer): Buffer | undefined {
+  const b = db.getBinaryFast(key)
+  return b === undefined ? undefined : b.subarray(0, b.length)
+}
+
 export function hashGet (value: Buffer | null | undefined): Buffer {
   const h = createHash('sha256')
   if (value == null) h.update(Buffer.from([0]))
@@ -304,10 +319,11 @@ export class FragmentReader {
       switch (op.k) {
         case 'get': {
           if (!this.ownsRowKey(op.key)) throw new RangeError(`key is not a row of fragment ${this.fragment}`)
-          const value = this.db.getBinary(op.key)
+          // One copy, made before intentsAt's reads overwrite lmdb's buffer.
+          const found = peek(this.db, op.key)
+          const value = found ? Buffer.from(found) : null
           this.intentsAt(op.key, null, null, intents)
-          const v = value ? Buffer.from(value) : null
-          return { k: 'get', value: v }
+          return { k: 'get', value }
         }
         case 'range': {
           if (!this.ownsRowKey(op.start) || op.end.length < 3 || op.end.readUInt16BE(0) !== this.fragment) throw new RangeError(`range is not inside fragment ${this.fragment}`)
@@ -548,7 +564,7 @@ export class FragmentMachine implements GroupStateMachine {
     let stale = false
     for (const c of checks) {
       if (c.k === 'get') {
-        const v = this.db.getBinary(c.key)
+        const v = peek(this.db, c.key)
         if (!hashGet(v ?? null).equals(c.hash)) stale = true
         this.reader.intentsAt(c.key, null, txn, blockers)
       } else {
@@ -576,7 +592,7 @@ export class FragmentMachine implements GroupStateMachine {
       if (!isPatch(w)) return w
       const [key, bytes, at, len] = w
       const row = Buffer.alloc(len)
-      const cur = this.db.getBinary(key)
+      const cur = peek(this.db, key)
       if (cur) cur.copy(row, 0, 0, Math.min(cur.length, len))
       bytes.copy(row, at)
       return [key, row]

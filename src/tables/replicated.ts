@@ -297,7 +297,9 @@ class ReplTx implements Tx {
   put (table: TableName, key: Buffer, value: Buffer): void {
     const f = fragmentOfKey(key, this.tables.fragments)
     const sk = rowKey(f, table, key)
-    this.writes.set(sk.toString('latin1'), { fragment: f, key: sk, value: Buffer.from(value) })
+    // Kept as given, as the Tx contract says: a 64 KiB block copied here was
+    // a third of what a 4 KiB write allocated on its host (finding 26).
+    this.writes.set(sk.toString('latin1'), { fragment: f, key: sk, value })
   }
 
   delete (table: TableName, key: Buffer): void {

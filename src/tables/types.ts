@@ -41,6 +41,7 @@ export interface Tx {
    * prefix".
    */
   range (table: TableName, start: Buffer, end: Buffer, opts?: RangeOptions): Promise<Row[]>
+  /** Keeps `value` as given until the commit: the caller must not change it afterwards. */
   put (table: TableName, key: Buffer, value: Buffer): void
   delete (table: TableName, key: Buffer): void
 }
