@@ -80,6 +80,12 @@ export class RaftLog {
   bytes (): number { return this.dataBytes }
 
   private pushEntry (e: Entry): void {
+    // Entries stay here until compaction (thousands per group), so one must
+    // not pin a larger buffer it was cut from: a decoded network frame, or
+    // msgpackr's and Node's shared pools of small buffers. Pinned, those took
+    // about 50 MiB per bench round on a host (docs/performance.md, finding 27).
+    const d = e.data
+    if (d !== undefined && d.buffer.byteLength >= 2 * d.length + 64) e = { ...e, data: Uint8Array.prototype.slice.call(d) }
     this.entries.push(e)
     this.dataBytes += e.data?.length ?? 0
     if (e.kind === 'conf' && e.conf) this.confs.push({ index: e.index, config: applyChange(this.config(), e.conf) })

@@ -78,6 +78,32 @@ function sizeOf (b: ChangeBatch): number {
   return n
 }
 
+/**
+ * The batch with its keys and values copied into one allocation of their
+ * exact size. Batches stay in the ring for a long time, and a small buffer
+ * is usually a view into something larger (a decoded entry or frame, or
+ * Node's 8 KiB pool of small buffers): kept as they came, a ring's 2 MiB of
+ * keys and values pinned many times that (docs/performance.md, finding 27).
+ */
+function owned (b: ChangeBatch): ChangeBatch {
+  let n = 0
+  for (const c of b.changes) n += c.key.length + (c.value?.length ?? 0) + (c.old?.length ?? 0)
+  const arena = Buffer.allocUnsafeSlow(n)
+  let at = 0
+  const take = (x: Buffer): Buffer => {
+    x.copy(arena, at)
+    at += x.length
+    return arena.subarray(at - x.length, at)
+  }
+  const changes = b.changes.map((c): RowChange => {
+    const o: RowChange = { ...c, key: take(c.key) }
+    if (c.value) o.value = take(c.value)
+    if (c.old) o.old = take(c.old)
+    return o
+  })
+  return { ...b, changes }
+}
+
 export class ChangeFeed {
   private ring: ChangeBatch[] = []
   private bytes = 0
@@ -114,6 +140,7 @@ export class ChangeFeed {
   }
 
   push (batch: ChangeBatch): void {
+    batch = owned(batch)
     const last = this.ring[this.ring.length - 1]
     // Out of order (cannot happen with one machine per feed): vouch for nothing below it.
     if (this.pos < 0 || (last !== undefined && batch.index <= last.index)) this.reset(batch.index - 1)

@@ -408,11 +408,11 @@ export class FragmentMachine implements GroupStateMachine {
     for (const [k, v] of writes) {
       const kind = this.feed ? watchedTable(k[2]!) : null
       if (kind === 'values') {
+        // The feed copies what it keeps (change-feed.ts `owned`); getBinary's copy outlives the next read.
         const old = this.db.getBinary(k)
-        // Copies: a value decoded from a command is a view into the whole entry (or network frame), which the feed's ring would keep alive.
-        changes.push({ table: k[2]!, key: Buffer.from(k.subarray(3)), value: v === null ? null : Buffer.from(v), old: old ? Buffer.from(old) : null })
+        changes.push({ table: k[2]!, key: k.subarray(3), value: v, old: old ?? null })
       } else if (kind === 'keys') {
-        changes.push({ table: k[2]!, key: Buffer.from(k.subarray(3)), deleted: v === null })
+        changes.push({ table: k[2]!, key: k.subarray(3), deleted: v === null })
       }
       if (v === null) this.db.remove(k)
       else this.db.put(k, v)
