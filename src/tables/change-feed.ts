@@ -21,12 +21,13 @@
  * are of no use to a watcher). Transaction bookkeeping, xattrs, symlink
  * targets and `meta` rows are left out.
  *
- * Bounds: at most `maxBatches` batches and about `maxBytes` bytes of keys
- * and values; the oldest go first (then `read` from before them is a gap).
+ * Bounds: at most `maxBatches` batches and about `maxBytes` bytes of
+ * packed changes; the oldest go first (then `read` from before them is a gap).
  * Waiters: at most `maxWaiters` long polls are woken by a new batch; more
  * wait out (at most 1 s of) their time and are answered then, so a crowd of
  * watchers never makes anyone spin.
  */
+import { pack, unpack } from 'msgpackr'
 
 /** One row change; `table` is a table id of local.ts; `key` the table key (no fragment prefix). */
 export interface RowChange {
@@ -72,40 +73,50 @@ export function watchedTable (table: number): 'values' | 'keys' | null {
   return WATCHED.has(table) ? (WITH_VALUES.has(table) ? 'values' : 'keys') : null
 }
 
-function sizeOf (b: ChangeBatch): number {
-  let n = 64 + b.txn.length
-  for (const c of b.changes) n += 32 + c.key.length + (c.value?.length ?? 0) + (c.old?.length ?? 0)
-  return n
-}
-
 /**
- * The batch with its keys and values copied into one allocation of their
- * exact size. Batches stay in the ring for a long time, and a small buffer
- * is usually a view into something larger (a decoded entry or frame, or
- * Node's 8 KiB pool of small buffers): kept as they came, a ring's 2 MiB of
- * keys and values pinned many times that (docs/performance.md, finding 27).
+ * A batch as the ring keeps it: its changes packed into one buffer of
+ * their exact size, unpacked again by `read`. Batches stay in the ring for
+ * a long time (16 fragments × 2,048 of them on a host). Kept as objects,
+ * each change cost three Buffer objects and more on the heap, and each
+ * small buffer was a view into something larger (a decoded entry or
+ * frame, or Node's 8 KiB pool of small buffers) that it pinned: together
+ * most of what a host's heap and buffers grew by per bench round
+ * (docs/performance.md, finding 27).
  */
-function owned (b: ChangeBatch): ChangeBatch {
-  let n = 0
-  for (const c of b.changes) n += c.key.length + (c.value?.length ?? 0) + (c.old?.length ?? 0)
-  const arena = Buffer.allocUnsafeSlow(n)
-  let at = 0
-  const take = (x: Buffer): Buffer => {
-    x.copy(arena, at)
-    at += x.length
-    return arena.subarray(at - x.length, at)
-  }
-  const changes = b.changes.map((c): RowChange => {
-    const o: RowChange = { ...c, key: take(c.key) }
-    if (c.value) o.value = take(c.value)
-    if (c.old) o.old = take(c.old)
+interface Kept { index: number, txn: string, at: number, participants: number[], packed: Buffer }
+
+interface PackedChange { t: number, k: Buffer, v?: Buffer | null, o?: Buffer | null, d?: boolean }
+
+function keep (b: ChangeBatch): Kept {
+  const cs = b.changes.map((c): PackedChange => {
+    const o: PackedChange = { t: c.table, k: c.key }
+    if (c.value !== undefined) o.v = c.value
+    if (c.old !== undefined) o.o = c.old
+    if (c.deleted !== undefined) o.d = c.deleted
     return o
   })
-  return { ...b, changes }
+  // msgpackr's output is a view into its working buffer: own an exact copy.
+  const packed = Uint8Array.prototype.slice.call(pack(cs)) as Buffer
+  return { index: b.index, txn: b.txn, at: b.at, participants: b.participants, packed }
+}
+
+function unkeep (k: Kept): ChangeBatch {
+  const changes = (unpack(k.packed) as PackedChange[]).map((o): RowChange => {
+    const c: RowChange = { table: o.t, key: o.k }
+    if ('v' in o) c.value = o.v
+    if ('o' in o) c.old = o.o
+    if ('d' in o) c.deleted = o.d
+    return c
+  })
+  return { index: k.index, txn: k.txn, at: k.at, participants: k.participants, changes }
+}
+
+function sizeOf (k: Kept): number {
+  return 64 + k.txn.length + k.packed.length
 }
 
 export class ChangeFeed {
-  private ring: ChangeBatch[] = []
+  private ring: Kept[] = []
   private bytes = 0
   /** every batch with index > coveredFrom and <= position is in the ring; -1: nothing known yet */
   private coveredFrom = -1
@@ -139,8 +150,8 @@ export class ChangeFeed {
     this.pos = index
   }
 
-  push (batch: ChangeBatch): void {
-    batch = owned(batch)
+  push (changed: ChangeBatch): void {
+    const batch = keep(changed)
     const last = this.ring[this.ring.length - 1]
     // Out of order (cannot happen with one machine per feed): vouch for nothing below it.
     if (this.pos < 0 || (last !== undefined && batch.index <= last.index)) this.reset(batch.index - 1)
@@ -161,7 +172,7 @@ export class ChangeFeed {
     const out: ChangeBatch[] = []
     for (const b of this.ring) {
       if (b.index > after) {
-        out.push(b)
+        out.push(unkeep(b))
         if (out.length >= max) return { gap: false, batches: out, position: b.index }
       }
     }
