@@ -28,7 +28,7 @@ import { join, resolve } from 'node:path'
  * write+fsync loop, each costing 5–10 ms of the JavaScript thread. A 64 MiB
  * floor for that limit (about 20 MiB more RSS per host) made them about one per
  * second and cut the loop's p99 from 14–17 ms to 7–9 ms (docs/performance.md,
- * finding 22). After a day's work the live heap is 25–30 MiB, and buffers
+ * finding 22). After the bench workload the live heap is 25–30 MiB, and buffers
  * that live into the old generation (rows, blocks) count against the same
  * headroom: with 64 MiB, full collections came every 100–300 ms again under
  * that loop, and its p99 was back at 13–20 ms; 96 MiB made them about one in

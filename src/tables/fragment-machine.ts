@@ -408,7 +408,7 @@ export class FragmentMachine implements GroupStateMachine {
     for (const [k, v] of writes) {
       const kind = this.feed ? watchedTable(k[2]!) : null
       if (kind === 'values') {
-        // The feed copies what it keeps (change-feed.ts `owned`); getBinary's copy outlives the next read.
+        // The feed packs what it keeps (change-feed.ts `keep`); getBinary's copy outlives the next read.
         const old = this.db.getBinary(k)
         changes.push({ table: k[2]!, key: k.subarray(3), value: v, old: old ?? null })
       } else if (kind === 'keys') {

@@ -297,8 +297,8 @@ class ReplTx implements Tx {
   put (table: TableName, key: Buffer, value: Buffer): void {
     const f = fragmentOfKey(key, this.tables.fragments)
     const sk = rowKey(f, table, key)
-    // Kept as given, as the Tx contract says: a 64 KiB block copied here was
-    // a third of what a 4 KiB write allocated on its host (finding 26).
+    // Kept as given, as the Tx contract says: the copy made here was one of
+    // the five copies of its 64 KiB block a 4 KiB write made (finding 26).
     this.writes.set(sk.toString('latin1'), { fragment: f, key: sk, value })
   }
 
