@@ -773,12 +773,14 @@ export class ModelFs implements FileSystem {
       while (this.toFree.size > 0 && !this.closed) {
         // Unlinks one at a time come every few ms: wait for more to join (the space comes back a little later).
         const started = Date.now()
-        while (!this.closed && !this.nextFreeRound().full && Date.now() - started < FREE_GATHER_MAX_MS) {
+        let round = this.nextFreeRound()
+        while (!this.closed && !round.full && Date.now() - started < FREE_GATHER_MAX_MS) {
           const quiet = Date.now() - this.lastKick
           if (quiet >= FREE_GATHER_MS) break
           await new Promise((resolve) => setTimeout(resolve, FREE_GATHER_MS - quiet))
+          round = this.nextFreeRound()
         }
-        const batch = this.nextFreeRound().inos
+        const batch = round.inos
         for (const i of batch) { this.toFree.delete(i); this.freeing.add(i) }
         try {
           await this.tryFreeMany(batch)
