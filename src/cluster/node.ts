@@ -390,9 +390,16 @@ export class ClusterNode {
     return buildStatus(this)
   }
 
-  /** Counters of this host's Raft driver (cycles, flushes, proposals, reads, messages) for `walkenfs status --json`; null before it runs. */
-  raftStats (): RaftHost['stats'] | null {
-    return this.host === undefined ? null : { ...this.host.stats }
+  /**
+   * Counters of this host's Raft driver (cycles, flushes, proposals, reads,
+   * messages) for `walkenfs status --json`, with the entry bytes its logs
+   * hold in memory (`logHeldBytes`) and since their snapshots (`logBytes`);
+   * null before it runs.
+   */
+  raftStats (): (RaftHost['stats'] & { logBytes: number, logHeldBytes: number }) | null {
+    if (this.host === undefined) return null
+    const { logged, held } = this.host.logBytes()
+    return { ...this.host.stats, logBytes: logged, logHeldBytes: held }
   }
 
   /** Local Raft view of g, or null when this host holds no replica. */

@@ -380,6 +380,7 @@ export class RaftHost {
       followerLeases: this.leaseMs > 0,
       rng: seededRng(randomInt(2 ** 31)),
       liveSnapshot: sm.liveSnapshots === true ? () => ({ index: grp.stored, data: sm.snapshot() }) : undefined,
+      loadEntries: (lo, hi) => this.storage.entries(g, lo, hi),
       faults: this.o.faults
     }, init)
     const grp: Group = { id: g, raft, sm, queue: [], waiting: new Map(), reads: new Map(), visible: raft.log.applied, stored: raft.log.applied, applyWaiters: [], durable: { term: init.hardState.term, vote: init.hardState.vote }, touchedUpTo: 0, preGate: 0, wasDirty: false, cleanAt: 0 }
@@ -583,9 +584,20 @@ export class RaftHost {
     this.markDirty(grp)
   }
 
-  status (g: GroupId): { role: string, term: number, lead: NodeId, commit: number, applied: number, config: Config, configIndex: number } {
+  status (g: GroupId): { role: string, term: number, lead: NodeId, commit: number, applied: number, config: Config, configIndex: number, logBytes: number, heldBytes: number } {
     const r = this.group(g).raft
-    return { role: r.role, term: r.term, lead: r.lead, commit: r.log.committed, applied: r.log.applied, config: r.config(), configIndex: r.log.configIndex() }
+    return { role: r.role, term: r.term, lead: r.lead, commit: r.log.committed, applied: r.log.applied, config: r.config(), configIndex: r.log.configIndex(), logBytes: r.log.bytes(), heldBytes: r.log.heldBytes() }
+  }
+
+  /** Entry payload bytes of every group's log since its snapshot (`logged`), and of those held in memory (`held`). */
+  logBytes (): { logged: number, held: number } {
+    let logged = 0
+    let held = 0
+    for (const grp of this.groups.values()) {
+      logged += grp.raft.log.bytes()
+      held += grp.raft.log.heldBytes()
+    }
+    return { logged, held }
   }
 
   groupIds (): GroupId[] { return [...this.groups.keys()] }
@@ -804,6 +816,8 @@ export class RaftHost {
         grp.raft.advance()
         const raft = grp.raft
         this.maybeCompact(grp)
+        // After this cycle's transaction: what is released can be read back.
+        raft.releaseEntries()
         if (raft.hasReady()) this.dirty.add(grp)
       }
     } catch (e) {

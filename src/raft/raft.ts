@@ -74,7 +74,7 @@
  * at the leader, entries per proposal and pending read requests.
  */
 import { checkChange, cloneConfig, isMember, isVoter, members, quorum } from './config.js'
-import { RaftLog } from './log.js'
+import { RaftLog, type LoadEntries } from './log.js'
 import { Progress } from './progress.js'
 import type { Rng } from './rng.js'
 import {
@@ -139,6 +139,13 @@ export interface RaftOptions {
    * `compact` takes no data.
    */
   liveSnapshot?: () => { index: number, data: Uint8Array }
+  /**
+   * Reads entries back from the driver's durable log. With it the log may
+   * drop payloads from memory (`releaseEntries`) and read them back when a
+   * follower needs them; without it every entry stays in memory until
+   * compaction.
+   */
+  loadEntries?: LoadEntries
   faults?: RaftFaults
 }
 
@@ -172,7 +179,7 @@ export class Raft {
   /** Why this node last became a candidate; the simulator's disruption checker reads it. */
   lastCampaign: 'election' | 'transfer' | 'none' = 'none'
 
-  private readonly opts: Required<Omit<RaftOptions, 'faults' | 'liveSnapshot'>> & { faults: RaftFaults }
+  private readonly opts: Required<Omit<RaftOptions, 'faults' | 'liveSnapshot' | 'loadEntries'>> & { faults: RaftFaults }
   private readonly liveSnapshot: RaftOptions['liveSnapshot']
   private progress = new Map<NodeId, Progress>()
   private votes = new Map<NodeId, boolean>()
@@ -248,7 +255,7 @@ export class Raft {
     this.id = options.id
     this.liveSnapshot = options.liveSnapshot
     this.snapshot = init.snapshot
-    this.log = new RaftLog(init.snapshot.meta, init.entries, init.hardState.commit, init.applied)
+    this.log = new RaftLog(init.snapshot.meta, init.entries, init.hardState.commit, init.applied, options.loadEntries)
     this.term = init.hardState.term
     this.vote = init.hardState.vote
     this.prevHard = this.hardState()
@@ -347,6 +354,17 @@ export class Raft {
     const meta = this.log.compact(index)
     this.snapshot = { meta, data: data ?? NO_DATA }
     this.pendingCompacted = this.snapshot
+  }
+
+  /**
+   * Drops from memory the payloads of entries that are applied, persisted
+   * (advance() reported them) and, on a leader, held by every follower
+   * heard from lately: what only a lagging follower could still need, and
+   * it gets them read back from storage. Returns the bytes freed; nothing
+   * without `loadEntries`.
+   */
+  releaseEntries (): number {
+    return this.log.release(Math.min(this.compactionPoint(), this.stableTo))
   }
 
   /**

@@ -76,6 +76,17 @@ export class RaftStorage {
   }
 
   /**
+   * Entries lo..hi of group g as stored (fewer if some are missing: the
+   * caller checks). Read from the last committed write transaction, so a
+   * cycle's entries can be read back once its transaction has run.
+   */
+  entries (g: GroupId, lo: number, hi: number): Entry[] {
+    const out: Entry[] = []
+    for (const { value } of this.db.getRange({ start: [g, 'e', lo], end: [g, 'e', hi + 1] })) out.push(value as Entry)
+    return out
+  }
+
+  /**
    * Stages one Ready's durable part. Call inside a write transaction. With
    * `live` (the group's state machine keeps its state in the same store,
    * see GroupStateMachine.liveSnapshots) a snapshot is stored without its

@@ -34,8 +34,11 @@ export class Harness {
   /**
    * `extra.live`: every node has a live snapshot source (RaftOptions.liveSnapshot)
    * whose data names the index it was read at: `state@<index>`.
+   * `extra.release`: every node reads entries back from its memory disk
+   * (RaftOptions.loadEntries), releases what it may after each persisted
+   * Ready, and counts the entries it read back in `loads`.
    */
-  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs' | 'followerLeases' | 'idleHeartbeatTicks' | 'idleAfterTicks'> & { live?: boolean } = {}) {
+  constructor (ids: number[], voters: number[], readonly faults: RaftFaults = {}, seed = 1, readonly extra: Pick<RaftOptions, 'leaseMs' | 'followerLeases' | 'idleHeartbeatTicks' | 'idleAfterTicks'> & { live?: boolean, release?: boolean } = {}) {
     for (const id of ids) {
       const snapshot: Snapshot = { meta: { index: 0, term: 0, config: { voters, learners: [] } }, data: new Uint8Array() }
       const n: MemNode = { raft: undefined as unknown as Raft, hard: { term: 0, vote: 0, commit: 0 }, snapshot, entries: [], applied: [], reads: [], installed: [] }
@@ -44,15 +47,25 @@ export class Harness {
     }
   }
 
+  /** entries read back from the memory disks (extra.release) */
+  loads = 0
+
   private make (id: number, n: MemNode, seed: number): Raft {
-    const { live, ...extra } = this.extra
+    const { live, release, ...extra } = this.extra
+    const loadEntries = release === true
+      ? (lo: number, hi: number) => {
+          const out = n.entries.filter((e) => e.index >= lo && e.index <= hi)
+          this.loads += out.length
+          return out
+        }
+      : undefined
     const liveSnapshot = live === true
       ? () => {
           const index = Math.max(n.snapshot.meta.index, n.applied[n.applied.length - 1]?.index ?? 0)
           return { index, data: new TextEncoder().encode(`state@${index}`) }
         }
       : undefined
-    return new Raft({ id, electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, rng: seededRng(seed * 100 + id), faults: this.faults, liveSnapshot, ...extra },
+    return new Raft({ id, electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, rng: seededRng(seed * 100 + id), faults: this.faults, liveSnapshot, loadEntries, ...extra },
       { hardState: { ...n.hard }, snapshot: n.snapshot, entries: [...n.entries], applied: n.snapshot.meta.index })
   }
 
@@ -79,6 +92,7 @@ export class Harness {
         n.reads.push(...rd.readStates)
         out.push(...rd.messages)
         n.raft.advance()
+        if (this.extra.release === true) n.raft.releaseEntries()
       }
       if (out.length === 0) return
       for (const m of out) {

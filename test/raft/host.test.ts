@@ -321,6 +321,28 @@ t.test('with live snapshots the log\'s bytes bring a compaction', async (t) => {
   t.equal(leader.machines.get('g')!.get('k19'), big, 'the rows are all there')
 })
 
+t.test('a host keeps in memory only the entries a follower may still need, and one that was down catches up from entries read back from lmdb', async (t) => {
+  const c = new TestCluster({}, true)
+  t.teardown(() => c.cleanup())
+  const leader = await c.startGroup('g', [1, 2, 3])
+  const big = 'x'.repeat(4096)
+  for (let i = 0; i < 10; i++) await c.propose('g', KvMachine.encode(`k${i}`, big))
+  await c.until(() => [...c.hosts.values()].every((h) => h.host.status('g').applied === leader.host.status('g').commit), 'every host applied everything')
+  await c.until(() => [...c.hosts.values()].every((h) => h.host.status('g').heldBytes === 0), 'every host released what it applied')
+  t.ok(leader.host.status('g').logBytes > 40_000, 'the log still holds the entries, on disk')
+  const down = [...c.hosts.values()].find((h) => h !== leader)!
+  await c.stopHost(down.id)
+  for (let i = 10; i < 20; i++) await c.propose('g', KvMachine.encode(`k${i}`, big))
+  await c.until(() => leader.host.status('g').heldBytes === 0, 'once the follower was silent for an election timeout, the leader released its entries too')
+  const back = c.openHost(down.id)
+  c.reopenGroups(back)
+  t.equal(back.host.status('g').heldBytes, 0, 'reopened: what it had applied stays on disk')
+  back.host.start()
+  await c.until(() => back.machines.get('g')!.get('k19') === big, 'the follower caught up')
+  t.equal(back.host.storage.load('g').snapshot.meta.index, 0, 'from entries read back by the leader, not a snapshot')
+  for (let i = 0; i < 20; i++) t.equal(back.machines.get('g')!.get(`k${i}`), big, `k${i}`)
+})
+
 t.test('with a sync option, a cycle sends nothing but a leader\'s appends before its sync finished', async (t) => {
   const c = new TestCluster()
   t.teardown(() => c.cleanup())

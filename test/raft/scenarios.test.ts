@@ -401,6 +401,53 @@ t.test('the compaction point stays at a follower that keeps up but lags, and pas
   t.equal(ln.compactionPoint(), ln.log.applied, 'f silent for check-quorum rounds: up to applied')
 })
 
+t.test('released entries: payloads leave memory once applied and held by every follower heard from, and a lagging follower gets them read back, not a snapshot', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], {}, 1, { live: true, release: true })
+  const l = h.electLeader()
+  const [f, g] = [1, 2, 3].filter((id) => id !== l)
+  const ln = h.node(l)
+  for (let i = 0; i < 5; i++) ln.propose([enc(`a${i}`)])
+  h.settle()
+  t.equal(ln.log.heldBytes(), 0, 'every follower holds everything and all is applied: nothing held')
+  t.equal(h.node(f).log.heldBytes(), 0, 'a follower keeps nothing it applied')
+  t.ok(ln.log.bytes() > 0, 'the log still counts the released bytes (compaction by size reads them)')
+  t.equal(new TextDecoder().decode(ln.log.entry(ln.log.lastIndex())!.data), 'a4', 'an entry is read back whole')
+  h.isolate(f)
+  for (let i = 0; i < 5; i++) ln.propose([enc(`b${i}`)])
+  h.settle()
+  t.equal(ln.log.heldBytes(), 10, 'f lags and was heard from lately: the 5 entries it lacks stay in memory')
+  h.tick(25, [l, g])
+  t.equal(h.leader(), l, 'l still leads with g')
+  t.equal(ln.log.heldBytes(), 0, 'f silent for check-quorum rounds: released')
+  for (let i = 0; i < 5; i++) ln.propose([enc(`c${i}`)])
+  h.settle()
+  const loadsBefore = h.loads
+  h.healAll()
+  h.tick(5)
+  t.ok(h.loads - loadsBefore >= 10, `the leader read f's missing entries back (${h.loads - loadsBefore})`)
+  t.same(h.nodes.get(f)!.installed, [], 'f got entries, no snapshot')
+  const seen = h.nodes.get(f)!.applied.map((e) => e.data ? new TextDecoder().decode(e.data) : '').filter((s) => s !== '')
+  t.same(seen.slice(-10), ['b0', 'b1', 'b2', 'b3', 'b4', 'c0', 'c1', 'c2', 'c3', 'c4'], 'and applied them in order')
+  t.equal(h.node(f).log.lastIndex(), ln.log.lastIndex())
+})
+
+t.test('released entries: a restarted node releases again once it applied, and serves entries back from its disk', async (t) => {
+  const h = new Harness([1, 2, 3], [1, 2, 3], {}, 3, { live: true, release: true })
+  const l = h.electLeader()
+  for (let i = 0; i < 4; i++) h.node(l).propose([enc(`x${i}`)])
+  h.settle()
+  const f = [1, 2, 3].find((id) => id !== l)!
+  h.restart(f)
+  t.equal(h.node(f).log.heldBytes(), 8, 'restarted (the harness keeps no applied index): the log is read whole')
+  h.tick(3)
+  t.equal(h.node(f).log.heldBytes(), 0, 'applied again: on disk only')
+  t.equal(new TextDecoder().decode(h.node(f).log.entry(h.node(f).log.lastIndex())!.data), 'x3')
+  // A store that answers with another term is caught, not served.
+  const n = h.nodes.get(f)!
+  n.entries = n.entries.map((e) => ({ ...e, term: e.term + 1 }))
+  t.throws(() => h.node(f).log.entry(h.node(f).log.lastIndex()), /is not entry/)
+})
+
 t.test('live snapshots: compaction keeps no data, a snapshot is read from the state when sent, and an installed one is not kept', async (t) => {
   const h = new Harness([1, 2, 3, 4], [1, 2, 3], {}, 1, { live: true })
   const l = h.electLeader()

@@ -103,6 +103,8 @@ interface Host {
   ticks: number
   diskLatency: number
   compactAfter: number
+  /** releases applied entries from memory and reads them back from its disk */
+  releases: boolean
   prevRole: Role
   prevTerm: number
   checkedCommit: number
@@ -217,6 +219,8 @@ class Simulation {
         ticks: 0,
         diskLatency: id === slow ? 20 + r.int(40) : 1 + r.int(3),
         compactAfter: 10 + r.int(60),
+        // Half of the hosts release applied entries (RaftLog.release); chosen without drawing, so seeds replay as before.
+        releases: (this.cfg.seed + id) % 2 === 0,
         prevRole: 'follower',
         prevTerm: 0,
         checkedCommit: 0,
@@ -316,6 +320,8 @@ class Simulation {
       idleHeartbeatTicks: 2 * HEARTBEAT_TICKS,
       idleAfterTicks: ELECTION_TICKS,
       liveSnapshot: this.cfg.live === true ? () => ({ index: h.disk.applied, data: enc.encode(JSON.stringify([...h.sm])) }) : undefined,
+      // Released entries are read back from this host's disk: one missing there is the bug a release rule would have.
+      loadEntries: h.releases ? (lo, hi) => h.disk.entries.filter((e) => e.index >= lo && e.index <= hi) : undefined,
       faults: this.cfg.faults ?? {}
     }, { hardState: { ...d.hard }, snapshot: d.snapshot, entries: d.entries.slice(), applied: d.applied })
     h.sm = new Map(d.sm)
@@ -442,6 +448,7 @@ class Simulation {
     }
     this.serveReads(h)
     h.raft!.advance()
+    if (h.releases) h.raft!.releaseEntries()
     // Compaction keeps the in-memory log bounded and makes snapshots travel.
     const raft = h.raft!
     if (raft.log.applied - raft.log.snapIndex > h.compactAfter) {
