@@ -101,7 +101,8 @@ export interface HostOptions {
   compactAfter?: number
   /**
    * Also compact a group with live snapshots once its log holds this many
-   * bytes of entries (the log lives in memory until compacted).
+   * bytes of entries since its snapshot. This bounds the log on disk; in
+   * memory a group keeps only what a follower may still need (Raft.releaseEntries).
    */
   compactAfterBytes?: number
   maxPendingProposals?: number

@@ -23,6 +23,9 @@
  *
  * Bounds: at most `maxBatches` batches and about `maxBytes` bytes of
  * packed changes; the oldest go first (then `read` from before them is a gap).
+ * The feeds of a host (`ChangeFeeds`) share a byte budget: each gets an even
+ * share of it, at most `maxBytes` and at least MIN_FEED_BYTES, so the rings
+ * of a host with many fragments stay within the budget.
  * Waiters: at most `maxWaiters` long polls are woken by a new batch; more
  * wait out (at most 1 s of) their time and are answered then, so a crowd of
  * watchers never makes anyone spin.
@@ -61,6 +64,14 @@ export interface ChangeFeedOptions {
   maxBytes?: number
   maxWaiters?: number
 }
+
+export interface ChangeFeedsOptions extends ChangeFeedOptions {
+  /** bytes all feeds of the host keep together (default 32 MiB); each keeps an even share */
+  budgetBytes?: number
+}
+
+/** The least a feed keeps whatever the budget: a watcher must be able to keep up with a busy fragment. */
+export const MIN_FEED_BYTES = 64 * 1024
 
 // Table ids of local.ts (inode 1, dirent 2, block 3); spelled out because local.ts imports this module.
 const WATCHED = new Set([1, 2, 3])
@@ -157,13 +168,26 @@ export class ChangeFeed {
     if (this.pos < 0 || (last !== undefined && batch.index <= last.index)) this.reset(batch.index - 1)
     this.ring.push(batch)
     this.bytes += sizeOf(batch)
+    this.trim()
+    this.advance(batch.index)
+    this.wake()
+  }
+
+  /** Bytes of packed changes held. */
+  get heldBytes (): number { return this.bytes }
+
+  /** Sets the byte bound (a host's budget shared anew) and drops the oldest batches past it. */
+  limit (maxBytes: number): void {
+    this.o.maxBytes = maxBytes
+    this.trim()
+  }
+
+  private trim (): void {
     while (this.ring.length > this.o.maxBatches || (this.bytes > this.o.maxBytes && this.ring.length > 1)) {
       const old = this.ring.shift()!
       this.bytes -= sizeOf(old)
       this.coveredFrom = old.index
     }
-    this.advance(batch.index)
-    this.wake()
   }
 
   /** Batches with index > after (at most `max`), or a gap. */
@@ -204,15 +228,38 @@ export class ChangeFeed {
   }
 }
 
-/** The feeds of every fragment held on this host, created on first use (bounded by the fragment count). */
+/**
+ * The feeds of every fragment held on this host, created on first use
+ * (bounded by the fragment count), sharing one byte budget: with n feeds
+ * each keeps at most budget / n (within MIN_FEED_BYTES..maxBytes), so 16
+ * fragments keep 2 MiB each as before and 256 keep 128 KiB each.
+ */
 export class ChangeFeeds {
   private readonly feeds = new Map<number, ChangeFeed>()
-  constructor (private readonly opts: ChangeFeedOptions = {}) {}
+  private readonly budget: number
+  private readonly perFeedMax: number
+  private readonly opts: ChangeFeedOptions
+  constructor ({ budgetBytes, ...opts }: ChangeFeedsOptions = {}) {
+    this.opts = opts
+    this.budget = budgetBytes ?? 32 * 1024 * 1024
+    this.perFeedMax = opts.maxBytes ?? 2 * 1024 * 1024
+  }
 
   of (fragment: number): ChangeFeed {
     let f = this.feeds.get(fragment)
-    if (!f) this.feeds.set(fragment, f = new ChangeFeed(this.opts))
+    if (!f) {
+      this.feeds.set(fragment, f = new ChangeFeed(this.opts))
+      const share = Math.max(MIN_FEED_BYTES, Math.min(this.perFeedMax, Math.floor(this.budget / this.feeds.size)))
+      for (const feed of this.feeds.values()) feed.limit(share)
+    }
     return f
+  }
+
+  /** Bytes all feeds hold. */
+  heldBytes (): number {
+    let n = 0
+    for (const f of this.feeds.values()) n += f.heldBytes
+    return n
   }
 
   has (fragment: number): boolean { return this.feeds.has(fragment) }

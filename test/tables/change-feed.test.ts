@@ -5,7 +5,7 @@
  * snapshot), and long polls that wake on a new batch.
  */
 import t from 'tap'
-import { ChangeFeed, pollFeed, type ChangeBatch } from '../../src/tables/change-feed.js'
+import { ChangeFeed, ChangeFeeds, MIN_FEED_BYTES, pollFeed, type ChangeBatch } from '../../src/tables/change-feed.js'
 
 const batch = (index: number): ChangeBatch => ({ index, txn: `h.x.${index}`, at: 0, participants: [], changes: [{ table: 2, key: Buffer.alloc(9, index), value: null, old: null }] })
 
@@ -35,6 +35,24 @@ t.test('the ring is bounded: evicted batches turn into a gap', async (t) => {
   bytes.advance(0)
   for (let i = 1; i <= 20; i++) bytes.push(batch(i))
   t.ok(bytes.read(19).batches.length === 1 && bytes.read(0).gap, 'a byte bound evicts too')
+})
+
+t.test('the feeds of a host share one byte budget: each keeps an even share, never below the floor', async (t) => {
+  const big = (index: number): ChangeBatch => ({ index, txn: `h.x.${index}`, at: 0, participants: [], changes: [{ table: 1, key: Buffer.alloc(9, index), value: Buffer.alloc(4000, index), old: null }] })
+  const M = MIN_FEED_BYTES
+  const feeds = new ChangeFeeds({ budgetBytes: 4 * M, maxBytes: 3 * M, maxBatches: 1_000_000 })
+  const fill = (f: ChangeFeed, from: number): void => { f.advance(from - 1); for (let i = from; i < from + 200; i++) f.push(big(i)) }
+  const a = feeds.of(0)
+  fill(a, 1)
+  t.ok(a.heldBytes <= 3 * M && a.heldBytes > 3 * M - 5000, `alone, a feed keeps up to its own bound (${a.heldBytes} bytes)`)
+  const b = feeds.of(1)
+  t.ok(a.heldBytes <= 2 * M && a.heldBytes > 2 * M - 5000, `a second feed cuts the first one's share to half the budget at once (${a.heldBytes} bytes)`)
+  fill(b, 1)
+  for (let k = 2; k < 8; k++) fill(feeds.of(k), 1)
+  t.ok(feeds.heldBytes() <= 8 * M, `eight feeds: each at the floor, ${feeds.heldBytes()} bytes in all`)
+  t.ok(b.heldBytes >= MIN_FEED_BYTES - 5000, 'never below the floor')
+  t.equal(a.read(0).gap, true, 'what a share no longer holds is a gap for a reader')
+  t.equal(a.read(199).batches.length, 1, 'the newest batches stay')
 })
 
 t.test('a snapshot restore (reset) starts coverage afresh', async (t) => {
