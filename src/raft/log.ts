@@ -33,7 +33,7 @@ function isReleased (s: Slot): s is Released {
   return (s as Released).released !== undefined
 }
 
-/** Entries read back in one call to `load`, at most (a far-behind follower gets its appends in pieces anyway). */
+/** Entries read back in one call to `load`, at most; `slice` also stops a run where its byte bound would. */
 const LOAD_RUN = 256
 
 export class RaftLog {
@@ -224,8 +224,16 @@ export class RaftLog {
       const s = this.entries[i - this.snapIndex - 1]
       let run: Entry[]
       if (isReleased(s)) {
+        // Read back no more than the message can take: the kept sizes tell (entrySize's 24 bytes of framing each).
         let j = i
-        while (j < end && j - i + 1 < LOAD_RUN && isReleased(this.entries[j + 1 - this.snapIndex - 1])) j++
+        let sized = bytes + 24 + s.released
+        for (;;) {
+          if (j >= end || j - i + 1 >= LOAD_RUN) break
+          const next = this.entries[j + 1 - this.snapIndex - 1]
+          if (!isReleased(next) || sized + 24 + next.released > maxBytes) break
+          sized += 24 + next.released
+          j++
+        }
         run = this.readBack(i, j)
       } else {
         run = [s]
