@@ -67,6 +67,12 @@ export function removeRecord (mountPoint: string): void {
   rmSync(recordPath(mountPoint), { force: true })
 }
 
+/** The record and control socket of a daemon that is gone (killed, not unmounted by itself). */
+export function removeStaleRecord (mountPoint: string): void {
+  rmSync(recordPath(mountPoint), { force: true })
+  rmSync(controlSocketPath(mountPoint), { force: true })
+}
+
 export function readRecord (mountPoint: string): MountRecord | null {
   try {
     return JSON.parse(readFileSync(recordPath(mountPoint), 'utf8')) as MountRecord

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { MountOptionError, parseMountOptions, splitOptions, type MountSettings } from './mount-options.js'
 import { findMount } from '../fuse/mount-table.js'
-import { isAlive, listRecords, readRecord, spawnDaemon } from './daemon.js'
+import { isAlive, listRecords, readRecord, removeStaleRecord, spawnDaemon } from './daemon.js'
 import { askControl } from './control.js'
 import { exitCodeOf, formatCluster, type ClusterView } from './cluster-status.js'
 import type { ReplicaReport } from '../tables/replica-check.js'
@@ -33,7 +33,7 @@ const USAGE = `usage:
   walkenfs recover --force-new-cluster DATA_DIR [--yes] [--accept-loss]
                                                 after losing a majority for good: make this stopped host the whole
                                                 cluster (prints the plan and what can be lost; asks unless --yes)
-  walkenfs status [--json]                      mounts on this host; of a cluster: hosts, fragments, quorum
+  walkenfs status [MOUNTPOINT] [--json]         mounts on this host (or that one); of a cluster: hosts, fragments, quorum
                                                 (exit 0: safe to serve, 2: read-only somewhere, 1: not a member / not mounted)
   walkenfs watch PATH [--json]                  print changes under PATH (any host's) as they commit, until killed
   walkenfs start | stop                         the demo: a cluster of 3 hosts in network namespaces on this machine,
@@ -284,7 +284,10 @@ async function doInit (args: string[]): Promise<number> {
 
 async function doStatus (args: string[]): Promise<number> {
   const json = args.includes('--json')
-  const mounts = await Promise.all(listRecords().map(async (r) => {
+  const only = args.find((a) => !a.startsWith('-'))
+  // With a mount point, the verdict (and exit code) is that mount's alone: an init script asks about its own mount.
+  const records = listRecords().filter((r) => only === undefined || r.mountPoint === resolve(only))
+  const mounts = await Promise.all(records.map(async (r) => {
     const running = isAlive(r.pid)
     let cluster: ClusterView | null = null
     let clusterError: string | null = null
@@ -311,16 +314,21 @@ async function doStatus (args: string[]): Promise<number> {
   if (json) {
     console.log(JSON.stringify({ mounts }, null, 2))
   } else if (mounts.length === 0) {
-    console.log('walkenfs: no mounts on this host')
+    console.log(only === undefined ? 'walkenfs: no mounts on this host' : `walkenfs: ${resolve(only)} is not a walkenfs mount of this host`)
   } else {
     for (const m of mounts) {
-      const state = m.mounted && m.running ? 'mounted' : m.running ? 'running, NOT mounted' : m.mounted ? 'mounted, daemon DEAD' : 'stale record'
+      const state = m.mounted && m.running ? 'mounted' : m.running ? 'running, NOT mounted' : m.mounted ? 'mounted, daemon DEAD' : 'gone (daemon exited, not mounted; its record is removed now)'
       console.log(`${m.mountPoint}  ${state}  data=${m.data}  pid=${m.pid}  since ${m.since}`)
       if (m.cluster) console.log(formatCluster(m.cluster).split('\n').map((l) => `  ${l}`).join('\n'))
       if (m.clusterError) console.log(`  cluster status unavailable: ${m.clusterError}`)
     }
   }
-  if (mounts.length === 0 || !mounts.every((m) => m.mounted && m.running)) return 1
+  // A record whose daemon is gone and whose mount is gone too (killed, then unmounted) is history, not a mount:
+  // it is shown this once and removed, so it does not turn every later status (and init script) into a failure.
+  const live = mounts.filter((m) => m.mounted || m.running)
+  for (const m of mounts) if (!m.mounted && !m.running) removeStaleRecord(m.mountPoint)
+  if (live.length === 0) return 1
+  if (!live.every((m) => m.mounted && m.running)) return 1
   if (mounts.some((m) => m.clusterError !== null)) return 1
   const codes = mounts.filter((m) => m.cluster !== null).map((m) => exitCodeOf(m.cluster!))
   return codes.includes(1) ? 1 : codes.includes(2) ? 2 : 0

@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findMount } from '../../src/fuse/mount-table.js'
-import { makeMount } from '../helpers/mount.js'
+import { isAlive } from '../../src/cli/daemon.js'
+import { forceUnmount, makeMount, walkenfs } from '../helpers/mount.js'
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const script = join(repo, 'init.d', 'walkenfs')
@@ -60,6 +61,25 @@ t.test('init.d/walkenfs with a cluster from /etc/default/walkenfs: start, status
   r = run('status')
   t.equal(r.status, 0)
   t.match(r.stdout, /is mounted, cluster initd, in quorum \(writable\)/)
+
+  // Another mount of this host whose daemon died: its state is not this mount's (the script asks about its own).
+  const other = makeMount(t)
+  other.mount()
+  const dead = other.pid()
+  t.ok(dead > 0)
+  process.kill(dead, 'SIGKILL')
+  while (isAlive(dead)) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(walkenfs(['status']).status, 1, 'all mounts together: one is broken')
+  const own = walkenfs(['status', m.mnt])
+  t.equal(own.status, 0, own.stdout)
+  t.notMatch(own.stdout, other.mnt, 'only the mount asked about')
+  r = run('status')
+  t.match(r.stdout, /is mounted, cluster initd, in quorum \(writable\)/, 'the init script reports its own mount')
+  // Once that dead mount is unmounted too, its record is history: shown once, then gone.
+  forceUnmount(other.mnt)
+  t.match(walkenfs(['status']).stdout, `${other.mnt}  gone (daemon exited, not mounted`)
+  t.notMatch(walkenfs(['status']).stdout, other.mnt, 'and removed')
+
   writeFileSync(join(m.mnt, 'kept'), 'one-host cluster')
   t.equal(readFileSync(join(m.mnt, 'kept'), 'utf8'), 'one-host cluster')
   r = run('stop')
