@@ -218,7 +218,7 @@ export async function serveCluster (mountPoint: string, settings: MountSettings 
         // staleReads: reads served stale by this host since it started (the torture harness tells stale reads from lost writes with it)
         let staleReads = 0
         for (const n of router.staleReads().values()) staleReads += n
-        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats(), tables: { unchangedChecks: router.unchangedChecks }, fuse: { ...fuseCalls }, kernelCache: kernelCache?.stats ?? null } }
+        return { mode: 'cluster', exitCode: exitCodeOf(v), cluster: v, staleReads, counters: { raft: node.raftStats(), tables: { unchangedChecks: router.unchangedChecks }, watch: { feedBytes: running.changes.feedBytes() }, fuse: { ...fuseCalls }, kernelCache: kernelCache?.stats ?? null } }
       },
       retire: async (args) => {
         if (typeof args.host !== 'string') throw new Error('retire needs a host id')

@@ -290,11 +290,13 @@ async function doStatus (args: string[]): Promise<number> {
   const mounts = await Promise.all(records.map(async (r) => {
     const running = isAlive(r.pid)
     let cluster: ClusterView | null = null
+    let counters: unknown = null
     let clusterError: string | null = null
     if (running && r.control !== undefined) {
       try {
-        const s = await askControl(r.control, 'status', {}, 10_000) as { mode: string, cluster?: ClusterView }
+        const s = await askControl(r.control, 'status', {}, 10_000) as { mode: string, cluster?: ClusterView, counters?: unknown }
         cluster = s.cluster ?? null
+        counters = s.counters ?? null
       } catch (e) {
         clusterError = (e as Error).message
       }
@@ -308,7 +310,9 @@ async function doStatus (args: string[]): Promise<number> {
       log: r.log,
       since: r.started,
       cluster,
-      clusterError
+      clusterError,
+      // the daemon's counters (raft, tables, watch, fuse, kernelCache): for scripts and the docs' figures, not the human view
+      counters
     }
   }))
   if (json) {
@@ -327,8 +331,7 @@ async function doStatus (args: string[]): Promise<number> {
   // it is shown this once and removed, so it does not turn every later status (and init script) into a failure.
   const live = mounts.filter((m) => m.mounted || m.running)
   for (const m of mounts) if (!m.mounted && !m.running) removeStaleRecord(m.mountPoint)
-  if (live.length === 0) return 1
-  if (!live.every((m) => m.mounted && m.running)) return 1
+  if (live.length === 0 || !live.every((m) => m.mounted && m.running)) return 1
   if (mounts.some((m) => m.clusterError !== null)) return 1
   const codes = mounts.filter((m) => m.cluster !== null).map((m) => exitCodeOf(m.cluster!))
   return codes.includes(1) ? 1 : codes.includes(2) ? 2 : 0

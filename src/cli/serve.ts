@@ -72,7 +72,9 @@ export async function serve (mountPoint: string, settings: MountSettings & { log
     return fail(`cannot open the store in ${settings.data}: ${(e as Error).message}`, daemon)
   }
   const streams: Record<string, ControlStream> = fs.tables instanceof LocalTables ? { watch: watchStream(fs.tables, fs.tables.changes(), 'local') } : {}
-  return await serveFuse(mountPoint, settings, daemon, fs, { close: async () => { await fs.close() }, streams })
+  // `walkenfs status` asks every daemon with a control socket; a one-host mount has no cluster to report.
+  const control = { status: () => ({ mode: 'local' }) }
+  return await serveFuse(mountPoint, settings, daemon, fs, { close: async () => { await fs.close() }, control, streams })
 }
 
 /** Reports a failure to start to the waiting `walkenfs mount` (and the log); returns mount(8)'s failure code. */

@@ -65,12 +65,10 @@ export class RaftStorage {
     if (!snapshot) throw new Error(`raft group ${g} has no state on this host`)
     const hardState = (this.db.get([g, 'h']) as HardState | undefined) ?? { term: 0, vote: 0, commit: 0 }
     const applied = (this.db.get([g, 'a']) as number | undefined) ?? snapshot.meta.index
-    const entries: Entry[] = []
-    for (const { value } of this.db.getRange({ start: [g, 'e', snapshot.meta.index + 1], end: [g, 'e', Number.MAX_SAFE_INTEGER] })) {
-      const e = value as Entry
-      if (e.index !== snapshot.meta.index + entries.length + 1) throw new Error(`raft group ${g}: log gap before entry ${e.index}`)
-      entries.push(e)
-    }
+    const entries = this.entries(g, snapshot.meta.index + 1, Number.MAX_SAFE_INTEGER - 1)
+    entries.forEach((e, k) => {
+      if (e.index !== snapshot.meta.index + k + 1) throw new Error(`raft group ${g}: log gap before entry ${e.index}`)
+    })
     this.last.set(g, snapshot.meta.index + entries.length)
     return { hardState, snapshot, entries, applied: Math.max(applied, snapshot.meta.index) }
   }

@@ -32,6 +32,9 @@ export class ClusterChangeSource implements ChangeSource {
     router.env.handle('tables.changes', async (p) => await this.serve(p))
   }
 
+  /** Bytes of changes this host's rings hold (`counters.watch.feedBytes`). */
+  feedBytes (): number { return this.feeds.heldBytes() }
+
   async poll (fragment: number, after: number | null, waitMs: number): Promise<FeedRead> {
     const g = fragmentId('fs', fragment)
     const wait = Math.min(MAX_WAIT_MS, Math.max(0, waitMs))
