@@ -47,6 +47,8 @@ export interface MountRecord {
   started: string
   /** the daemon's control socket, when it has one */
   control?: string
+  /** a cluster mount (hosts, replicas); false: one host's own store */
+  cluster?: boolean
 }
 
 function recordPath (mountPoint: string): string {

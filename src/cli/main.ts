@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { MountOptionError, parseMountOptions, splitOptions, type MountSettings } from './mount-options.js'
 import { findMount } from '../fuse/mount-table.js'
-import { isAlive, listRecords, readRecord, removeStaleRecord, spawnDaemon } from './daemon.js'
+import { isAlive, listRecords, readRecord, removeStaleRecord, spawnDaemon, type MountRecord } from './daemon.js'
 import { askControl } from './control.js'
 import { exitCodeOf, formatCluster, type ClusterView } from './cluster-status.js'
 import type { ReplicaReport } from '../tables/replica-check.js'
@@ -26,7 +26,7 @@ const USAGE = `usage:
   walkenfs SOURCE MOUNTPOINT -o OPTIONS         the form mount.fuse uses (SOURCE: the data directory, or a label)
   walkenfs umount MOUNTPOINT                    unmount and wait for the daemon to exit
   walkenfs init -o cluster=NAME,data=DIR,...    create a one-host cluster on purpose (others join it)
-  walkenfs check [DATA_DIR | MOUNTPOINT] [--json]   fsck of the tables (exit 1 on damage); of a cluster mount: over the cluster
+  walkenfs check [DATA_DIR | MOUNTPOINT] [--json]   fsck of the tables (exit 1 on damage); of a mount: by its daemon (a cluster: over the cluster)
   walkenfs check --replicas [MOUNTPOINT] [--json]   compare every fragment's replicas (exit 1 on a difference)
   walkenfs repair [MOUNTPOINT] [--json]         rebuild every fragment replica that differs from the others (exit 0: all agree)
   walkenfs retire HOST [MOUNTPOINT]             drain HOST's replicas and remove it from the cluster (also a dead host)
@@ -188,7 +188,14 @@ async function doUmount (args: string[]): Promise<number> {
 async function doCheck (args: string[]): Promise<number> {
   const json = args.includes('--json')
   const target = args.find((a) => !a.startsWith('-'))
-  const control = controlOf(target)
+  let mount: MountRecord | null
+  try {
+    mount = servedMount(target, args.includes('--replicas') ? 'check --replicas' : undefined)
+  } catch (e) {
+    console.error(`walkenfs: ${(e as Error).message}`)
+    return 2
+  }
+  const control = mount?.control ?? null
   if (args.includes('--replicas')) {
     if (control === null) {
       console.error(`walkenfs: check --replicas needs a mounted cluster (${target ?? 'no cluster mount on this host'})`)
@@ -216,23 +223,34 @@ async function doCheck (args: string[]): Promise<number> {
     try {
       problems = await askControl(control, 'check', {}, 600_000) as Problem[]
     } catch (e) {
-      console.error(`walkenfs: cannot check the cluster: ${(e as Error).message}`)
+      console.error(`walkenfs: cannot check ${mount!.mountPoint}: ${(e as Error).message}`)
       return 2
     }
     const { printProblems } = await import('./check.js')
-    return printProblems(target!, problems, json)
+    return printProblems(mount!.mountPoint, problems, json)
   }
   const dir = resolve(target ?? QUICK_DATA)
   const { runCheck } = await import('./check.js')
   return await runCheck(dir, json)
 }
 
-/** The control socket of the mount at `path` (or of the only cluster mount), if a daemon serves one. */
-function controlOf (path: string | undefined): string | null {
+/**
+ * The control socket of the mount at `path` (or of the only mount), if a
+ * daemon serves one. With `cluster` (a command about hosts and replicas) a
+ * one-host mount is refused with a message saying so.
+ */
+function controlOf (path: string | undefined, cluster?: string): string | null {
+  return servedMount(path, cluster)?.control ?? null
+}
+
+/** The record of the mount at `path` (or of the only mount) whose daemon serves a control socket; see controlOf. */
+function servedMount (path: string | undefined, cluster?: string): MountRecord | null {
   const recs = listRecords().filter((r) => r.control !== undefined && isAlive(r.pid))
-  if (path === undefined) return recs.length === 1 ? recs[0]!.control! : null
-  const rec = recs.find((r) => r.mountPoint === resolve(path))
-  return rec?.control ?? null
+  const rec = path === undefined ? (recs.length === 1 ? recs[0] : undefined) : recs.find((r) => r.mountPoint === resolve(path))
+  if (rec !== undefined && cluster !== undefined && rec.cluster === false) {
+    throw new Error(`${rec.mountPoint} is a one-host mount (data ${rec.data}): it has no other hosts or replicas; ${cluster} is for cluster mounts`)
+  }
+  return rec ?? null
 }
 
 async function doRetire (args: string[]): Promise<number> {
@@ -241,7 +259,7 @@ async function doRetire (args: string[]): Promise<number> {
     console.error('walkenfs: retire needs a host id (see walkenfs status)')
     return EXIT_USAGE
   }
-  const control = controlOf(mnt)
+  const control = controlOf(mnt, 'retire')
   if (control === null) {
     console.error(`walkenfs: retire needs a mounted cluster on this host${mnt ? ` at ${mnt}` : ' (give its mount point)'}`)
     return EXIT_USAGE
@@ -340,7 +358,7 @@ async function doStatus (args: string[]): Promise<number> {
 async function doRepair (args: string[]): Promise<number> {
   const json = args.includes('--json')
   const mnt = args.find((a) => !a.startsWith('-'))
-  const control = controlOf(mnt)
+  const control = controlOf(mnt, 'repair')
   if (control === null) {
     console.error(`walkenfs: repair needs a mounted cluster on this host${mnt !== undefined ? ` at ${mnt}` : ' (give its mount point)'}`)
     return EXIT_USAGE

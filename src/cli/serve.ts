@@ -15,6 +15,7 @@ import { inodeOps } from '../fuse/inode-ops.js'
 import { fixedCache, type CachePolicy, type Invalidator } from '../fuse/kernel-cache.js'
 import { LowLevelMount } from '../fuse/ll-binding.js'
 import { ModelFs } from '../fs/model.js'
+import { checkFs } from '../fs/check.js'
 import type { FileSystem } from '../fs/types.js'
 import { controlSocketPath, removeRecord, reportToParent, writeRecord } from './daemon.js'
 import { serveControl, type ControlHandler, type ControlStream } from './control.js'
@@ -72,8 +73,9 @@ export async function serve (mountPoint: string, settings: MountSettings & { log
     return fail(`cannot open the store in ${settings.data}: ${(e as Error).message}`, daemon)
   }
   const streams: Record<string, ControlStream> = fs.tables instanceof LocalTables ? { watch: watchStream(fs.tables, fs.tables.changes(), 'local') } : {}
-  // `walkenfs status` asks every daemon with a control socket; a one-host mount has no cluster to report.
-  const control = { status: () => ({ mode: 'local' }) }
+  // `walkenfs status` asks every daemon with a control socket (a one-host mount has no cluster to report);
+  // `walkenfs check MOUNTPOINT` runs the fsck in the daemon, over the store it holds open.
+  const control = { status: () => ({ mode: 'local' }), check: async () => await checkFs(fs.tables) }
   return await serveFuse(mountPoint, settings, daemon, fs, { close: async () => { await fs.close() }, control, streams })
 }
 
@@ -137,7 +139,7 @@ export async function serveFuse (mountPoint: string, settings: MountSettings & {
   } catch (e) {
     log(`no control socket (${(e as Error).message}); walkenfs status will show less`)
   }
-  writeRecord({ pid: process.pid, mountPoint, data: settings.data, log: settings.log, started: new Date().toISOString(), control: closeControl ? controlPath : undefined })
+  writeRecord({ pid: process.pid, mountPoint, data: settings.data, log: settings.log, started: new Date().toISOString(), control: closeControl ? controlPath : undefined, cluster: settings.cluster !== null })
   log(`mounted ${mountPoint}`)
   reportToParent({ ok: true })
 

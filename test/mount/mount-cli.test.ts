@@ -33,6 +33,14 @@ t.test('walkenfs mount / umount: data survives a remount, the daemon exits', asy
   t.equal(st.status, 0, `status of a one-host mount: fine (${st.stdout})`)
   t.match(st.stdout, `${m.mnt}  mounted  data=${m.data}`)
   t.notMatch(st.stdout, /unavailable/, 'no cluster status asked of a mount that has none')
+  const online = walkenfs(['check', m.mnt])
+  t.equal(online.status, 0, online.stderr)
+  t.equal(online.stdout, `walkenfs check ${m.mnt}: clean\n`, 'the daemon checks the store it holds open')
+  for (const cmd of [['check', '--replicas', m.mnt], ['repair', m.mnt], ['retire', 'h2', m.mnt]]) {
+    const r = walkenfs(cmd)
+    t.not(r.status, 0, cmd.join(' '))
+    t.match(r.stderr, `${m.mnt} is a one-host mount (data ${m.data}): it has no other hosts or replicas; ${cmd[0]}`)
+  }
   const pid = m.pid()
   m.umount()
   t.equal(findMount(m.mnt), undefined, 'unmounted')

@@ -97,6 +97,11 @@ t.test('watch on A sees C\'s atomic config update, a cross-directory rename, and
   t.same(w.events.slice(before).map((e) => `${e.kind} ${e.from ?? ''} ${e.path}`),
     ['renamed /etc/app/app.conf /etc/app/old/app.conf.1'], 'one renamed event for a move across directories')
 
+  // What the rings and logs hold is in `walkenfs status --json`.
+  const counters = (await lab.status(a)).json.mounts[0].counters
+  t.ok(counters.watch.feedBytes > 0, `A's change feeds hold ${counters.watch.feedBytes} bytes`)
+  t.ok(counters.raft.logHeldBytes <= counters.raft.logBytes, `A's logs hold ${counters.raft.logHeldBytes} of ${counters.raft.logBytes} bytes in memory`)
+
   // kill -9 of a host that leads fragments (not the watcher's): later changes still arrive, once each.
   const st = clusterOf(await lab.status(a))
   const leads = new Map<string, number>()
