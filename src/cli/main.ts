@@ -235,15 +235,10 @@ async function doCheck (args: string[]): Promise<number> {
 }
 
 /**
- * The control socket of the mount at `path` (or of the only mount), if a
- * daemon serves one. With `cluster` (a command about hosts and replicas) a
- * one-host mount is refused with a message saying so.
+ * The record of the mount at `path` (or of the only mount) whose daemon
+ * serves a control socket. With `cluster` (a command about hosts and
+ * replicas) a one-host mount is refused with a message saying so.
  */
-function controlOf (path: string | undefined, cluster?: string): string | null {
-  return servedMount(path, cluster)?.control ?? null
-}
-
-/** The record of the mount at `path` (or of the only mount) whose daemon serves a control socket; see controlOf. */
 function servedMount (path: string | undefined, cluster?: string): MountRecord | null {
   const recs = listRecords().filter((r) => r.control !== undefined && isAlive(r.pid))
   const rec = path === undefined ? (recs.length === 1 ? recs[0] : undefined) : recs.find((r) => r.mountPoint === resolve(path))
@@ -259,7 +254,7 @@ async function doRetire (args: string[]): Promise<number> {
     console.error('walkenfs: retire needs a host id (see walkenfs status)')
     return EXIT_USAGE
   }
-  const control = controlOf(mnt, 'retire')
+  const control = servedMount(mnt, 'retire')?.control ?? null
   if (control === null) {
     console.error(`walkenfs: retire needs a mounted cluster on this host${mnt ? ` at ${mnt}` : ' (give its mount point)'}`)
     return EXIT_USAGE
@@ -358,7 +353,7 @@ async function doStatus (args: string[]): Promise<number> {
 async function doRepair (args: string[]): Promise<number> {
   const json = args.includes('--json')
   const mnt = args.find((a) => !a.startsWith('-'))
-  const control = controlOf(mnt, 'repair')
+  const control = servedMount(mnt, 'repair')?.control ?? null
   if (control === null) {
     console.error(`walkenfs: repair needs a mounted cluster on this host${mnt !== undefined ? ` at ${mnt}` : ' (give its mount point)'}`)
     return EXIT_USAGE
