@@ -3,19 +3,22 @@
  * `actuatorMs` to make the cluster look like the placement planner wants.
  *
  * Owns: one round = finish a pending bootstrap (`bootstrap`, `createTable
- * fs`), collect every live host's report of the groups it leads, record in
- * the catalog what the reports show (committed memberships, leaders), build
+ * fs` once the expected hosts are up or TABLE_WAIT_MS passed), collect
+ * every live host's report of the groups it leads, record in the catalog
+ * what the reports show (committed memberships, leaders), build
  * the planner input (catalog + failure detector + reports), run `plan()`,
  * carry out at most `maxConcurrentMoves` moves (never two for one group),
  * and record `finishRetire` for retiring hosts left without replicas.
+ * Creates take no slot of `maxConcurrentMoves`: they only record a group's
+ * founders, every one a voter, who found it empty when they see the record.
  *
  * Promises:
  * - the catalog only records configurations a group leader reports as
  *   committed, or that a membership step returned once applied; stale ones
  *   lose (recordMembership's configIndex rule);
- * - `create` is recorded in the catalog first (config index 1, one voter);
- *   the chosen host founds the group when it sees that record, so a group
- *   is never founded twice;
+ * - `create` is recorded in the catalog first (config index 1, its
+ *   founders as voters); each founder founds its replica, empty, when it
+ *   sees that record, so a group is never founded twice on one host;
  * - an `addLearner` opens the empty replica on the target before the
  *   leader adds it, so the leader's first messages find it;
  * - failures are logged at most once a minute per group and retried by a
@@ -70,16 +73,22 @@ interface ChangeResult { index: number, configIndex: number, voters: number[], l
 
 /** How often a settled cluster is looked at (a host's death or a join is seen at once; replace_after may start up to this late). */
 export const SETTLED_ROUND_MS = 5000
+/** How long a new cluster's catalog leader waits for its expected hosts (expect=N) before it creates the fs table anyway. */
+export const TABLE_WAIT_MS = 15_000
 
 export class Actuator {
   private running = false
   private readonly inFlight = new Map<string, Promise<void>>()
+  /** the groups of inFlight that are creates (they take no slot of maxConcurrentMoves) */
+  private readonly creating = new Set<string>()
   private readonly downSince = new Map<string, number>()
   private progress: Progress | null = null
   /** Leaders by group from the last round's reports. */
   private leaders = new Map<string, string>()
   /** What the last settled round saw (catalog position and host states), and until when nothing needs a round. */
   private settled: { seen: string, until: number } | null = null
+  /** when this host, leading a catalog without the fs table, first wanted to create it */
+  private tableWantedAt: number | undefined
 
   constructor (private readonly node: ActuatorNode) {}
 
@@ -120,6 +129,11 @@ export class Actuator {
       return
     }
     if (!c.tables.some((t) => t.name === 'fs')) {
+      // The hosts that formed the cluster with this one (expect=N) join within seconds: with them up, every fragment
+      // is founded on all its homes at once; without, each would start on this host alone and be copied later.
+      this.tableWantedAt ??= Date.now()
+      const up = c.hosts.filter((h) => h.state === 'up' && n.isUp(h.id)).length
+      if (up < o.expect && Date.now() - this.tableWantedAt < TABLE_WAIT_MS) return
       await this.propose({ op: 'createTable', name: 'fs' }, 'createTable')
       return
     }
@@ -161,11 +175,15 @@ export class Actuator {
     const done = p.progress.settled && liveness.changing!.length === 0 && c.groups.every((g) => reports.has(g.id))
     if (allUp && done && p.moves.length === 0 && this.inFlight.size === 0) this.settled = { seen: this.seen(), until: now + SETTLED_ROUND_MS }
     for (const m of p.moves) {
-      if (this.inFlight.size >= o.maxConcurrentMoves) break
       if (this.inFlight.has(m.group)) continue
+      // A create is one catalog record with nothing to copy: it takes no slot, so a new table's fragments
+      // are all founded in one round instead of a few per round.
+      const create = m.kind === 'create'
+      if (!create && this.inFlight.size - this.creating.size >= o.maxConcurrentMoves) continue
+      if (create) this.creating.add(m.group)
       const run = this.execute(m, c).catch((e: Error) => {
         n.logOnce(`move:${m.group}:${m.kind}`, `walkenfs: placement: ${describe(m)} did not happen yet: ${e.message} (retried)`)
-      }).finally(() => { this.inFlight.delete(m.group) })
+      }).finally(() => { this.inFlight.delete(m.group); this.creating.delete(m.group) })
       this.inFlight.set(m.group, run)
     }
   }
@@ -241,7 +259,7 @@ export class Actuator {
     const n = this.node
     const deadline = n.o.rpcDeadlineMs
     if (m.kind === 'create') {
-      await this.propose({ op: 'recordMembership', group: m.group, replicas: [{ host: m.host, role: 'voter' }], configIndex: 1 }, `create ${m.group}`)
+      await this.propose({ op: 'recordMembership', group: m.group, replicas: m.hosts.map((host) => ({ host, role: 'voter' as const })), configIndex: 1 }, `create ${m.group}`)
       return
     }
     if (m.kind === 'transferLeader') {
@@ -284,5 +302,5 @@ function sameReplicas (a: readonly CatalogReplica[], b: readonly CatalogReplica[
 }
 
 function describe (m: Move): string {
-  return m.kind === 'transferLeader' ? `moving the leadership of ${m.group} from ${m.from} to ${m.to}` : `${m.kind} ${m.group} on ${m.host}`
+  return m.kind === 'transferLeader' ? `moving the leadership of ${m.group} from ${m.from} to ${m.to}` : `${m.kind} ${m.group} on ${m.kind === 'create' ? m.hosts.join(', ') : m.host}`
 }

@@ -507,6 +507,8 @@ export class ClusterNode {
     this.handle('cluster.change', async (p) => await this.actuator.onChange(p))
     this.handle('cluster.transfer', async (p) => {
       const q = p as { group: string, to: number }
+      // The planner saw an older report: the target leads already (a start's elections often pick it), so there is nothing to move.
+      if (this.raft.hasGroup(q.group) && this.raft.status(q.group).lead === q.to) return { ok: true }
       this.raft.transferLeadership(q.group, q.to)
       return { ok: true }
     })
@@ -753,9 +755,12 @@ export class ClusterNode {
       const mine = g.replicas.find((r) => r.host === this.self)
       if (!mine || host.hasGroup(g.id)) continue
       if (host.storage.has(g.id)) host.openGroup(g.id, this.machine(g.id))
-      else if (g.configIndex === 1 && g.replicas.length === 1 && mine.role === 'voter') {
-        // The actuator's `create`: this host founds the group as its only voter.
-        await host.createGroup(g.id, { voters: [this.ident.node!], learners: [] }, this.machine(g.id))
+      else if (g.configIndex === 1 && g.replicas.every((r) => r.role === 'voter')) {
+        // The actuator's `create`: this host founds its replica with the group's first configuration, the
+        // founders as voters (each founds its own, empty; a founder that comes later catches up from the leader).
+        const voters = g.replicas.map((r) => this.nodeOfHost(r.host))
+        if (voters.some((v) => v === undefined)) continue // a founder's node number is not known here yet
+        await host.createGroup(g.id, { voters: voters as number[], learners: [] }, this.machine(g.id))
       } else {
         this.openedAt.set(g.id, Date.now())
         await host.openEmptyGroup(g.id, this.machine(g.id))

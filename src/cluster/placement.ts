@@ -87,7 +87,8 @@ export interface PlacementInput {
 }
 
 export type Move =
-  | { kind: 'create', group: GroupId, host: HostId }
+  /** found the group on `hosts`, every one a voter of its first configuration (hosts[0] is counted as its leader) */
+  | { kind: 'create', group: GroupId, hosts: HostId[] }
   | { kind: 'addLearner', group: GroupId, host: HostId }
   | { kind: 'promote', group: GroupId, host: HostId }
   | { kind: 'remove', group: GroupId, host: HostId }
@@ -241,10 +242,10 @@ export function plan (input: PlacementInput): Plan {
   }
   const zoneOf = (id: HostId): string => hostById.get(id)?.zone ?? `host:${id}`
   /** Best new home for a replica of `a`: fewest of its replicas in the zone, least loaded, lowest id. */
-  const pickHome = (a: Analysis): HostId | undefined => {
-    const has = new Set(a.g.replicas.map((r) => r.host))
+  const pickHome = (a: Analysis, chosen: HostId[] = []): HostId | undefined => {
+    const has = new Set([...a.g.replicas.map((r) => r.host), ...chosen])
     const zones = new Map<string, number>()
-    for (const r of a.kept) zones.set(zoneOf(r.host), (zones.get(zoneOf(r.host)) ?? 0) + 1)
+    for (const h of [...a.kept.map((r) => r.host), ...chosen]) zones.set(zoneOf(h), (zones.get(zoneOf(h)) ?? 0) + 1)
     let best: HostId | undefined
     let bestKey: [number, number] = [Infinity, Infinity]
     // `active` is sorted by id, so keeping the first of equals breaks ties by id.
@@ -287,11 +288,18 @@ export function plan (input: PlacementInput): Plan {
   /** Pass 1: repairs, drains, top-ups and trims. One step per group. */
   const repair = (a: Analysis): void => {
     if (a.voters.length === 0 && a.learners.length === 0) {
-      const home = pickHome(a)
-      if (home !== undefined) {
+      // Founded on all its homes at once, every one a voter: an empty group has nothing to copy, so adding
+      // learners and promoting them one by one only cost rounds (256 fragments took 7 minutes to place).
+      const homes: HostId[] = []
+      while (homes.length < Math.max(1, a.voterTarget)) {
+        const home = pickHome(a, homes)
+        if (home === undefined) break
         if (a.kind === 'data') load.set(home, (load.get(home) ?? 0) + 1)
-        leaders.set(home, (leaders.get(home) ?? 0) + 1)
-        emit({ kind: 'create', group: a.id, host: home })
+        homes.push(home)
+      }
+      if (homes.length > 0) {
+        leaders.set(homes[0]!, (leaders.get(homes[0]!) ?? 0) + 1)
+        emit({ kind: 'create', group: a.id, hosts: homes })
       }
       return
     }

@@ -1,7 +1,7 @@
 /**
  * Three empty hosts started together with expect=3 form ONE cluster: the
- * catalog agrees on all three, every fs fragment ends with 3 voters; a
- * fourth host joins and becomes a member.
+ * catalog agrees on all three, every fs fragment ends with 3 voters (founded
+ * with them, once all three are up); a fourth host joins and becomes a member.
  */
 import t from 'tap'
 import { findGroup, type Catalog } from '../../src/cluster/catalog.js'
@@ -35,6 +35,8 @@ t.test('three empty hosts with expect=3 form one cluster; a fourth joins', async
       const s = c.get(id).localGroup(g)
       t.ok(s, `${id} holds a replica of ${g}`)
       t.equal(s!.config.voters.length, 3, `${id} sees 3 voters in ${g}`)
+      // The fs table waited for the expected hosts: each fragment was founded with its 3 voters, no membership change after.
+      t.equal(s!.configIndex, 0, `${id}: ${g} still has its founding configuration`)
     }
   }
   t.ok(c.nodes.get('h3')!.logs.some((l) => /waiting: 1 of 3 expected hosts seen/.test(l)), 'the first host up said what it waits for')

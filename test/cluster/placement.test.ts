@@ -50,6 +50,29 @@ t.test('one host, then two join with copies=3: every fragment ends with 3 voters
   t.ok(spread(leaderCounts(c)) <= 1, `leaders spread: ${JSON.stringify(leaderCounts(c))}`)
 })
 
+t.test('a new table on enough hosts: every fragment is founded on all its homes at once, in one plan, spread', async (t) => {
+  const c = newCluster(['a', 'b', 'c', 'd', 'e'], [{ name: 'inode', copies: 3, fragments: 40 }])
+  const first = plan(input(c))
+  const creates = first.moves.filter((m) => m.kind === 'create')
+  t.equal(creates.length, 41, 'the 40 fragments and the schema group, all in the first plan')
+  t.same(first.moves.filter((m) => m.kind !== 'create'), [], 'nothing else to do yet')
+  const perHost: Record<string, number> = {}
+  const firstHomes: Record<string, number> = {}
+  for (const m of creates) {
+    if (m.kind !== 'create') continue
+    t.equal(new Set(m.hosts).size, m.hosts.length, `${m.group}: distinct hosts`)
+    t.equal(m.hosts.length, m.group === SCHEMA_GROUP ? 5 : 3, `${m.group}: founded with every copy it wants`)
+    if (m.group === SCHEMA_GROUP) continue
+    for (const h of m.hosts) perHost[h] = (perHost[h] ?? 0) + 1
+    firstHomes[m.hosts[0]!] = (firstHomes[m.hosts[0]!] ?? 0) + 1
+  }
+  t.ok(spread(perHost) <= 1, `replicas per host ${JSON.stringify(perHost)}`)
+  t.ok(spread(firstHomes) <= 1, `first homes per host ${JSON.stringify(firstHomes)}`)
+  converge(t, c)
+  for (const g of dataGroups(c)) t.ok(g.replicas.length === 3 && g.replicas.every((r) => r.role === 'voter'), `${g.id}: 3 voters`)
+  t.ok(spread(leaderCounts(c)) <= 1, `leaders spread after settling: ${JSON.stringify(leaderCounts(c))}`)
+})
+
 t.test('more hosts than copies: replicas per host within ±1 and leaderships spread', async (t) => {
   const c = newCluster(['a', 'b', 'c'], [{ name: 'inode', copies: 3, fragments: 20 }, { name: 'block', copies: 2, fragments: 7 }])
   converge(t, c)

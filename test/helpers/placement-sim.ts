@@ -51,7 +51,7 @@ export function applyMove (c: SimCluster, m: Move, rng: Rng): void {
   const bad = (why: string): void => { c.violations.push(`t=${c.now} ${JSON.stringify(m)}: ${why}`) }
   const g = group(c, m.group)
   const voters = g.replicas.filter((r) => r.role === 'voter')
-  const target = m.kind === 'transferLeader' ? m.to : m.host
+  const target = m.kind === 'transferLeader' ? m.to : m.kind === 'create' ? m.hosts[0] : m.host
   const live = voters.filter((r) => up(c, r.host)).length
   if (m.kind !== 'create' && (voters.length === 0 || live < majority(voters.length))) return bad('group has no live majority')
   if (m.kind !== 'create' && m.kind !== 'transferLeader' && (g.leader === null || !up(c, g.leader))) return bad('group has no leader')
@@ -59,9 +59,12 @@ export function applyMove (c: SimCluster, m: Move, rng: Rng): void {
   switch (m.kind) {
     case 'create':
       if (g.replicas.length > 0) return bad('group already exists')
-      if (!up(c, m.host) || host(c, m.host)?.retiring === true) return bad('host not usable')
-      g.replicas = [{ host: m.host, role: 'voter' }]
-      g.leader = m.host
+      if (m.hosts.length === 0 || new Set(m.hosts).size !== m.hosts.length) return bad('no hosts, or one twice')
+      if (m.hosts.some((h) => !up(c, h) || host(c, h)?.retiring === true)) return bad('host not usable')
+      if (m.hosts.length > (copiesOf(c, g.id) ?? 0)) return bad('more founders than copies wanted')
+      g.replicas = m.hosts.map((h) => ({ host: h, role: 'voter' as const }))
+      // Any founder may win the first election.
+      g.leader = m.hosts[rng.int(m.hosts.length)]!
       return
     case 'addLearner':
       if (member !== undefined) return bad('already a member')
