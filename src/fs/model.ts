@@ -33,6 +33,13 @@
  *   with no name left (ENOENT, so the caller resolves the path again): if
  *   the open read the inode before the unlink committed, the unlinking
  *   host's question comes after the registration and hears "open".
+ * - statfs answers within STATFS_WAIT_MS: its used-inode count (every
+ *   fragment's inode rows, counted in parallel) is an estimate like the free
+ *   counts beside it, so when the count takes longer (a fragment without
+ *   quorum waits up to quorumWait) it gives the last count, 0 before the
+ *   first, and the count goes on to serve the next call. `df`, and
+ *   umount(8), which calls statfs before it unmounts, never wait for a lost
+ *   quorum.
  */
 import { statfs } from 'node:fs/promises'
 import { RESERVE_BYTES, Store, type StoreOptions } from '../store/store.js'
@@ -52,6 +59,8 @@ import {
 } from './types.js'
 
 export const NAME_MAX = 255
+/** statfs waits at most this long for the used-inode count (module doc) */
+export const STATFS_WAIT_MS = 500
 /**
  * lmdb puts a value on its own overflow page(s) when the leaf node (header +
  * key + value) exceeds about half a 4 KiB page. An inode row is 72 bytes +
@@ -165,6 +174,7 @@ export class ModelFs implements FileSystem {
   private nextDirFragment: number
   private closed = false
   private usedCache: { count: number, until: number } | null = null
+  private counting: Promise<number> | null = null
 
   /** cluster mode: whether any other host may hold an inode open (see the module comment) */
   private readonly openElsewhere: ((inos: number[]) => Promise<boolean[]>) | null
@@ -668,11 +678,21 @@ export class ModelFs implements FileSystem {
 
   /** Inodes in use; counting walks the inode keys, so the count is kept for a second. */
   private async usedInodes (): Promise<number> {
-    const now = Date.now()
-    if (this.usedCache && this.usedCache.until > now) return this.usedCache.count
-    let count = 0
-    for (let f = 0; f < this.tables.fragments; f++) count += await this.tables.countRows('inode', f)
-    this.usedCache = { count, until: now + 1000 }
+    if (this.usedCache && this.usedCache.until > Date.now()) return this.usedCache.count
+    this.counting ??= this.countInodes().finally(() => { this.counting = null })
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), STATFS_WAIT_MS) })
+    try {
+      return (await Promise.race([this.counting, late])) ?? this.usedCache?.count ?? 0
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async countInodes (): Promise<number> {
+    const counts = await Promise.all(Array.from({ length: this.tables.fragments }, async (_, f) => await this.tables.countRows('inode', f)))
+    const count = counts.reduce((a, b) => a + b, 0)
+    this.usedCache = { count, until: Date.now() + 1000 }
     return count
   }
 
