@@ -11,7 +11,7 @@ import t from 'tap'
 import { mkdir, readFile, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { netnsAvailable, until } from './netns.js'
-import { MountLab } from './mount-lab.js'
+import { MountLab, type ClusterHost } from './mount-lab.js'
 
 const skip = netnsAvailable()
 const FAST = ['heartbeat_ms=200']
@@ -22,13 +22,18 @@ function clusterOf (s: { json: any }): any {
 
 const body = (name: string): string => `${name} `.repeat(300)
 
-t.test('a survivor of a lost majority recovers the cluster alone; a new host joins, an old one is refused', { skip: skip ?? false }, async (t) => {
-  const lab = new MountLab(t)
+/** Three hosts formed into one cluster with `opts`, all mounted. */
+async function mountThree (lab: MountLab, opts: string[]): Promise<[ClusterHost, ClusterHost, ClusterHost]> {
   const hosts = [0, 1, 2].map(() => lab.addHost(FAST))
   const peers = lab.peersOption()
-  for (const h of hosts) h.opts.push(peers, 'expect=3', 'fragments=4', 'quorum_wait=2s')
+  for (const h of hosts) h.opts.push(peers, 'expect=3', ...opts)
   await Promise.all(hosts.map((h) => lab.mustMount(h)))
-  const [h1, h2, h3] = hosts as [typeof hosts[0], typeof hosts[0], typeof hosts[0]]
+  return hosts as [ClusterHost, ClusterHost, ClusterHost]
+}
+
+t.test('a survivor of a lost majority recovers the cluster alone; a new host joins, an old one is refused', { skip: skip ?? false }, async (t) => {
+  const lab = new MountLab(t)
+  const [h1, h2, h3] = await mountThree(lab, ['fragments=4', 'quorum_wait=2s'])
   await until('every fragment has 3 voters and a leader', async () => clusterOf(await lab.status(h1))?.fragments.every((f: any) =>
     f.leader !== null && f.replicas.filter((r: any) => r.role === 'voter').length === 3) ?? false, 90_000)
 
@@ -84,13 +89,9 @@ t.test('a survivor of a lost majority recovers the cluster alone; a new host joi
 
 t.test('a host left without a majority: statfs answers at once with the last count, and umount does not wait for quorum_wait', { skip: skip ?? false }, async (t) => {
   const lab = new MountLab(t)
-  const hosts = [0, 1, 2].map(() => lab.addHost(FAST))
-  const peers = lab.peersOption()
   // A fragment without a majority is read here only after the ReadIndex gives up (about 2 s); counted one after the
   // other, as before, 8 fragments took 16 s, 16 took 32 s (umount(8) calls statfs first).
-  for (const h of hosts) h.opts.push(peers, 'expect=3', 'fragments=8', 'quorum_wait=60s')
-  await Promise.all(hosts.map((h) => lab.mustMount(h)))
-  const [h1, h2, h3] = hosts as [typeof hosts[0], typeof hosts[0], typeof hosts[0]]
+  const [h1, h2, h3] = await mountThree(lab, ['fragments=8', 'quorum_wait=60s'])
   for (let i = 0; i < 6; i++) await writeFile(join(h1.mnt, `f${i}`), `file ${i}`)
   await until('statfs counts the root and the six files', async () => { const s = await statfs(h1.mnt); return s.files - s.ffree === 7 }, 30_000)
 
