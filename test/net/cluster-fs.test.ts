@@ -30,13 +30,6 @@ function writeSynced (path: string, data: Buffer): void {
   }
 }
 
-async function fragmentsSettled (lab: MountLab, h: ClusterHost, copies: number): Promise<boolean> {
-  const s = await lab.status(h)
-  const c = s.json?.mounts?.[0]?.cluster
-  if (!c) return false
-  return c.fragments.length > 0 && c.fragments.every((f: { replicas: Array<{ role: string }>, leader: string | null }) =>
-    f.replicas.filter((r) => r.role === 'voter').length === copies && f.leader !== null)
-}
 
 t.test('three hosts: fsync\'d data written on A is read on B and C; a rename across directories is atomic as seen from B', { skip: skip ?? false }, async (t) => {
   const lab = new MountLab(t)
@@ -120,7 +113,7 @@ t.test('one host started alone with copies=3, then two more join: every fragment
   await lab.mustMount(b)
   await lab.mustMount(c)
   const started = Date.now()
-  await until('every fragment has 3 voters', () => fragmentsSettled(lab, a, 3), 90_000)
+  await until('every fragment has 3 voters', () => lab.settled(a, 3), 90_000)
   t.comment(`replicas topped up to 3 in ${Date.now() - started} ms after the joins`)
   t.equal(readFileSync(join(c.mnt, 'before-join.txt'), 'utf8'), 'written while alone\n', 'a joined host reads data from before it joined')
   const check = await lab.cli(b, ['check', '--replicas', b.mnt, '--json'], 60_000)
@@ -137,7 +130,7 @@ t.test('a minority cut off by the firewall: stale reads, EROFS writes within quo
   writeFileSync(join(a.mnt, 'shared.txt'), 'version 1\n')
   t.equal(readFileSync(join(c.mnt, 'shared.txt'), 'utf8'), 'version 1\n', 'c reads the first version')
   // c must hold a replica of every fragment to serve stale reads when cut off.
-  await until('every fragment has 3 voters', () => fragmentsSettled(lab, a, 3), 90_000)
+  await until('every fragment has 3 voters', () => lab.settled(a, 3), 90_000)
 
   lab.cut([c])
   // The majority keeps writing.
@@ -174,7 +167,7 @@ t.test('five hosts: one cluster, three replicas per fragment spread over all, le
   const lab = new MountLab(t)
   const hosts = await lab.formCluster(5, [...FAST, 'fragments=10'])
   const started = Date.now()
-  await until('every fragment has 3 voters and a leader', () => fragmentsSettled(lab, hosts[0]!, 3), 120_000)
+  await until('every fragment has 3 voters and a leader', () => lab.settled(hosts[0]!, 3), 120_000)
   let spread = false
   let view: any
   const end = Date.now() + 60_000

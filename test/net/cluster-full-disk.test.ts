@@ -44,9 +44,9 @@ t.test('a full data disk: ENOSPC for writers on that host, reads and the other h
   const peers = lab.peersOption()
   for (const h of hosts) h.opts.push(peers, 'expect=3')
   await Promise.all(hosts.map(async (h) => { await lab.mustMount(h) }))
-  // Writes on the other hosts need 2 of 3 replicas of every fragment without the full one.
-  await until('every fragment has 3 voters and a leader', async () => (await lab.status(other)).json?.mounts?.[0]?.cluster?.fragments?.every((f: any) =>
-    f.leader !== null && f.replicas.filter((x: any) => x.role === 'voter').length === 3) ?? false, 90_000)
+  // Writes on the other hosts need 2 of 3 replicas of every fragment without the full one, and of the schema group,
+  // which a new cluster grows from one voter (the first host, the one filled below) after its fragments are placed.
+  await until('every fragment has 3 voters and a leader, placement settled', async () => await lab.settled(other, 3, true), 90_000)
 
   const shared = join(full.mnt, 'shared')
   await writeSynced(shared, 'before the disk filled')

@@ -137,6 +137,18 @@ export class MountLab {
     return { code: r.code, json }
   }
 
+  /**
+   * Whether h's status shows every fs fragment with `copies` voters and a leader and, with `placement`, the planner
+   * settled too (the schema group at its voters, leaderships spread, nothing in flight). The fs fragments of a new
+   * cluster are founded whole within a second; the schema group grows and leaderships move over the next rounds.
+   */
+  async settled (h: ClusterHost, copies: number, placement = false): Promise<boolean> {
+    const c = (await this.status(h)).json?.mounts?.[0]?.cluster
+    if (!c) return false
+    return c.fragments.length > 0 && c.fragments.every((f: { replicas: Array<{ role: string }>, leader: string | null }) =>
+      f.replicas.filter((r) => r.role === 'voter').length === copies && f.leader !== null) && (!placement || c.placement?.settled === true)
+  }
+
   /** Cuts hosts off the bridge (silent drops both ways); `heal()` ends every cut. */
   cut (hosts: ClusterHost[]): void {
     this.lab.partition(hosts.map((h) => `p0h${h.n}`))
