@@ -78,9 +78,8 @@ export const TABLE_WAIT_MS = 15_000
 
 export class Actuator {
   private running = false
-  private readonly inFlight = new Map<string, Promise<void>>()
-  /** the groups of inFlight that are creates (they take no slot of maxConcurrentMoves) */
-  private readonly creating = new Set<string>()
+  /** moves running, by group; creates take no slot of maxConcurrentMoves */
+  private readonly inFlight = new Map<string, { run: Promise<void>, create: boolean }>()
   private readonly downSince = new Map<string, number>()
   private progress: Progress | null = null
   /** Leaders by group from the last round's reports. */
@@ -96,7 +95,7 @@ export class Actuator {
 
   /** Resolves when no move is running (shutdown). */
   async idle (): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values()])
+    await Promise.allSettled([...this.inFlight.values()].map((f) => f.run))
   }
 
   /** One round; a round still running makes this a no-op. */
@@ -179,12 +178,11 @@ export class Actuator {
       // A create is one catalog record with nothing to copy: it takes no slot, so a new table's fragments
       // are all founded in one round instead of a few per round.
       const create = m.kind === 'create'
-      if (!create && this.inFlight.size - this.creating.size >= o.maxConcurrentMoves) continue
-      if (create) this.creating.add(m.group)
+      if (!create && [...this.inFlight.values()].filter((f) => !f.create).length >= o.maxConcurrentMoves) continue
       const run = this.execute(m, c).catch((e: Error) => {
         n.logOnce(`move:${m.group}:${m.kind}`, `walkenfs: placement: ${describe(m)} did not happen yet: ${e.message} (retried)`)
-      }).finally(() => { this.inFlight.delete(m.group); this.creating.delete(m.group) })
-      this.inFlight.set(m.group, run)
+      }).finally(() => { this.inFlight.delete(m.group) })
+      this.inFlight.set(m.group, { run, create })
     }
   }
 

@@ -42,6 +42,7 @@
  *   quorum.
  */
 import { statfs } from 'node:fs/promises'
+import { withDeadline } from '../util/deadline.js'
 import { RESERVE_BYTES, Store, type StoreOptions } from '../store/store.js'
 import { InodeAllocator } from '../tables/ino-alloc.js'
 import { LocalTables } from '../tables/local.js'
@@ -680,13 +681,7 @@ export class ModelFs implements FileSystem {
   private async usedInodes (): Promise<number> {
     if (this.usedCache && this.usedCache.until > Date.now()) return this.usedCache.count
     this.counting ??= this.countInodes().finally(() => { this.counting = null })
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), STATFS_WAIT_MS) })
-    try {
-      return (await Promise.race([this.counting, late])) ?? this.usedCache?.count ?? 0
-    } finally {
-      clearTimeout(timer)
-    }
+    return (await withDeadline<number | null>(this.counting, STATFS_WAIT_MS, null)) ?? this.usedCache?.count ?? 0
   }
 
   private async countInodes (): Promise<number> {

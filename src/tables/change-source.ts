@@ -16,6 +16,7 @@
 import { fragmentId } from '../cluster/placement.js'
 import { pollFeed, type ChangeFeeds, type ChangeSource, type FeedRead } from './change-feed.js'
 import type { FragmentRouter } from './router.js'
+import { withDeadline } from '../util/deadline.js'
 
 /** Longest long poll a server accepts (a client's RPC deadline is this plus a margin). */
 const MAX_WAIT_MS = 10_000
@@ -68,12 +69,7 @@ export class ClusterChangeSource implements ChangeSource {
    * all reported; a few older ones may be too).
    */
   private async caughtUp (g: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      this.router.env.raft.read(g).catch(() => {}),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, CATCH_UP_MS) })
-    ])
-    clearTimeout(timer)
+    await withDeadline(this.router.env.raft.read(g).catch(() => {}), CATCH_UP_MS, undefined)
   }
 
   /** The host fragment `fragment` was last read from (this host when its replica serves it). */

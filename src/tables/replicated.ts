@@ -99,6 +99,7 @@ import { fragmentOfKey } from './fragments.js'
 import { MAX_RANGE, prefixOf } from './local.js'
 import { FORGET_MAX, hashGet, hashRange, rowKey, type Blocker, type Check, type Command, type ReadOp, type ReadResult, type Result, type RowPatch, type WriteOp } from './fragment-machine.js'
 import { RouterError, type FragmentRouter, type RoutedRead } from './router.js'
+import { withDeadline } from '../util/deadline.js'
 import { TablesFullError, TxnConflictError, type RangeOptions, type Row, type TableName, type Tables, type Tx, type TxnOptions } from './types.js'
 
 export interface ReplicatedOptions {
@@ -690,11 +691,7 @@ export class ReplicatedTables implements Tables {
   /** Stops new transactions; the router and the store belong to the node, which closes them. */
   async close (): Promise<void> {
     this.closed = true
-    if (this.settling.size > 0) {
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([this.settled(), new Promise<void>((resolve) => { timer = setTimeout(resolve, SETTLE_ON_CLOSE_MS) })])
-      clearTimeout(timer)
-    }
+    if (this.settling.size > 0) await withDeadline(this.settled(), SETTLE_ON_CLOSE_MS, undefined)
     // Records not yet forgotten are left to the sweeper of their fragment.
     clearTimeout(this.forgetTimer)
     this.toForget.clear()

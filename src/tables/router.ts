@@ -48,6 +48,7 @@ import type { RaftHost } from '../raft/host.js'
 import { RaftError } from '../raft/types.js'
 import type { Store } from '../store/store.js'
 import type { ChangeMarks } from './change-marks.js'
+import { withDeadline } from '../util/deadline.js'
 import { FragmentMachine, FragmentReader, type Command, type LocalRead, type ReadOp, type Result } from './fragment-machine.js'
 
 export interface RouterEnv {
@@ -106,17 +107,6 @@ export class RouterError extends Error {
 type Reply = { ok: true, result: unknown, index?: number } | { ok: false, code: string, message: string, leader?: string }
 
 const RETRY_CODES = new Set(['NOT_LEADER', 'UNKNOWN', 'BUSY', 'TRANSFERRING', 'NO_GROUP', 'READ_NOT_READY', 'LINK'])
-
-/** `p`, or `otherwise` if `p` has not settled within `ms` (p keeps running). */
-async function withDeadline<T> (p: Promise<T>, ms: number, otherwise: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<T>((resolve) => { timer = setTimeout(() => resolve(otherwise), Math.max(0, ms)) })
-  try {
-    return await Promise.race([p, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** A read without `at`: another host's log position means nothing to this host's change marks. */
 function withoutAt (r: RoutedRead): RoutedRead {
@@ -305,13 +295,7 @@ export class FragmentRouter {
     if (ms <= 0) return false
     // By lease, at once: no promise, no timer.
     if (this.env.raft.readNow(g)) return true
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
-    try {
-      return await Promise.race([this.env.raft.read(g).then(() => true, () => false), timeout])
-    } finally {
-      clearTimeout(timer)
-    }
+    return await withDeadline(this.env.raft.read(g).then(() => true, () => false), ms, false)
   }
 
   /** One background loop per leaderless fragment, until a ReadIndex succeeds again. */
