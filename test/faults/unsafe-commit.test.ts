@@ -3,7 +3,8 @@
  * WALKENFS_TEST_UNSAFE_COMMIT=1 every host applies (and so acknowledges)
  * Raft entries before a majority holds them, so a leader cut off from the
  * others goes on acknowledging writes the majority never sees. A short
- * partition-heavy cluster run must report anomalies. A minute, so that
+ * partition-heavy cluster run must report anomalies, and the checkers of
+ * the history must see them (not only the harness's replica comparison). A minute, so that
  * even a loaded machine gets several leader isolations into it (35 s once
  * got only one, and no client wrote through that leader meanwhile), and up
  * to three such runs.
@@ -29,6 +30,11 @@ t.test('a minority leader that acknowledges uncommitted writes is caught', { ski
       for (const a of r.anomalies.slice(0, 15)) t.comment(`[${a.checker}] ${a.message}`)
       isolations += r.faults['isolate-leader'] ?? 0
       caught = r.anomalies.filter((a) => a.checker !== 'harness').length
+    } catch (e) {
+      // With the switch on, even forming the cluster can go wrong (seen once: a mount's first write got
+      // no answer from its fragment's leader within quorum_wait, 3 s). That is the broken Raft showing
+      // before any fault, not the checkers biting: the next seed.
+      t.comment(`seed ${seed}: the run ended early: ${(e as Error).message.slice(0, 400)}`)
     } finally {
       run.cleanup()
     }
