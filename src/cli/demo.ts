@@ -140,6 +140,17 @@ export async function stopDemo (l: DemoLayout = DEMO, say: (line: string) => voi
   say(`walkenfs demo: stopped (data kept in ${l.base}; the next start resumes the same cluster)`)
 }
 
+/** Unmounts demo host n, waits for its daemon to exit, and mounts it again (the benchmark's restart figures); resolves with the mount's exit code. */
+export async function restartDemoHost (l: DemoLayout, n: number, say: (line: string) => void = () => {}): Promise<number> {
+  const mnt = mountOf(l, n)
+  const rec = readRecord(mnt)
+  execFileSync('umount', [mnt], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const end = Date.now() + 30_000
+  while (rec !== null && isAlive(rec.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+  if (rec !== null && isAlive(rec.pid)) throw new Error(`the daemon of h${n} (pid ${rec.pid}) did not exit within 30 s of its umount`)
+  return await mountHost(l, n, cookieFile(l), say)
+}
+
 export function demoRunning (l: DemoLayout = DEMO): boolean {
   return namespaces().includes(bridgeNs(l))
 }

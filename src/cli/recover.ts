@@ -23,7 +23,7 @@ import { IdentityStore } from '../cluster/identity.js'
 import { SCHEMA_GROUP } from '../cluster/placement.js'
 import { formatPlan, planRecovery, type RecoveryPlan } from '../cluster/recovery.js'
 import { forceSoleVoter, summarize, type ReplicaSummary } from '../raft/force.js'
-import type { RaftInit } from '../raft/raft.js'
+import type { WholeRaftInit } from '../raft/raft.js'
 import { RaftStorage } from '../store/raft-storage.js'
 import { Store, STORE_DIR } from '../store/store.js'
 
@@ -72,7 +72,7 @@ async function recoverOpen (store: Store, a: RecoverArgs, io: RecoverIo): Promis
     return 1
   }
   const storage = new RaftStorage(root)
-  const inits = new Map<string, RaftInit>()
+  const inits = new Map<string, WholeRaftInit>()
   const replicas: Record<string, ReplicaSummary> = {}
   for (const g of storage.groups()) {
     const init = storage.load(g)
@@ -113,7 +113,7 @@ async function recoverOpen (store: Store, a: RecoverArgs, io: RecoverIo): Promis
 }
 
 /** The catalog after every entry of this host's schema log, also those beyond its commit index (the recovery commits them). */
-export function catalogWithLog (row: Uint8Array | undefined, init: RaftInit): Catalog {
+export function catalogWithLog (row: Uint8Array | undefined, init: WholeRaftInit): Catalog {
   const c = row === undefined ? emptyCatalog() : decodeCatalog(row)
   for (const e of init.entries) {
     if (e.index <= init.applied || e.kind !== 'normal' || e.data === undefined) continue
@@ -122,7 +122,7 @@ export function catalogWithLog (row: Uint8Array | undefined, init: RaftInit): Ca
   return c
 }
 
-async function apply (store: Store, storage: RaftStorage, ids: IdentityStore, inits: Map<string, RaftInit>, plan: RecoveryPlan, catalog: Catalog): Promise<void> {
+async function apply (store: Store, storage: RaftStorage, ids: IdentityStore, inits: Map<string, WholeRaftInit>, plan: RecoveryPlan, catalog: Catalog): Promise<void> {
   const at = Date.now()
   const kept = plan.groups.filter((g) => g.action === 'keep')
   const configIndexes: Record<string, number> = {}

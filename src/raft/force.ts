@@ -23,7 +23,7 @@
  *   no one else to agree.
  */
 import { RaftLog } from './log.js'
-import type { RaftInit } from './raft.js'
+import type { WholeRaftInit } from './raft.js'
 import type { ConfChange, Config, Entry, HardState, NodeId } from './types.js'
 
 export interface ReplicaSummary {
@@ -41,7 +41,7 @@ export interface ReplicaSummary {
   empty: boolean
 }
 
-export function summarize (init: RaftInit, me: NodeId): ReplicaSummary {
+export function summarize (init: WholeRaftInit, me: NodeId): ReplicaSummary {
   const log = new RaftLog(init.snapshot.meta, init.entries, init.hardState.commit, init.applied)
   const config = log.config()
   const empty = log.snapIndex === 0 && log.lastIndex() === 0 && config.voters.length === 0 && config.learners.length === 0
@@ -86,7 +86,7 @@ export interface ForcedSuffix {
  * per `extra` payload (the schema group's catalog rewrite). An empty
  * replica cannot be forced: it has no data and no configuration to start from.
  */
-export function forceSoleVoter (init: RaftInit, me: NodeId, extra: Uint8Array[] = []): ForcedSuffix {
+export function forceSoleVoter (init: WholeRaftInit, me: NodeId, extra: Uint8Array[] = []): ForcedSuffix {
   const s = summarize(init, me)
   if (s.empty) throw new Error('an empty replica (it never received its first snapshot) holds nothing to recover')
   const term = Math.max(s.term, s.lastTerm) + 1

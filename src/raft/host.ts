@@ -369,7 +369,7 @@ export class RaftHost {
   /** Opens a group that has state on this host (after a restart, or after createGroup). */
   openGroup (g: GroupId, sm: GroupStateMachine): void {
     if (this.groups.has(g)) throw new Error(`raft group ${g} is already open on host ${this.id}`)
-    const init = this.storage.load(g)
+    const init = this.storage.load(g, true)
     const raft = new Raft({
       id: this.id,
       electionTicks: this.o.electionTicks,

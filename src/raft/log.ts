@@ -20,16 +20,22 @@ import type { Config, Entry, SnapshotMeta } from './types.js'
 /** Reads entries `lo..hi` (all of them, in order) back from the driver's durable log. */
 export type LoadEntries = (lo: number, hi: number) => Entry[]
 
-/** A slot whose entry was released: only what the log needs without its payload. */
-interface Released {
+/**
+ * A slot whose entry was released: only what the log needs without its
+ * payload. A driver with a `load` function may also hand these in at a
+ * restart for entries it had applied (normal entries with a payload), so
+ * that reading a group back never holds its applied payloads at all.
+ */
+export interface EntryHead {
   readonly index: number
   readonly term: number
   /** the payload's length, for the byte counts */
   readonly released: number
 }
+type Released = EntryHead
 type Slot = Entry | Released
 
-function isReleased (s: Slot): s is Released {
+export function isReleased (s: Slot): s is Released {
   return (s as Released).released !== undefined
 }
 
@@ -55,20 +61,27 @@ export class RaftLog {
   /** Configuration entries in the log, oldest first; [0] is the snapshot's. */
   private confs: Array<{ index: number, config: Config }>
 
-  constructor (snap: SnapshotMeta, entries: Entry[], committed: number, applied: number, private readonly load?: LoadEntries) {
+  constructor (snap: SnapshotMeta, entries: Array<Entry | EntryHead>, committed: number, applied: number, private readonly load?: LoadEntries) {
     this.snapIndex = snap.index
     this.releasedTo = snap.index
     this.snapTerm = snap.term
     this.confs = [{ index: snap.index, config: cloneConfig(snap.config) }]
     this.committed = Math.max(committed, snap.index)
     this.applied = Math.max(applied, snap.index)
+    if (this.applied > this.committed) this.applied = this.committed
     for (const e of entries) {
       if (e.index <= snap.index) continue
       if (e.index !== this.lastIndex() + 1) throw new Error(`log gap at ${e.index} after ${this.lastIndex()}`)
+      if (isReleased(e)) {
+        // Only an applied payload may arrive as a head: anything later is still to be applied or sent.
+        if (load === undefined || e.index > this.applied) throw new Error(`raft log: entry ${e.index} arrived without its payload (applied ${this.applied}${load === undefined ? ', no load function' : ''})`)
+        this.entries.push(e)
+        this.dataBytes += e.released
+        continue
+      }
       this.pushEntry(e)
     }
     if (this.committed > this.lastIndex()) throw new Error(`commit ${this.committed} beyond last index ${this.lastIndex()}`)
-    if (this.applied > this.committed) this.applied = this.committed
     this.unstableFrom = this.lastIndex() + 1
     // What a restart read back and had applied is on disk already.
     this.release(this.applied)

@@ -74,7 +74,7 @@
  * at the leader, entries per proposal and pending read requests.
  */
 import { checkChange, cloneConfig, isMember, isVoter, members, quorum } from './config.js'
-import { RaftLog, type LoadEntries } from './log.js'
+import { RaftLog, type EntryHead, type LoadEntries } from './log.js'
 import { Progress } from './progress.js'
 import type { Rng } from './rng.js'
 import {
@@ -156,10 +156,14 @@ export interface RaftInit {
   hardState: HardState
   /** The last snapshot; at bootstrap a snapshot at index 0 holding the initial configuration. */
   snapshot: Snapshot
-  entries: Entry[]
+  /** Entries after the snapshot; applied ones may come as heads (index, term, payload size) when `loadEntries` is given. */
+  entries: Array<Entry | EntryHead>
   /** The state machine's applied index (>= snapshot index). */
   applied: number
 }
+
+/** A RaftInit read back whole, every payload included (what recovery reads). */
+export type WholeRaftInit = RaftInit & { entries: Entry[] }
 
 interface PendingRead {
   seq: number

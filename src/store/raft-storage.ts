@@ -11,6 +11,11 @@
  *   [g, 'a']        applied index (written by the state machine's apply, in
  *                   the same transaction as the rows it covers)
  *   [g, 'e', i]     entry i
+ *   [g, 'm', i]     entry i's head [term, payload bytes], for a normal entry
+ *                   with a payload: a restart reads these for the entries
+ *                   it had applied and leaves their payloads on disk
+ *                   (stores written before it have none: those entries are
+ *                   read whole)
  *
  * The writers here only stage changes; they must run inside a write
  * transaction the caller opens (the host driver opens one per cycle for all
@@ -19,7 +24,8 @@
  * are atomic, so a crash mid-write leaves the previous state.
  */
 import type { Database, RootDatabase } from 'lmdb'
-import type { RaftInit } from '../raft/raft.js'
+import type { EntryHead } from '../raft/log.js'
+import type { RaftInit, WholeRaftInit } from '../raft/raft.js'
 import type { Config, Entry, HardState, Ready, Snapshot } from '../raft/types.js'
 
 export type GroupId = string
@@ -59,18 +65,51 @@ export class RaftStorage {
     this.last.set(g, 0)
   }
 
-  /** Reads a group back for a restart. */
-  load (g: GroupId): RaftInit {
+  /**
+   * Reads a group back for a restart: every entry whole (what recovery
+   * and forced repair read), or, with `heads`, the applied normal entries
+   * as heads without their payload (what an opening Raft group needs; it
+   * reads a payload back when a follower asks, RaftLog `load`). Read whole,
+   * a group's log tail can be 64 MiB, and every group of a host opens at
+   * start (docs/performance.md, finding 31).
+   */
+  load (g: GroupId): WholeRaftInit
+  load (g: GroupId, heads: true): RaftInit
+  load (g: GroupId, heads = false): RaftInit {
     const snapshot = this.db.get([g, 's']) as Snapshot | undefined
     if (!snapshot) throw new Error(`raft group ${g} has no state on this host`)
     const hardState = (this.db.get([g, 'h']) as HardState | undefined) ?? { term: 0, vote: 0, commit: 0 }
-    const applied = (this.db.get([g, 'a']) as number | undefined) ?? snapshot.meta.index
-    const entries = this.entries(g, snapshot.meta.index + 1, Number.MAX_SAFE_INTEGER - 1)
+    const applied = Math.max((this.db.get([g, 'a']) as number | undefined) ?? snapshot.meta.index, snapshot.meta.index)
+    // An entry the Raft log may keep as a head: applied and committed (the log never applies past its commit).
+    const headTo = heads ? Math.min(applied, hardState.commit) : snapshot.meta.index
+    const first = snapshot.meta.index + 1
+    const entries: Array<Entry | EntryHead> = []
+    if (headTo >= first) {
+      for (const { key, value } of this.db.getRange({ start: [g, 'm', first], end: [g, 'm', headTo + 1] })) {
+        const i = (key as unknown as [string, string, number])[2]
+        // Entries without a head (configuration changes, empty ones, stores from before heads) are read whole.
+        while (first + entries.length < i) entries.push(this.entryAt(g, first + entries.length))
+        const [term, released] = value as [number, number]
+        entries.push({ index: i, term, released })
+      }
+      while (first + entries.length <= headTo) {
+        const e = this.db.get([g, 'e', first + entries.length]) as Entry | undefined
+        if (e === undefined) break
+        entries.push(e)
+      }
+    }
+    for (const { value } of this.db.getRange({ start: [g, 'e', first + entries.length], end: [g, 'e', Number.MAX_SAFE_INTEGER] })) entries.push(value as Entry)
     entries.forEach((e, k) => {
-      if (e.index !== snapshot.meta.index + k + 1) throw new Error(`raft group ${g}: log gap before entry ${e.index}`)
+      if (e.index !== first + k) throw new Error(`raft group ${g}: log gap before entry ${e.index}`)
     })
     this.last.set(g, snapshot.meta.index + entries.length)
-    return { hardState, snapshot, entries, applied: Math.max(applied, snapshot.meta.index) }
+    return { hardState, snapshot, entries, applied }
+  }
+
+  private entryAt (g: GroupId, i: number): Entry {
+    const e = this.db.get([g, 'e', i]) as Entry | undefined
+    if (e === undefined) throw new Error(`raft group ${g}: entry ${i} has a head but is missing`)
+    return e
   }
 
   /**
@@ -97,13 +136,18 @@ export class RaftStorage {
       this.db.put([g, 's'], live ? { meta: snap.meta, data: new Uint8Array(0) } : snap)
       // Installing drops the whole log; compacting drops what the snapshot covers.
       const upTo = rd.snapshot ? Math.max(last, snap.meta.index) : snap.meta.index
-      for (const { key } of this.db.getRange({ start: [g, 'e', 0], end: [g, 'e', upTo + 1] })) this.db.remove(key)
+      for (const part of ['e', 'm']) {
+        for (const key of this.db.getKeys({ start: [g, part, 0], end: [g, part, upTo + 1] })) this.db.remove(key)
+      }
       if (rd.snapshot) last = snap.meta.index
     }
     if (rd.entries.length > 0) {
       const from = rd.entries[0].index
-      for (let i = from; i <= last; i++) this.db.remove([g, 'e', i])
-      for (const e of rd.entries) this.db.put([g, 'e', e.index], e)
+      for (let i = from; i <= last; i++) { this.db.remove([g, 'e', i]); this.db.remove([g, 'm', i]) }
+      for (const e of rd.entries) {
+        this.db.put([g, 'e', e.index], e)
+        if (e.kind === 'normal' && e.data !== undefined && e.data.length > 0) this.db.put([g, 'm', e.index], [e.term, e.data.length])
+      }
       last = rd.entries[rd.entries.length - 1].index
     }
     if (rd.hardState) this.db.put([g, 'h'], rd.hardState)
@@ -117,7 +161,9 @@ export class RaftStorage {
 
   /** Stages removal of everything the group stored. */
   drop (g: GroupId): void {
-    for (const { key } of this.db.getRange({ start: [g, 'e', 0], end: [g, 'e', Number.MAX_SAFE_INTEGER] })) this.db.remove(key)
+    for (const part of ['e', 'm']) {
+      for (const key of this.db.getKeys({ start: [g, part, 0], end: [g, part, Number.MAX_SAFE_INTEGER] })) this.db.remove(key)
+    }
     for (const k of ['h', 's', 'a']) this.db.remove([g, k])
     this.last.delete(g)
   }

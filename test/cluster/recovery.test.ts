@@ -7,10 +7,10 @@ import { applyCommand, emptyCatalog, findHost, type Catalog } from '../../src/cl
 import { planRecovery } from '../../src/cluster/recovery.js'
 import { forceSoleVoter, soleVoterSteps, summarize } from '../../src/raft/force.js'
 import { RaftLog } from '../../src/raft/log.js'
-import type { RaftInit } from '../../src/raft/raft.js'
+import type { WholeRaftInit } from '../../src/raft/raft.js'
 import type { Entry } from '../../src/raft/types.js'
 
-function init (voters: number[], learners: number[], entries: Entry[], commit: number, term = 4): RaftInit {
+function init (voters: number[], learners: number[], entries: Entry[], commit: number, term = 4): WholeRaftInit {
   return { hardState: { term, vote: 0, commit }, snapshot: { meta: { index: 0, term: 0, config: { voters, learners } }, data: new Uint8Array() }, entries, applied: commit }
 }
 const normal = (index: number, term: number): Entry => ({ index, term, kind: 'normal', data: new Uint8Array([index]) })

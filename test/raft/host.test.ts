@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RaftError, type Snapshot } from '../../src/raft/types.js'
+import { RaftError, type Entry, type Snapshot } from '../../src/raft/types.js'
 import { TestCluster, type TestHost } from './cluster.js'
 import { KvMachine } from './kv-machine.js'
 
@@ -335,6 +335,10 @@ t.test('a host keeps in memory only the entries a follower may still need, and o
   for (let i = 10; i < 20; i++) await c.propose('g', KvMachine.encode(`k${i}`, big))
   await c.until(() => leader.host.status('g').heldBytes === 0, 'once the follower was silent for an election timeout, the leader released its entries too')
   const back = c.openHost(down.id)
+  const stored = back.host.storage.load('g', true)
+  t.ok(stored.entries.length >= 10 && stored.entries.every((e) => e.index > stored.applied || 'released' in e || (e as Entry).kind !== 'normal'),
+    'read back for opening, every applied payload is left on disk')
+  t.ok(back.host.storage.load('g').entries.every((e) => 'kind' in e), 'read back whole (recovery), every entry has its payload')
   c.reopenGroups(back)
   t.equal(back.host.status('g').heldBytes, 0, 'reopened: what it had applied stays on disk')
   back.host.start()

@@ -3,7 +3,7 @@
  * leaves memory, what stays, and how much is read back for one slice.
  */
 import t from 'tap'
-import { RaftLog } from '../../src/raft/log.js'
+import { RaftLog, type EntryHead } from '../../src/raft/log.js'
 import { entrySize, type Entry } from '../../src/raft/types.js'
 
 const normal = (index: number, bytes: number): Entry => ({ index, term: 1, kind: 'normal', data: new Uint8Array(bytes).fill(index % 256) })
@@ -53,4 +53,18 @@ t.test('without a load function nothing is released', async (t) => {
   const log = new RaftLog(meta, [normal(1, 10)], 1, 1)
   t.equal(log.release(1), 0)
   t.equal(log.heldBytes(), 10)
+})
+
+t.test('a restart may hand in applied entries as heads: they never take memory, and read back whole', async (t) => {
+  const disk = Array.from({ length: 10 }, (_, k) => normal(k + 1, 100))
+  const head = (e: Entry): EntryHead => ({ index: e.index, term: e.term, released: e.data!.length })
+  const load = (lo: number, hi: number): Entry[] => disk.slice(lo - 1, hi)
+  const log = new RaftLog(meta, [...disk.slice(0, 6).map(head), ...disk.slice(6)], 10, 6, load)
+  t.equal(log.heldBytes(), 400, 'only the unapplied payloads are held')
+  t.equal(log.bytes(), 1000, 'the heads count toward compaction by size')
+  t.equal(log.term(3), 1)
+  t.same(log.entry(3)?.data, disk[2]!.data, 'a head reads back whole')
+  t.same(log.slice(5, 8).map((e) => e.data![0]), [5, 6, 7, 8])
+  t.throws(() => new RaftLog(meta, [head(disk[0]!), head(disk[1]!)], 10, 1, load), /entry 2 arrived without its payload/, 'a head beyond the applied index is refused')
+  t.throws(() => new RaftLog(meta, [head(disk[0]!)], 10, 1), /no load function/, 'and a head without a way to read it back')
 })

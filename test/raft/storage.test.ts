@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RaftStorage } from '../../src/store/raft-storage.js'
 import type { Entry, Ready } from '../../src/raft/types.js'
+import type { EntryHead } from '../../src/raft/log.js'
 
 const cfg = { voters: [1, 2, 3], learners: [] }
 const ents = (from: number, to: number, term: number): Entry[] =>
@@ -58,4 +59,39 @@ t.test('raft storage on lmdb: append, overwrite, compact, install, reopen', asyn
   t.same(st.groups(), ['g'])
   await root.transaction(() => st.drop('g'))
   t.same(st.groups(), [])
+})
+
+t.test('read back for opening: applied entries come as heads from their own keys, the rest whole; stores without heads read whole', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'walkenfs-raftstore-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const root = open({ path: dir })
+  t.teardown(async () => { await root.close() })
+  const st = new RaftStorage(root)
+  await root.transaction(() => st.bootstrap('g', cfg))
+  const conf: Entry = { index: 3, term: 1, kind: 'conf', conf: { type: 'addLearner', node: 4 } }
+  const empty: Entry = { index: 4, term: 1, kind: 'normal' }
+  await root.transaction(() => {
+    st.writeReady('g', ready({ entries: [...ents(1, 2, 1), conf, empty, ...ents(5, 10, 1)], hardState: { term: 1, vote: 1, commit: 10 } }))
+    st.setApplied('g', 8)
+  })
+  // A follower overwrites a suffix: the heads of the old 7..10 go with their entries.
+  await root.transaction(() => st.writeReady('g', ready({ entries: ents(7, 9, 2), hardState: { term: 2, vote: 2, commit: 8 } })))
+  const shape = (e: Entry | EntryHead): string => 'released' in e ? `${e.index}h${e.term}` : `${e.index}${e.kind === 'conf' ? 'c' : 'e'}${e.term}`
+  t.same(st.load('g', true).entries.map(shape), ['1h1', '2h1', '3c1', '4e1', '5h1', '6h1', '7h2', '8h2', '9e2'],
+    'heads up to min(applied, commit); the configuration change and the empty entry whole; unapplied 9 whole')
+  t.same((st.load('g', true).entries[0] as EntryHead).released, 2, 'a head knows its payload size')
+  t.same(st.load('g').entries.map(shape), ['1e1', '2e1', '3c1', '4e1', '5e1', '6e1', '7e2', '8e2', '9e2'], 'whole on request')
+
+  await root.transaction(() => st.writeReady('g', ready({ compacted: { meta: { index: 5, term: 1, config: cfg }, data: new Uint8Array() } })))
+  t.same(st.load('g', true).entries.map(shape), ['6h1', '7h2', '8h2', '9e2'], 'compaction takes the heads too')
+  t.same([...root.openDB({ name: 'raft', encoding: 'msgpack', keyEncoding: 'ordered-binary' }).getKeys({ start: ['g', 'm', 0], end: ['g', 'm', 6] })], [], 'no head left below the snapshot')
+
+  // A store written before heads existed has only the entries: the same log, read whole.
+  const raw = root.openDB({ name: 'raft', encoding: 'msgpack', keyEncoding: 'ordered-binary' })
+  await root.transaction(() => { for (const k of raw.getKeys({ start: ['g', 'm', 0], end: ['g', 'm', 100] })) raw.remove(k) })
+  t.same(st.load('g', true).entries.map(shape), ['6e1', '7e2', '8e2', '9e2'], 'without heads, every entry whole')
+  await root.transaction(() => st.writeReady('g', ready({ entries: ents(10, 11, 2) })))
+  t.equal([...raw.getKeys({ start: ['g', 'm', 0], end: ['g', 'm', 100] })].length, 2, 'new entries get heads again')
+  await root.transaction(() => st.drop('g'))
+  for (const part of ['e', 'm']) t.same([...raw.getKeys({ start: ['g', part, 0], end: ['g', part, 100] })], [], `drop removes every '${part}' key`)
 })
