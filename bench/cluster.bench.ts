@@ -31,7 +31,10 @@
  * kernel caches, as its own column) --scale (the same workload on
  * a 5-host cluster too) --idle[=16,64,256] (idle CPU and RSS per host at
  * those fragment counts, a minute after placement settles, with the time
- * the cluster took to start and to stop) --profile=DIR (CPU profiles of every daemon, written when they
+ * the cluster took to start and to stop) --restart (after the rounds,
+ * 8 files of 48 MiB into 8 new directories, then h2 is unmounted and
+ * mounted again: how long the mount took, and its memory before, right
+ * after and 10 s after) --profile=DIR (CPU profiles of every daemon, written when they
  * exit) --chart=FILE (default bench-cluster.png) --verbose (each figure as it is
  * measured).
  *
@@ -39,14 +42,14 @@
  * mounts, daemons, namespaces, GlusterFS volume and daemons, temp dirs.
  * Needs root (namespaces, mounts, drop_caches, apt for GlusterFS).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, existsSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { execFileSync } from 'node:child_process'
 import { FuseMount, buildMountOptions, forceUnmount } from '../src/fuse/binding.js'
-import { startDemo, stopDemo, mountOf, type DemoLayout } from '../src/cli/demo.js'
+import { startDemo, stopDemo, mountOf, restartDemoHost, type DemoLayout } from '../src/cli/demo.js'
 import { readRecord } from '../src/cli/daemon.js'
 import { askControl } from '../src/cli/control.js'
 import type { ClusterView } from '../src/cli/cluster-status.js'
@@ -390,6 +393,35 @@ export async function run (args: string[]): Promise<void> {
       // Anonymous memory is the daemon's own (heap, buffers, logs in memory); the rest of RSS is the store's mapped pages, which the kernel reclaims.
       say(`\nwalkenfs memory per host after ${rounds} round(s) (RSS / of it anonymous, MiB): ` +
         w3.pids.map((p, i) => `h${i + 1} ${fmt(rssMiB(p))} / ${fmt(rssMiB(p, 'RssAnon'))}`).join(', '))
+    }
+
+    if (args.includes('--restart')) {
+      // What a restart reads back: every group's log tail since its last compaction (finding 31).
+      // The rounds' files are gone by now, so first a log tail to read: 48 MiB files in 8 new directories.
+      const t0 = Date.now()
+      const chunk = Buffer.alloc(1 << 20, 0x5a)
+      for (let d = 0; d < 8; d++) {
+        const dir = join(mountOf(w3.layout, 1), `restart-${d}`)
+        mkdirSync(dir)
+        const fd = openSync(join(dir, 'f'), 'w')
+        for (let m = 0; m < 48; m++) writeSync(fd, chunk)
+        fsyncSync(fd)
+        closeSync(fd)
+      }
+      say(`\nrestart: wrote 8 files of 48 MiB (fsync each) into 8 new directories through h1 in ${fmt((Date.now() - t0) / 1000)} s`)
+      await sleep(5_000)
+      const pid = w3.pids[1]!
+      const mem = (p: number): string => `${fmt(rssMiB(p))} MiB / ${fmt(rssMiB(p, 'RssAnon'))} MiB anonymous`
+      const before = mem(pid)
+      const t = Date.now()
+      const code = await restartDemoHost(w3.layout, 2)
+      if (code !== 0) throw new Error(`h2 did not mount again (exit ${code})`)
+      const took = (Date.now() - t) / 1000
+      const again = readRecord(mountOf(w3.layout, 2))?.pid ?? -1
+      w3.pids[1] = again
+      const right = mem(again)
+      await sleep(10_000)
+      say(`restart of h2 (umount, mount again): mount ${fmt(took)} s; RSS before ${before}, right after ${right}, 10 s later ${mem(again)}`)
     }
 
     const idle = args.find((a) => a === '--idle' || a.startsWith('--idle='))
