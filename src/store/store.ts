@@ -54,9 +54,15 @@ const MAGIC = 'walkenfs-store'
  * build of format 2 would send to a new replica as an empty state. Formats 1
  * and 2 are taken over as they are (their snapshots with data stay valid);
  * a build of format 2 refuses a format 3 store.
+ * 4: the Raft log keeps a head [term, bytes] beside each entry with a
+ * payload (raft-storage.ts), and a restart trusts the heads of what it had
+ * applied. A build of format 3 would truncate or compact the log without
+ * removing heads, and a head left behind would name the wrong term when
+ * this build read it again: it refuses a format 4 store. Formats 1–3 are
+ * taken over as they are (entries without a head are read whole).
  */
-const FORMAT_VERSION = 3
-const READABLE_FORMATS = new Set([1, 2, 3])
+const FORMAT_VERSION = 4
+const READABLE_FORMATS = new Set([1, 2, 3, 4])
 
 export { StoreError }
 
