@@ -47,6 +47,22 @@ export class RaftStorage {
 
   /** Group ids with state on this host. */
   groups (): GroupId[] {
+    // One key per group, not every entry key: after a group's first key, jump past all of its keys
+    // (their second part is one of 'a', 'e', 'h', 'm', 's', all below '\uffff').
+    const out: GroupId[] = []
+    let start: unknown[] | undefined
+    for (;;) {
+      const first = this.db.getKeys({ start: start as never, limit: 1 })[Symbol.iterator]().next()
+      if (first.done === true) return out
+      const k = first.value as unknown as unknown[]
+      if (!Array.isArray(k) || typeof k[0] !== 'string') return this.groupsByScan()
+      if (this.db.get([k[0], 's']) !== undefined) out.push(k[0])
+      start = [k[0], '\uffff']
+    }
+  }
+
+  /** groups() the slow way, every key read: for a key this module does not write. */
+  private groupsByScan (): GroupId[] {
     const out: GroupId[] = []
     for (const key of this.db.getKeys()) {
       const k = key as unknown as unknown[]

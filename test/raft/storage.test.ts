@@ -95,3 +95,22 @@ t.test('read back for opening: applied entries come as heads from their own keys
   await root.transaction(() => st.drop('g'))
   for (const part of ['e', 'm']) t.same([...raw.getKeys({ start: ['g', part, 0], end: ['g', part, 100] })], [], `drop removes every '${part}' key`)
 })
+
+t.test('groups() lists every group with state once, reading one key per group', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'walkenfs-raftstore-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const root = open({ path: dir })
+  t.teardown(async () => { await root.close() })
+  const st = new RaftStorage(root)
+  // names that are prefixes of each other: a skip past one group's keys must not skip the next
+  const ids = ['schema', 'fs/1', 'fs/10', 'fs/2', 'fs/1a']
+  for (const g of ids) {
+    await root.transaction(() => {
+      st.bootstrap(g, cfg)
+      st.writeReady(g, ready({ entries: ents(1, 50, 1), hardState: { term: 1, vote: 1, commit: 50 } }))
+    })
+  }
+  t.same(st.groups().sort(), [...ids].sort())
+  await root.transaction(() => st.drop('fs/10'))
+  t.same(st.groups().sort(), ['fs/1', 'fs/1a', 'fs/2', 'schema'], 'a dropped group is gone')
+})
