@@ -32,11 +32,10 @@ export interface EntryHead {
   /** the payload's length, for the byte counts */
   readonly released: number
 }
-type Released = EntryHead
-type Slot = Entry | Released
+type Slot = Entry | EntryHead
 
-export function isReleased (s: Slot): s is Released {
-  return (s as Released).released !== undefined
+function isReleased (s: Slot): s is EntryHead {
+  return (s as EntryHead).released !== undefined
 }
 
 /** Entries read back in one call to `load`, at most; `slice` also stops a run where its byte bound would. */
