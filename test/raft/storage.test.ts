@@ -1,5 +1,5 @@
-import t from 'tap'
-import { open } from 'lmdb'
+import t, { type Test } from 'tap'
+import { open, type RootDatabase } from 'lmdb'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +11,15 @@ const cfg = { voters: [1, 2, 3], learners: [] }
 const ents = (from: number, to: number, term: number): Entry[] =>
   Array.from({ length: to - from + 1 }, (_, k) => ({ index: from + k, term, kind: 'normal' as const, data: new Uint8Array([from + k, term]) }))
 const ready = (p: Partial<Ready>): Ready => ({ entries: [], messages: [], early: 0, committed: [], readStates: [], ...p })
+
+/** A RaftStorage on an lmdb environment of its own, removed after the test. */
+function freshStorage (t: Test): { root: RootDatabase, st: RaftStorage } {
+  const dir = mkdtempSync(join(tmpdir(), 'walkenfs-raftstore-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const root = open({ path: dir })
+  t.teardown(async () => { await root.close() })
+  return { root, st: new RaftStorage(root) }
+}
 
 t.test('raft storage on lmdb: append, overwrite, compact, install, reopen', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'walkenfs-raftstore-'))
@@ -62,11 +71,7 @@ t.test('raft storage on lmdb: append, overwrite, compact, install, reopen', asyn
 })
 
 t.test('read back for opening: applied entries come as heads from their own keys, the rest whole; stores without heads read whole', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'walkenfs-raftstore-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const root = open({ path: dir })
-  t.teardown(async () => { await root.close() })
-  const st = new RaftStorage(root)
+  const { root, st } = freshStorage(t)
   await root.transaction(() => st.bootstrap('g', cfg))
   const conf: Entry = { index: 3, term: 1, kind: 'conf', conf: { type: 'addLearner', node: 4 } }
   const empty: Entry = { index: 4, term: 1, kind: 'normal' }
@@ -97,11 +102,7 @@ t.test('read back for opening: applied entries come as heads from their own keys
 })
 
 t.test('groups() lists every group with state once, reading one key per group', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'walkenfs-raftstore-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const root = open({ path: dir })
-  t.teardown(async () => { await root.close() })
-  const st = new RaftStorage(root)
+  const { root, st } = freshStorage(t)
   // names that are prefixes of each other: a skip past one group's keys must not skip the next
   const ids = ['schema', 'fs/1', 'fs/10', 'fs/2', 'fs/1a']
   for (const g of ids) {
