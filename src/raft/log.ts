@@ -38,6 +38,11 @@ function isReleased (s: Slot): s is EntryHead {
   return (s as EntryHead).released !== undefined
 }
 
+/** Whether an entry's payload may leave memory (and be stored with a head): a normal entry with a payload; configuration entries stay whole. */
+export function hasPayload (e: Entry): e is Entry & { data: Uint8Array } {
+  return e.kind === 'normal' && e.data !== undefined && e.data.length > 0
+}
+
 /** Entries read back in one call to `load`, at most; `slice` also stops a run where its byte bound would. */
 const LOAD_RUN = 256
 
@@ -141,7 +146,7 @@ export class RaftLog {
     for (let i = Math.max(this.releasedTo, this.snapIndex) + 1; i <= to; i++) {
       const k = i - this.snapIndex - 1
       const e = this.entries[k]
-      if (isReleased(e) || e.kind !== 'normal' || e.data === undefined || e.data.length === 0) continue
+      if (isReleased(e) || !hasPayload(e)) continue
       this.entries[k] = { index: i, term: e.term, released: e.data.length }
       freed += e.data.length
     }

@@ -24,7 +24,7 @@
  * are atomic, so a crash mid-write leaves the previous state.
  */
 import type { Database, RootDatabase } from 'lmdb'
-import type { EntryHead } from '../raft/log.js'
+import { hasPayload, type EntryHead } from '../raft/log.js'
 import type { RaftInit, WholeRaftInit } from '../raft/raft.js'
 import type { Config, Entry, HardState, Ready, Snapshot } from '../raft/types.js'
 
@@ -108,12 +108,8 @@ export class RaftStorage {
         const [term, released] = value as [number, number]
         entries.push({ index: i, term, released })
       }
-      while (first + entries.length <= headTo) {
-        const e = this.db.get([g, 'e', first + entries.length]) as Entry | undefined
-        if (e === undefined) break
-        entries.push(e)
-      }
     }
+    // Everything after the last head, applied or not, whole.
     for (const { value } of this.db.getRange({ start: [g, 'e', first + entries.length], end: [g, 'e', Number.MAX_SAFE_INTEGER] })) entries.push(value as Entry)
     entries.forEach((e, k) => {
       if (e.index !== first + k) throw new Error(`raft group ${g}: log gap before entry ${e.index}`)
@@ -162,7 +158,7 @@ export class RaftStorage {
       for (let i = from; i <= last; i++) { this.db.remove([g, 'e', i]); this.db.remove([g, 'm', i]) }
       for (const e of rd.entries) {
         this.db.put([g, 'e', e.index], e)
-        if (e.kind === 'normal' && e.data !== undefined && e.data.length > 0) this.db.put([g, 'm', e.index], [e.term, e.data.length])
+        if (hasPayload(e)) this.db.put([g, 'm', e.index], [e.term, e.data.length])
       }
       last = rd.entries[rd.entries.length - 1].index
     }
