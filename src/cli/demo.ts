@@ -113,6 +113,13 @@ function mountHost (l: DemoLayout, n: number, cookie: string, say: (line: string
   })
 }
 
+/** Whether process pid is gone within ms (an unmounted daemon commits, then exits). */
+async function exited (pid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (isAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+  return !isAlive(pid)
+}
+
 /** Unmounts every demo host, waits for the daemons, removes the namespaces. Returns what it did. */
 export async function stopDemo (l: DemoLayout = DEMO, say: (line: string) => void = console.log): Promise<void> {
   for (let n = 1; n <= l.hosts; n++) {
@@ -127,13 +134,9 @@ export async function stopDemo (l: DemoLayout = DEMO, say: (line: string) => voi
       }
       say(`walkenfs demo: unmounted ${mnt}`)
     }
-    if (rec !== null && isAlive(rec.pid)) {
-      const end = Date.now() + 30_000
-      while (isAlive(rec.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
-      if (isAlive(rec.pid)) {
-        say(`walkenfs demo: daemon of h${n} (pid ${rec.pid}) did not exit in 30 s; killing it`)
-        try { process.kill(rec.pid, 'SIGKILL') } catch {}
-      }
+    if (rec !== null && !(await exited(rec.pid, 30_000))) {
+      say(`walkenfs demo: daemon of h${n} (pid ${rec.pid}) did not exit in 30 s; killing it`)
+      try { process.kill(rec.pid, 'SIGKILL') } catch {}
     }
   }
   removeNetwork(l)
@@ -145,9 +148,7 @@ export async function restartDemoHost (l: DemoLayout, n: number, say: (line: str
   const mnt = mountOf(l, n)
   const rec = readRecord(mnt)
   execFileSync('umount', [mnt], { stdio: ['ignore', 'ignore', 'pipe'] })
-  const end = Date.now() + 30_000
-  while (rec !== null && isAlive(rec.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
-  if (rec !== null && isAlive(rec.pid)) throw new Error(`the daemon of h${n} (pid ${rec.pid}) did not exit within 30 s of its umount`)
+  if (rec !== null && !(await exited(rec.pid, 30_000))) throw new Error(`the daemon of h${n} (pid ${rec.pid}) did not exit within 30 s of its umount`)
   return await mountHost(l, n, cookieFile(l), say)
 }
 
