@@ -52,9 +52,12 @@ export class RaftStorage {
     const out: GroupId[] = []
     let start: unknown[] | undefined
     for (;;) {
-      const first = this.db.getKeys({ start: start as never, limit: 1 })[Symbol.iterator]().next()
-      if (first.done === true) return out
-      const k = first.value as unknown as unknown[]
+      // Iterated to its end, never left open: an unfinished lmdb range keeps its read snapshot, and
+      // lmdb then reuses no page freed after it, so the file grows with every write (a restarted
+      // host filled its disk in 30 s that way).
+      let k: unknown[] | undefined
+      for (const key of this.db.getKeys({ start: start as never, limit: 1 })) k = key as unknown as unknown[]
+      if (k === undefined) return out
       if (!Array.isArray(k) || typeof k[0] !== 'string') return this.groupsByScan()
       if (this.db.get([k[0], 's']) !== undefined) out.push(k[0])
       start = [k[0], '\uffff']
