@@ -18,8 +18,7 @@
  * Stale reads (the cluster): a host that gets no ReadIndex answer serves
  * its local replica as it is, by design (docs/replication.md), and counts
  * it. The cluster harness passes `stale`, which says which reads overlap a
- * time when the host they went through served a stale read (a host serves
- * them only to its own clients); those reads are left out of the
+ * time when some host served a stale read; those reads are left out of the
  * strict checks and checked weakly instead: a register read returns a value
  * some write began before the read ended (or none), a read-all holds each
  * record once and only records appended before it ended. Every other read,
