@@ -443,6 +443,7 @@ export class ClusterNode {
       nodeOf: (peer) => this.nodeOfHost(peer),
       log: o.log
     })
+    const ready = (): boolean => this.isReady
     this.host = new RaftHost({
       id: node, root: o.store.lmdbRoot, transport: this.transport, tickMs: o.tickMs, electionTicks: o.electionTicks,
       heartbeatTicks: o.heartbeatTicks, compactAfter: o.compactAfter, sync: () => this.sync(), room: () => this.room(),
@@ -452,8 +453,9 @@ export class ClusterNode {
       // TEST ONLY, never set in production: WALKENFS_TEST_UNSAFE_COMMIT=1 applies (and so
       // acknowledges) Raft entries before a majority has them, and lets a leader cut off from
       // its majority stay leader: a minority accepts writes. The cluster torture harness must
-      // catch it (test/faults/unsafe-commit.test.ts).
-      ...(process.env.WALKENFS_TEST_UNSAFE_COMMIT === '1' ? { faults: { applyUncommitted: true }, checkQuorum: false } : {})
+      // catch it (test/faults/unsafe-commit.test.ts). It starts once this host is ready: broken
+      // from the first entry, a new cluster often failed to form, before any fault to catch.
+      ...(process.env.WALKENFS_TEST_UNSAFE_COMMIT === '1' ? { faults: { get applyUncommitted () { return ready() } }, checkQuorum: false } : {})
     })
     for (const g of this.host.storage.groups()) this.host.openGroup(g, this.machine(g))
     this.host.start()
