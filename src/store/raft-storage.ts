@@ -113,7 +113,7 @@ export class RaftStorage {
       }
     }
     // Everything after the last head, applied or not, whole.
-    for (const { value } of this.db.getRange({ start: [g, 'e', first + entries.length], end: [g, 'e', Number.MAX_SAFE_INTEGER] })) entries.push(value as Entry)
+    for (const e of this.entries(g, first + entries.length, Number.MAX_SAFE_INTEGER - 1)) entries.push(e)
     entries.forEach((e, k) => {
       if (e.index !== first + k) throw new Error(`raft group ${g}: log gap before entry ${e.index}`)
     })
@@ -151,9 +151,7 @@ export class RaftStorage {
       this.db.put([g, 's'], live ? { meta: snap.meta, data: new Uint8Array(0) } : snap)
       // Installing drops the whole log; compacting drops what the snapshot covers.
       const upTo = rd.snapshot ? Math.max(last, snap.meta.index) : snap.meta.index
-      for (const part of ['e', 'm']) {
-        for (const key of this.db.getKeys({ start: [g, part, 0], end: [g, part, upTo + 1] })) this.db.remove(key)
-      }
+      this.removeEntries(g, upTo)
       if (rd.snapshot) last = snap.meta.index
     }
     if (rd.entries.length > 0) {
@@ -174,11 +172,16 @@ export class RaftStorage {
     this.db.put([g, 'a'], index)
   }
 
+  /** Stages removal of entries (and their heads) up to `upTo`, by key: their payloads are never read. */
+  private removeEntries (g: GroupId, upTo: number): void {
+    for (const part of ['e', 'm']) {
+      for (const key of this.db.getKeys({ start: [g, part, 0], end: [g, part, upTo + 1] })) this.db.remove(key)
+    }
+  }
+
   /** Stages removal of everything the group stored. */
   drop (g: GroupId): void {
-    for (const part of ['e', 'm']) {
-      for (const key of this.db.getKeys({ start: [g, part, 0], end: [g, part, Number.MAX_SAFE_INTEGER] })) this.db.remove(key)
-    }
+    this.removeEntries(g, Number.MAX_SAFE_INTEGER - 1)
     for (const k of ['h', 's', 'a']) this.db.remove([g, k])
     this.last.delete(g)
   }
